@@ -1,0 +1,176 @@
+//! The command line: `check`, `plan`, `prune`, `pin`, `unpin`.
+//!
+//! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
+
+mod pass;
+mod prune;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+use crate::report::{self, RunPlan};
+
+/// Exit code: every action succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: some actions failed (logged as ERROR).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: bad config or usage.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ckptd",
+    version,
+    about = "Keeps ML training runs from filling their disks: checkpoint retention from outside the trainer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// More log detail (-v debug, -vv trace); CKPTD_LOG takes a full filter.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The config file.
+    #[arg(short, long, default_value = "/etc/ckptd/ckptd.toml")]
+    config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the config: exit 0, or print every error with its file, line and column, and exit 2.
+    Check(ConfigArg),
+    /// Show what would be kept and deleted now, and why.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only these run directories (default: every run of every watch).
+        runs: Vec<PathBuf>,
+    },
+    /// Apply the policies once and exit.
+    Prune {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Log what would be deleted, delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before deleting more than 10 checkpoints from a terminal.
+        #[arg(short, long)]
+        yes: bool,
+        /// Only these run directories (default: every run of every watch).
+        runs: Vec<PathBuf>,
+    },
+    /// Protect a checkpoint from every rule: creates <run>/.ckptd-pins/<name>.
+    Pin { path: PathBuf },
+    /// Remove a pin.
+    Unpin { path: PathBuf },
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(dispatch(cli))
+}
+
+fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check(arg) => match Config::load(&arg.config) {
+            Ok(config) => {
+                println!(
+                    "{}: ok ({} watch{})",
+                    config.file.display(),
+                    config.watches.len(),
+                    if config.watches.len() == 1 { "" } else { "es" }
+                );
+                EXIT_OK
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                EXIT_USAGE
+            }
+        },
+        Command::Plan { config, json, runs } => {
+            let Some(config) = load(&config.config, cli.verbose) else {
+                return EXIT_USAGE;
+            };
+            match pass::plan_runs(&config, &runs, SystemTime::now()) {
+                Ok(passes) => {
+                    let plans: Vec<RunPlan> =
+                        passes.into_iter().map(pass::Pass::into_run_plan).collect();
+                    if json {
+                        println!("{}", report::json::render(&plans));
+                    } else {
+                        print!("{}", report::table::render(&plans));
+                    }
+                    EXIT_OK
+                }
+                Err(message) => {
+                    eprintln!("ckptd: {message}");
+                    EXIT_USAGE
+                }
+            }
+        }
+        Command::Prune {
+            config,
+            dry_run,
+            yes,
+            runs,
+        } => {
+            let Some(config) = load(&config.config, cli.verbose) else {
+                return EXIT_USAGE;
+            };
+            prune::prune(&config, &runs, dry_run, yes)
+        }
+        Command::Pin { path } => {
+            crate::logging::init(LogFormat::Text, cli.verbose);
+            match crate::pins::pin(&path) {
+                Ok(pin) => {
+                    println!("pinned {} ({})", path.display(), pin.display());
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("ckptd: cannot pin {}: {e}", path.display());
+                    EXIT_FAILED
+                }
+            }
+        }
+        Command::Unpin { path } => match crate::pins::unpin(&path) {
+            Ok(true) => {
+                println!("unpinned {}", path.display());
+                EXIT_OK
+            }
+            Ok(false) => {
+                println!("{} was not pinned", path.display());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("ckptd: cannot unpin {}: {e}", path.display());
+                EXIT_FAILED
+            }
+        },
+    }
+}
+
+/// Loads the config and starts logging in its format; prints the errors and returns `None`
+/// when it is invalid.
+fn load(file: &Path, verbosity: u8) -> Option<Config> {
+    match Config::load(file) {
+        Ok(config) => {
+            crate::logging::init(config.daemon.log_format, verbosity);
+            Some(config)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            None
+        }
+    }
+}

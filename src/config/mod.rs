@@ -1,0 +1,110 @@
+//! The config file: TOML read into spanned raw structs (`raw`), then checked and converted
+//! into the validated types below (`validate`), so a bad policy is refused before anything
+//! runs, with the file, line and column of each error.
+//!
+//! `runs` globs and `state_dir` are relative to the config file's directory; paths inside a
+//! watch (`metric_source.path`) are relative to each run directory.
+
+mod error;
+mod overrides;
+pub mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use overrides::{apply_run_overrides, OVERRIDES_FILE};
+
+use crate::layout::Layout;
+use crate::metrics::MetricSource;
+use crate::policy::Policy;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// journald when stderr is the journal, else text.
+    Auto,
+    Journald,
+    Text,
+    Json,
+}
+
+/// How the daemon notices changes in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatcherMode {
+    /// Events, except on network and FUSE filesystems, which are polled.
+    Auto,
+    Events,
+    Poll,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSettings {
+    pub rescan_interval: Duration,
+    pub log_format: LogFormat,
+    /// Absolute; `None` means $STATE_DIRECTORY, else the user's XDG state directory.
+    pub state_dir: Option<PathBuf>,
+}
+
+/// One `[[watch]]`, with `[defaults]` folded in.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub name: String,
+    /// Absolute glob patterns; each matching directory is a run.
+    pub runs: Vec<String>,
+    pub layout: Arc<dyn Layout>,
+    pub policy: Policy,
+    /// `None` when the policy ranks nothing.
+    pub metric_source: Option<MetricSource>,
+    pub dry_run: bool,
+    pub watcher: WatcherMode,
+    pub poll_interval: Duration,
+    pub stale_after: Duration,
+    pub metric_window: u64,
+    pub run_overrides: bool,
+    /// The merged raw table, kept so a run's overrides are validated like the watch itself.
+    pub(crate) source: Arc<WatchSource>,
+}
+
+/// What a watch was validated from.
+#[derive(Debug)]
+pub(crate) struct WatchSource {
+    pub raw: raw::RawWatch,
+    pub config_dir: PathBuf,
+}
+
+/// A whole validated config file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub daemon: DaemonSettings,
+    pub watches: Vec<Watch>,
+}
+
+impl Config {
+    /// Parses and validates `text` as if read from `file` (whose directory anchors relative
+    /// paths). Pure: reads nothing from disk.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+        validate::parse(text, file)
+    }
+
+    /// Reads and validates the config file at `file`.
+    pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.to_owned(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read config: {e}"),
+            }])
+        })?;
+        let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
+        Self::parse(&text, &absolute)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Per-run overrides: `<run>/.ckptd.toml`, honoured when the watch sets `run_overrides = true`.
+//!
+//! Only policy keys may be overridden (never paths, layouts or sources), merged field by field
+//! over the watch, and validated exactly like the watch itself. An invalid file is the caller's
+//! WARN; the watch's own policy stays in force.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use toml::Spanned;
+
+use super::error::{ConfigErrors, Errors, Locator};
+use super::raw::RawWatch;
+use super::validate;
+use super::{Watch, WatchSource};
+
+/// The name of a run's override file.
+pub const OVERRIDES_FILE: &str = ".ckptd.toml";
+
+/// Keys a run may override.
+const ALLOWED: &str = "keep_last, keep_best, keep_every_steps, keep_every, keep_within, metric, mode, settle, dry_run";
+
+/// The watch as it applies to `run`: `Ok(None)` when overrides are off or the run has none.
+pub fn apply_run_overrides(watch: &Watch, run: &Path) -> Result<Option<Watch>, ConfigErrors> {
+    if !watch.run_overrides {
+        return Ok(None);
+    }
+    let file = run.join(OVERRIDES_FILE);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ConfigErrors(vec![super::ConfigError {
+                file,
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }]))
+        }
+    };
+    parse(&text, &file, watch).map(Some)
+}
+
+/// Pure: `watch` with the overrides in `text` (read from `file`) applied.
+pub fn parse(text: &str, file: &Path, watch: &Watch) -> Result<Watch, ConfigErrors> {
+    let locator = Locator { file, text };
+    let overrides: RawWatch =
+        toml::from_str(text).map_err(|e| validate::syntax_error(&locator, &e))?;
+    let mut errors = Errors {
+        locator,
+        list: Vec::new(),
+    };
+    for (key, span) in forbidden_keys(&overrides) {
+        errors.push(
+            span,
+            format!("`{key}` cannot be set per run (allowed: {ALLOWED})"),
+        );
+    }
+    if !errors.list.is_empty() {
+        return Err(ConfigErrors(errors.list));
+    }
+    let base = &watch.source.raw;
+    let mut merged = overrides.inherit_from(base);
+    merged.name.clone_from(&base.name);
+    merged.runs.clone_from(&base.runs);
+    let source = Arc::new(WatchSource {
+        raw: merged,
+        config_dir: watch.source.config_dir.clone(),
+    });
+    match validate::watch(&source, 0..0, &mut errors) {
+        Some(w) if errors.list.is_empty() => Ok(w),
+        _ => Err(ConfigErrors(errors.list)),
+    }
+}
+
+fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)> {
+    fn at<T>(
+        key: &'static str,
+        value: Option<&Spanned<T>>,
+    ) -> Option<(&'static str, std::ops::Range<usize>)> {
+        value.map(|v| (key, v.span()))
+    }
+    [
+        at("name", raw.name.as_ref()),
+        at("runs", raw.runs.as_ref()),
+        at("layout", raw.layout.as_ref()),
+        at("pattern", raw.pattern.as_ref()),
+        at("regex", raw.regex.as_ref()),
+        at("run_overrides", raw.run_overrides.as_ref()),
+        at("watcher", raw.watcher.as_ref()),
+        at("poll_interval", raw.poll_interval.as_ref()),
+        at("stale_after", raw.stale_after.as_ref()),
+        at("metric_window", raw.metric_window.as_ref()),
+        at("metric_timeout", raw.metric_timeout.as_ref()),
+        at("metric_source", raw.metric_source.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

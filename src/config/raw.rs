@@ -1,0 +1,102 @@
+//! The config file as written: every key optional and spanned, unknown keys refused.
+//!
+//! Deserialising into these structs only checks TOML syntax, key names and value types;
+//! `validate` turns them into the types the rest of ckptd uses.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub daemon: Option<RawDaemon>,
+    pub defaults: Option<Spanned<RawWatch>>,
+    #[serde(default)]
+    pub watch: Vec<Spanned<RawWatch>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub rescan_interval: Option<Spanned<String>>,
+    pub log_format: Option<Spanned<String>>,
+    pub state_dir: Option<Spanned<String>>,
+}
+
+/// One `[[watch]]`; also the shape of `[defaults]` and of a run's `.ckptd.toml`, which allow
+/// fewer keys (checked in `validate` and `overrides`, with the key's position).
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatch {
+    pub name: Option<Spanned<String>>,
+    pub runs: Option<Spanned<Vec<Spanned<String>>>>,
+    pub layout: Option<Spanned<String>>,
+    pub pattern: Option<Spanned<String>>,
+    pub regex: Option<Spanned<String>>,
+    pub keep_last: Option<Spanned<i64>>,
+    pub keep_best: Option<Spanned<i64>>,
+    pub metric: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub keep_every_steps: Option<Spanned<i64>>,
+    pub keep_every: Option<Spanned<String>>,
+    pub keep_within: Option<Spanned<String>>,
+    pub run_overrides: Option<Spanned<bool>>,
+    pub settle: Option<Spanned<String>>,
+    pub dry_run: Option<Spanned<bool>>,
+    pub watcher: Option<Spanned<String>>,
+    pub poll_interval: Option<Spanned<String>>,
+    pub stale_after: Option<Spanned<String>>,
+    pub metric_window: Option<Spanned<i64>>,
+    pub metric_timeout: Option<Spanned<String>>,
+    pub metric_source: Option<Spanned<RawMetricSource>>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetricSource {
+    pub kind: Spanned<String>,
+    pub path: Option<Spanned<String>>,
+    pub step_key: Option<Spanned<String>>,
+    pub tag: Option<Spanned<String>>,
+}
+
+/// Fills every key `top` leaves unset from `base`: `[defaults]` under a watch, or a watch
+/// under a run's overrides. Field by field, never table by table.
+macro_rules! inherit {
+    ($top:expr, $base:expr, [$($field:ident),* $(,)?]) => {
+        $( if $top.$field.is_none() { $top.$field = $base.$field.clone(); } )*
+    };
+}
+
+impl RawWatch {
+    /// `self` with every unset policy or daemon key taken from `base`.
+    #[must_use]
+    pub fn inherit_from(mut self, base: &RawWatch) -> RawWatch {
+        inherit!(
+            self,
+            base,
+            [
+                layout,
+                pattern,
+                regex,
+                keep_last,
+                keep_best,
+                metric,
+                mode,
+                keep_every_steps,
+                keep_every,
+                keep_within,
+                run_overrides,
+                settle,
+                dry_run,
+                watcher,
+                poll_interval,
+                stale_after,
+                metric_window,
+                metric_timeout,
+                metric_source,
+            ]
+        );
+        self
+    }
+}

@@ -1,0 +1,492 @@
+//! Raw config → validated config. Every check pushes a located error and goes on, so one pass
+//! reports every problem in the file.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{ConfigErrors, Errors, Locator};
+use super::raw::{RawDaemon, RawFile, RawMetricSource, RawWatch};
+use super::{Config, DaemonSettings, LogFormat, Watch, WatchSource, WatcherMode};
+use crate::layout::{self, Layout};
+use crate::metrics::MetricSource;
+use crate::pattern::NamePattern;
+use crate::policy::{BestRule, Mode, Policy};
+
+const SETTLE: Duration = Duration::from_secs(30);
+const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
+const POLL_INTERVAL: Duration = Duration::from_secs(10);
+const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
+const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
+
+/// Turns a TOML syntax or shape error into a located one.
+pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
+    ConfigErrors(vec![
+        locator.error(e.span().unwrap_or(0..0), e.message().trim().to_owned())
+    ])
+}
+
+pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
+    let locator = Locator { file, text };
+    let raw: RawFile = toml::from_str(text).map_err(|e| syntax_error(&locator, &e))?;
+    let mut errors = Errors {
+        locator,
+        list: Vec::new(),
+    };
+    let config_dir = file.parent().unwrap_or(Path::new("/")).to_owned();
+    let daemon = daemon_settings(raw.daemon.unwrap_or_default(), &config_dir, &mut errors);
+    let defaults = match raw.defaults {
+        Some(d) => {
+            let d = d.into_inner();
+            for (key, span) in [
+                ("name", d.name.as_ref().map(Spanned::span)),
+                ("runs", d.runs.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    errors.push(
+                        span,
+                        format!("`{key}` belongs in each [[watch]], not in [defaults]"),
+                    );
+                }
+            }
+            d
+        }
+        None => RawWatch::default(),
+    };
+    if raw.watch.is_empty() {
+        errors.push(0..0, "no [[watch]] table: nothing to manage");
+    }
+    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    let mut watches = Vec::new();
+    for table in raw.watch {
+        let span = table.span();
+        let merged = table.into_inner().inherit_from(&defaults);
+        if let Some(name) = &merged.name {
+            let line = errors.locator.error(name.span(), "").line;
+            if let Some(first) = first_line_of.insert(name.get_ref().clone(), line) {
+                errors.push(
+                    name.span(),
+                    format!(
+                        "duplicate watch name `{}` (first used on line {first})",
+                        name.get_ref()
+                    ),
+                );
+            }
+        }
+        let source = Arc::new(WatchSource {
+            raw: merged,
+            config_dir: config_dir.clone(),
+        });
+        if let Some(watch) = watch(&source, span, &mut errors) {
+            watches.push(watch);
+        }
+    }
+    if errors.list.is_empty() {
+        Ok(Config {
+            file: file.to_owned(),
+            daemon: daemon.expect("no errors means every field is valid"),
+            watches,
+        })
+    } else {
+        Err(ConfigErrors(errors.list))
+    }
+}
+
+fn daemon_settings(
+    raw: RawDaemon,
+    config_dir: &Path,
+    e: &mut Errors<'_>,
+) -> Option<DaemonSettings> {
+    let before = e.list.len();
+    let rescan_interval = duration(e, raw.rescan_interval.as_ref(), "rescan_interval", false)
+        .unwrap_or(RESCAN_INTERVAL);
+    let log_format = choice(
+        e,
+        raw.log_format.as_ref(),
+        "log_format",
+        &[
+            ("auto", LogFormat::Auto),
+            ("journald", LogFormat::Journald),
+            ("text", LogFormat::Text),
+            ("json", LogFormat::Json),
+        ],
+    )
+    .unwrap_or(LogFormat::Auto);
+    let state_dir = raw.state_dir.map(|s| config_dir.join(s.into_inner()));
+    (e.list.len() == before).then_some(DaemonSettings {
+        rescan_interval,
+        log_format,
+        state_dir,
+    })
+}
+
+/// Validates one watch (with `[defaults]` already folded in). `span` locates errors about
+/// keys that are missing altogether.
+pub(super) fn watch(
+    source: &Arc<WatchSource>,
+    span: Range<usize>,
+    e: &mut Errors<'_>,
+) -> Option<Watch> {
+    let raw = &source.raw;
+    let before = e.list.len();
+    let name = required(
+        e,
+        raw.name.as_ref(),
+        &span,
+        "name",
+        "a unique label for logs",
+    )
+    .cloned();
+    let runs = runs(e, raw, &span, &source.config_dir);
+    let layout = layout_of(e, raw, &span);
+    let policy = policy(e, raw, &span);
+    let metric_source = match (&policy, &layout) {
+        (Some(policy), Some(layout)) => metric_source(e, raw, policy, layout.as_ref()),
+        _ => None,
+    };
+    if let (Some(every), Some(layout)) = (&raw.keep_every_steps, &layout) {
+        if !layout.has_step() {
+            e.push(
+                every.span(),
+                "keep_every_steps needs a step: add {step} to `pattern`",
+            );
+        }
+    }
+    let watcher = choice(
+        e,
+        raw.watcher.as_ref(),
+        "watcher",
+        &[
+            ("auto", WatcherMode::Auto),
+            ("events", WatcherMode::Events),
+            ("poll", WatcherMode::Poll),
+        ],
+    )
+    .unwrap_or(WatcherMode::Auto);
+    let poll_interval =
+        duration(e, raw.poll_interval.as_ref(), "poll_interval", false).unwrap_or(POLL_INTERVAL);
+    let stale_after =
+        duration(e, raw.stale_after.as_ref(), "stale_after", false).unwrap_or(STALE_AFTER);
+    let metric_window = count(e, raw.metric_window.as_ref(), "metric_window", 0).unwrap_or(1);
+    if e.list.len() > before {
+        return None;
+    }
+    Some(Watch {
+        name: name?,
+        runs: runs?,
+        layout: layout?,
+        policy: policy?,
+        metric_source,
+        dry_run: raw.dry_run.as_ref().is_some_and(|d| *d.get_ref()),
+        watcher,
+        poll_interval,
+        stale_after,
+        metric_window,
+        run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
+        source: Arc::clone(source),
+    })
+}
+
+fn runs(
+    e: &mut Errors<'_>,
+    raw: &RawWatch,
+    span: &Range<usize>,
+    config_dir: &Path,
+) -> Option<Vec<String>> {
+    let Some(list) = &raw.runs else {
+        e.push(
+            span.clone(),
+            "missing `runs`: a list of globs naming run directories",
+        );
+        return None;
+    };
+    if list.get_ref().is_empty() {
+        e.push(
+            list.span(),
+            "`runs` is empty: name at least one run directory glob",
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for pattern in list.get_ref() {
+        let absolute = config_dir.join(pattern.get_ref());
+        let Some(text) = absolute.to_str() else {
+            e.push(pattern.span(), "run glob is not valid UTF-8");
+            continue;
+        };
+        match glob::Pattern::new(text) {
+            Ok(_) => out.push(text.to_owned()),
+            Err(err) => e.push(
+                pattern.span(),
+                format!("invalid glob `{}`: {err}", pattern.get_ref()),
+            ),
+        }
+    }
+    Some(out)
+}
+
+fn layout_of(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Arc<dyn Layout>> {
+    let name = required(
+        e,
+        raw.layout.as_ref(),
+        span,
+        "layout",
+        &format!("one of {}", layout::PRESETS.join(", ")),
+    )?;
+    let pattern = match (&raw.pattern, &raw.regex) {
+        (Some(_), Some(regex)) => {
+            e.push(regex.span(), "give `pattern` or `regex`, not both");
+            return None;
+        }
+        (Some(p), None) => Some(NamePattern::placeholders(p.get_ref()).map_err(|m| (p.span(), m))),
+        (None, Some(r)) => Some(NamePattern::regex(r.get_ref()).map_err(|m| (r.span(), m))),
+        (None, None) => None,
+    };
+    let pattern = match pattern.transpose() {
+        Ok(p) => p,
+        Err((span, message)) => {
+            e.push(span, message);
+            return None;
+        }
+    };
+    let layout_span = raw
+        .layout
+        .as_ref()
+        .map(Spanned::span)
+        .unwrap_or(span.clone());
+    layout::build(name, pattern)
+        .map_err(|m| e.push(layout_span, m))
+        .ok()
+}
+
+fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Policy> {
+    let before = e.list.len();
+    let keep_last = count(e, raw.keep_last.as_ref(), "keep_last", 0);
+    let keep_best = count(e, raw.keep_best.as_ref(), "keep_best", 1).and_then(NonZeroU64::new);
+    let keep_every_steps =
+        count(e, raw.keep_every_steps.as_ref(), "keep_every_steps", 1).and_then(NonZeroU64::new);
+    let keep_every = duration(e, raw.keep_every.as_ref(), "keep_every", false);
+    let keep_within = duration(e, raw.keep_within.as_ref(), "keep_within", false);
+    let settle = duration(e, raw.settle.as_ref(), "settle", true).unwrap_or(SETTLE);
+    let metric_timeout =
+        duration(e, raw.metric_timeout.as_ref(), "metric_timeout", false).unwrap_or(METRIC_TIMEOUT);
+    let mode = choice(
+        e,
+        raw.mode.as_ref(),
+        "mode",
+        &[("min", Mode::Min), ("max", Mode::Max)],
+    );
+    let best = match (keep_best, &raw.keep_best) {
+        (Some(count), Some(at)) => {
+            if raw.metric.is_none() {
+                e.push(
+                    at.span(),
+                    "keep_best needs `metric`, the name of the validation metric to rank by",
+                );
+            }
+            if raw.mode.is_none() {
+                e.push(
+                    at.span(),
+                    "keep_best needs `mode` = \"min\" (lower is better) or \"max\"",
+                );
+            }
+            Some(BestRule {
+                count,
+                metric: raw
+                    .metric
+                    .as_ref()
+                    .map(|m| m.get_ref().clone())
+                    .unwrap_or_default(),
+                mode: mode.unwrap_or(Mode::Min),
+            })
+        }
+        _ => None,
+    };
+    let policy = Policy {
+        keep_last,
+        keep_best: best,
+        keep_every_steps,
+        keep_every,
+        keep_within,
+        settle,
+        metric_timeout,
+    };
+    if e.list.len() == before && !policy.has_rule() {
+        e.push(
+            span.clone(),
+            "this watch keeps nothing: set at least one of keep_last, keep_best, keep_every_steps, keep_every, keep_within",
+        );
+    }
+    (e.list.len() == before).then_some(policy)
+}
+
+fn metric_source(
+    e: &mut Errors<'_>,
+    raw: &RawWatch,
+    policy: &Policy,
+    layout: &dyn Layout,
+) -> Option<MetricSource> {
+    let explicit = raw
+        .metric_source
+        .as_ref()
+        .and_then(|s| explicit_source(e, s.get_ref()));
+    let best = policy.keep_best.as_ref()?;
+    let at = raw.metric.as_ref().map_or(0..0, Spanned::span);
+    let source = explicit.or_else(|| layout.default_metric_source());
+    let Some(source) = source else {
+        e.push(
+            at,
+            format!(
+                "layout \"{}\" has no metric source of its own: set `metric_source`",
+                layout.name()
+            ),
+        );
+        return None;
+    };
+    match &source {
+        MetricSource::Filename if !layout.names_carry(&best.metric) => e.push(
+            at,
+            format!(
+                "metric `{}` is not in the checkpoint names: add {{{}}} to `pattern`, or set `metric_source`",
+                best.metric, best.metric
+            ),
+        ),
+        MetricSource::Csv { .. } | MetricSource::Jsonl { .. } if !layout.has_step() => e.push(
+            at,
+            "a run-level metric log is matched by step: add {step} to `pattern`",
+        ),
+        _ => {}
+    }
+    Some(source)
+}
+
+fn explicit_source(e: &mut Errors<'_>, raw: &RawMetricSource) -> Option<MetricSource> {
+    let kind = raw.kind.get_ref().as_str();
+    let path = |e: &mut Errors<'_>| -> Option<String> {
+        match &raw.path {
+            Some(p) if !p.get_ref().is_empty() => Some(p.get_ref().clone()),
+            Some(p) => {
+                e.push(p.span(), "`path` is empty");
+                None
+            }
+            None => {
+                e.push(
+                    raw.kind.span(),
+                    format!("metric_source kind \"{kind}\" needs `path`"),
+                );
+                None
+            }
+        }
+    };
+    let step_key = raw
+        .step_key
+        .as_ref()
+        .map_or_else(|| "step".to_owned(), |k| k.get_ref().clone());
+    let source = match kind {
+        "filename" => MetricSource::Filename,
+        "checkpoint_json" => MetricSource::CheckpointJson { path: path(e)? },
+        "csv" => MetricSource::Csv {
+            path: path(e)?,
+            step_key,
+        },
+        "jsonl" => MetricSource::Jsonl {
+            path: path(e)?,
+            step_key,
+        },
+        "tensorboard" => {
+            e.push(
+                raw.kind.span(),
+                "metric_source kind \"tensorboard\" is not supported yet; use csv or jsonl",
+            );
+            return None;
+        }
+        other => {
+            e.push(
+                raw.kind.span(),
+                format!("unknown metric_source kind `{other}`; expected filename, checkpoint_json, csv or jsonl"),
+            );
+            return None;
+        }
+    };
+    if let Some(tag) = &raw.tag {
+        e.push(tag.span(), "`tag` is only for kind = \"tensorboard\"");
+    }
+    Some(source)
+}
+
+fn required<'a, T>(
+    e: &mut Errors<'_>,
+    value: Option<&'a Spanned<T>>,
+    span: &Range<usize>,
+    key: &str,
+    expected: &str,
+) -> Option<&'a T> {
+    if value.is_none() {
+        e.push(span.clone(), format!("missing `{key}`: {expected}"));
+    }
+    value.map(Spanned::get_ref)
+}
+
+fn count(e: &mut Errors<'_>, value: Option<&Spanned<i64>>, key: &str, min: i64) -> Option<u64> {
+    let value = value?;
+    match u64::try_from(*value.get_ref()) {
+        Ok(n) if *value.get_ref() >= min => Some(n),
+        _ => {
+            e.push(
+                value.span(),
+                format!("`{key}` must be {min} or more, not {}", value.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+fn duration(
+    e: &mut Errors<'_>,
+    value: Option<&Spanned<String>>,
+    key: &str,
+    zero_ok: bool,
+) -> Option<Duration> {
+    let value = value?;
+    match crate::duration::parse(value.get_ref()) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            e.push(value.span(), format!("`{key}` must be longer than zero"));
+            None
+        }
+        Ok(d) => Some(d),
+        Err(message) => {
+            e.push(value.span(), format!("`{key}`: {message}"));
+            None
+        }
+    }
+}
+
+fn choice<T: Copy>(
+    e: &mut Errors<'_>,
+    value: Option<&Spanned<String>>,
+    key: &str,
+    options: &[(&str, T)],
+) -> Option<T> {
+    let value = value?;
+    let found = options
+        .iter()
+        .find(|(name, _)| name == value.get_ref())
+        .map(|&(_, v)| v);
+    if found.is_none() {
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        e.push(
+            value.span(),
+            format!(
+                "`{key}` = \"{}\" is not one of {}",
+                value.get_ref(),
+                names.join(", ")
+            ),
+        );
+    }
+    found
+}

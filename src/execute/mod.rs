@@ -1,0 +1,123 @@
+//! The executor: carries a plan out, one deletion at a time, re-checking every safety
+//! condition at the moment it acts. A dry run is the executor that only logs.
+
+mod recheck;
+pub mod trash;
+
+use std::path::Path;
+
+use crate::checkpoint::Checkpoint;
+use crate::config::Watch;
+use crate::plan::{Plan, Verdict};
+use trash::RunDir;
+
+/// What one pass over a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Checkpoints removed (or, in a dry run, that would be), with their bytes.
+    pub deleted: Vec<(String, u64)>,
+    /// Deletions skipped because something changed since planning (WARN, not a failure).
+    pub skipped: usize,
+    /// Deletions that failed (ERROR): permission denied, busy, and the like.
+    pub failed: usize,
+}
+
+impl Outcome {
+    pub fn bytes_freed(&self) -> u64 {
+        self.deleted.iter().map(|(_, b)| b).sum()
+    }
+}
+
+/// Empties trash left by an interrupted pass. Errors are logged, never fatal.
+pub fn empty_leftover_trash(run: &Path) -> usize {
+    let result = RunDir::open(run).and_then(|dir| dir.empty_trash());
+    match result {
+        Ok(removed) => {
+            for path in &removed {
+                tracing::info!(run = %run.display(), path = %path.display(), "removed trash left by an interrupted deletion");
+            }
+            0
+        }
+        Err(e) => {
+            tracing::error!(run = %run.display(), error = %e, "cannot empty .ckptd-trash");
+            1
+        }
+    }
+}
+
+/// Carries out the deletions of `plan` for `run`. `scanned` are the checkpoints the plan was
+/// made from (their fingerprints must still match).
+pub fn carry_out(
+    run: &Path,
+    watch: &Watch,
+    plan: &Plan,
+    scanned: &[Checkpoint],
+    dry_run: bool,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    let deletions: Vec<&Verdict> = plan.deletions().collect();
+    if deletions.is_empty() {
+        return outcome;
+    }
+    if dry_run {
+        for v in deletions {
+            log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
+            outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
+        }
+        return outcome;
+    }
+    let dir = match RunDir::open(run) {
+        Ok(dir) => dir,
+        Err(e) => {
+            tracing::error!(run = %run.display(), error = %e, "cannot open run directory: nothing deleted");
+            outcome.failed = deletions.len();
+            return outcome;
+        }
+    };
+    for v in deletions {
+        let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
+            continue;
+        };
+        if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
+            outcome.skipped += 1;
+            continue;
+        }
+        match dir.move_to_trash(&v.name) {
+            Ok(in_trash) => match trash::remove(&in_trash) {
+                Ok(()) => {
+                    log_deletion(run, &watch.name, v, "checkpoint deleted");
+                    outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
+                }
+                Err(e) => {
+                    tracing::error!(run = %run.display(), checkpoint = %v.name, path = %in_trash.display(), error = %e, "moved to trash but not removed: retried on the next pass");
+                    outcome.failed += 1;
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
+                outcome.skipped += 1;
+            }
+            Err(e) => {
+                tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint");
+                outcome.failed += 1;
+            }
+        }
+    }
+    outcome
+}
+
+fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
+    tracing::info!(
+        run = %run.display(),
+        watch,
+        checkpoint = %v.name,
+        step = v.step,
+        bytes = v.bytes,
+        metric = v.metric.value(),
+        decision = "delete",
+        reasons = "unkept",
+        detail = %v.detail,
+        "{message}"
+    );
+}

@@ -1,0 +1,127 @@
+//! How each training framework names, marks and points at its checkpoints.
+//!
+//! A layout recognises checkpoint names (pure), says whether a checkpoint's completion marker is
+//! there, names the checkpoints its own pointer files protect, and offers a default metric
+//! source. Adding a framework is one small file implementing [`Layout`] and one line in
+//! [`build`].
+
+mod dcp;
+mod generic;
+mod huggingface;
+mod lightning;
+
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::checkpoint::{Kind, Marker};
+use crate::metrics::MetricSource;
+use crate::pattern::{NameFields, NamePattern, Recognition};
+
+/// A pointer the layout found: `target` (a checkpoint name) is protected because of `why`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    pub target: String,
+    pub why: String,
+}
+
+/// One framework's conventions.
+pub trait Layout: Debug + Send + Sync {
+    /// The preset's name, as written in the config.
+    fn name(&self) -> &'static str;
+
+    /// Does this direct child of a run name a checkpoint? Pure: looks at the name and kind only.
+    fn recognise(&self, name: &str, kind: Kind) -> Recognition;
+
+    /// Reads the layout's completion marker, if it has one.
+    fn marker(&self, _unit: &Path, _kind: Kind, _fields: &NameFields) -> Marker {
+        Marker::NotRequired
+    }
+
+    /// Checkpoints that the framework's own pointer files name. `checkpoints` are the names
+    /// recognised in `run`, in checkpoint order.
+    fn pointers(&self, _run: &Path, _checkpoints: &[(&str, Option<u64>)]) -> Vec<Pointer> {
+        Vec::new()
+    }
+
+    /// Where the metric comes from when the watch does not say.
+    fn default_metric_source(&self) -> Option<MetricSource> {
+        None
+    }
+
+    /// Whether a `filename` metric source can read `metric` from this layout's names.
+    fn names_carry(&self, metric: &str) -> bool;
+
+    /// Whether names carry a step (rules such as `keep_every_steps` need one).
+    fn has_step(&self) -> bool {
+        true
+    }
+}
+
+/// The preset names, for error messages.
+pub const PRESETS: &[&str] = &["generic", "huggingface", "lightning", "dcp"];
+
+/// Builds the layout `name`, with the watch's `pattern`/`regex` when it gave one.
+pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>, String> {
+    match name {
+        "generic" => Ok(Arc::new(generic::Generic::new(pattern.ok_or(
+            "layout \"generic\" needs `pattern` (e.g. \"model_step{step}.pt\") or `regex`",
+        )?))),
+        "dcp" => Ok(Arc::new(dcp::Dcp::new(pattern.ok_or(
+            "layout \"dcp\" needs `pattern` naming its step directories (e.g. \"step-{step}\")",
+        )?))),
+        "huggingface" => match pattern {
+            None => Ok(Arc::new(huggingface::HuggingFace::new())),
+            Some(_) => Err(
+                "layout \"huggingface\" always names checkpoints `checkpoint-{step}`; \
+                 remove `pattern`/`regex`, or use layout = \"generic\""
+                    .to_owned(),
+            ),
+        },
+        "lightning" => Ok(Arc::new(lightning::Lightning::new(pattern))),
+        other => Err(format!(
+            "unknown layout `{other}`; expected one of: {}",
+            PRESETS.join(", ")
+        )),
+    }
+}
+
+/// Names that are never checkpoints, whatever the pattern: temp names of the frameworks
+/// (`tmp-*`, `*.tmp`, `*.orbax-checkpoint-tmp*`, `*-unfinished`) and ckptd's own `.ckptd*`.
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // frameworks write these exact names
+pub fn is_never_a_checkpoint(name: &str) -> bool {
+    name.starts_with(".ckptd")
+        || name.starts_with("tmp-")
+        || name.ends_with(".tmp")
+        || name.contains(".orbax-checkpoint-tmp")
+        || name.ends_with("-unfinished")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_and_own_names_are_never_checkpoints() {
+        for name in [
+            ".ckptd-trash",
+            ".ckptd.toml",
+            "tmp-checkpoint-5",
+            "checkpoint-5.tmp",
+            "100.orbax-checkpoint-tmp-1700000000",
+            "model-step=5-unfinished",
+        ] {
+            assert!(is_never_a_checkpoint(name), "{name}");
+        }
+        assert!(!is_never_a_checkpoint("checkpoint-5"));
+    }
+
+    #[test]
+    fn unknown_layouts_list_the_presets() {
+        let err = build("tensorflow", None).unwrap_err();
+        assert!(
+            err.contains("generic, huggingface, lightning, dcp"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! ckptd keeps ML training runs from filling their disks, from outside the training process.
+//!
+//! # Layout
+//! A pure core inside an imperative shell. Data flows one way:
+//!
+//! - `config` reads the TOML file into validated [`config::Config`]: watches, each with a
+//!   [`layout::Layout`], a [`policy::Policy`] and a metric source.
+//! - `runs` expands each watch's globs into run directories.
+//! - `scan` lists a run's direct children, lets the layout recognise checkpoints, fingerprints
+//!   them, asks `metrics` for their metric and collects pins and pointers: a
+//!   `Vec<`[`checkpoint::Checkpoint`]`>`.
+//! - `plan` (pure: checkpoints + policy + now) decides keep or delete, with reasons.
+//! - `execute` carries a plan out: rename into `<run>/.ckptd-trash/`, then remove, re-checking
+//!   every safety condition at the moment it acts. A dry run only logs.
+//! - `report` renders plans as a table or JSON; `cli` wires the commands together.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod execute;
+pub mod layout;
+pub mod logging;
+pub mod metrics;
+pub mod pattern;
+pub mod pins;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod runs;
+pub mod scan;

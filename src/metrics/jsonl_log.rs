@@ -1,0 +1,82 @@
+//! JSON-lines metric logs: one object a line, appended as training goes. A last line without
+//! its newline is a record still being written and is skipped; a bad line elsewhere is skipped
+//! with the file's WARN left to the caller of `parse` only when nothing at all could be read.
+
+use std::path::Path;
+
+use super::json::{self, Json};
+use super::run_log::{FileRecords, RunLog};
+
+pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let (log, bad_lines) = parse(&text, step_key, metric);
+    if let Some(first) = bad_lines.first() {
+        tracing::warn!(
+            path = %file.display(),
+            line = first,
+            count = bad_lines.len(),
+            "metric log has unparsable lines; they are skipped"
+        );
+    }
+    Ok(log)
+}
+
+/// Pure: the records of `metric`, and the 1-based numbers of complete lines that did not parse.
+pub fn parse(text: &str, step_key: &str, metric: &str) -> (RunLog, Vec<usize>) {
+    let mut log = RunLog::default();
+    let mut bad = Vec::new();
+    let complete_part = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    for (index, line) in complete_part.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(record) = json::parse::<Json>(line) else {
+            bad.push(index + 1);
+            continue;
+        };
+        let Some(step) = record.get(step_key).and_then(Json::as_step) else {
+            continue;
+        };
+        log.max_step = log.max_step.max(Some(step));
+        if let Some(value) = record.get(metric).and_then(Json::as_number) {
+            log.records.push((step, value));
+        }
+    }
+    (log, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_with_the_metric_are_kept_and_all_steps_count() {
+        let text = "{\"step\": 100, \"val/loss\": 0.5}\n{\"step\": 150, \"lr\": 1e-4}\n{\"step\": 200, \"val/loss\": NaN}\n";
+        let (log, bad) = parse(text, "step", "val/loss");
+        assert!(bad.is_empty());
+        assert_eq!(log.records[0], (100, 0.5));
+        assert!(log.records[1].1.is_nan());
+        assert_eq!(log.max_step, Some(200));
+    }
+
+    #[test]
+    fn a_partial_last_line_is_skipped_silently() {
+        let (log, bad) = parse("{\"step\": 1, \"m\": 2}\n{\"step\": 2, \"m", "step", "m");
+        assert_eq!(log.records, [(1, 2.0)]);
+        assert!(bad.is_empty());
+    }
+
+    #[test]
+    fn a_broken_line_in_the_middle_is_reported_and_skipped() {
+        let (log, bad) = parse(
+            "{\"step\": 1, \"m\": 2}\nnot json\n{\"step\": 3, \"m\": 4}\n",
+            "step",
+            "m",
+        );
+        assert_eq!(log.records, [(1, 2.0), (3, 4.0)]);
+        assert_eq!(bad, [2]);
+    }
+}

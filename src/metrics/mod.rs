@@ -1,0 +1,81 @@
+//! Where a checkpoint's validation metric comes from, and reading it.
+//!
+//! Sources inside a checkpoint (`filename`, `checkpoint_json`) give a final value once the
+//! checkpoint is complete. Run-level logs (`csv`, `jsonl`) are read once per scan of a run and
+//! matched to checkpoints by step (see [`run_log::select`]). A source that cannot be read
+//! means "no metric", never "worst metric".
+
+pub mod checkpoint_json;
+mod csv_log;
+pub mod json;
+mod jsonl_log;
+pub mod run_log;
+
+use std::path::Path;
+
+use crate::checkpoint::MetricObservation;
+use crate::pattern::NameFields;
+pub use run_log::RunLog;
+
+/// A validated `metric_source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricSource {
+    /// A placeholder in the checkpoint's name.
+    Filename,
+    /// A JSON file inside the checkpoint directory (HF `trainer_state.json`, Orbax
+    /// `metrics/metrics`), relative to the checkpoint.
+    CheckpointJson { path: String },
+    /// A CSV log with a step column, e.g. Lightning's `metrics.csv`; `path` is a glob relative
+    /// to the run.
+    Csv { path: String, step_key: String },
+    /// A JSON-lines log with a step key; `path` is a glob relative to the run.
+    Jsonl { path: String, step_key: String },
+}
+
+impl MetricSource {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Filename => "filename",
+            Self::CheckpointJson { .. } => "checkpoint_json",
+            Self::Csv { .. } => "csv",
+            Self::Jsonl { .. } => "jsonl",
+        }
+    }
+
+    /// Reads the run-level log for `metric`, if this is a run-level source.
+    pub fn load_run_log(&self, run: &Path, metric: &str) -> Option<RunLog> {
+        match self {
+            Self::Filename | Self::CheckpointJson { .. } => None,
+            Self::Csv { path, step_key } => Some(run_log::load(run, path, |file| {
+                csv_log::read(file, step_key, metric)
+            })),
+            Self::Jsonl { path, step_key } => Some(run_log::load(run, path, |file| {
+                jsonl_log::read(file, step_key, metric)
+            })),
+        }
+    }
+
+    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run.
+    pub fn observe(
+        &self,
+        metric: &str,
+        unit: &Path,
+        fields: &NameFields,
+        run_log: Option<&RunLog>,
+        metric_window: u64,
+    ) -> MetricObservation {
+        match self {
+            Self::Filename => MetricObservation::Final(fields.metric(metric)),
+            Self::CheckpointJson { path } => MetricObservation::Final(checkpoint_json::read(
+                &unit.join(path),
+                fields.step,
+                metric,
+            )),
+            Self::Csv { .. } | Self::Jsonl { .. } => match (run_log, fields.step) {
+                (Some(log), Some(step)) => run_log::select(log, step, metric_window),
+                // Without a step there is nothing to match the log against.
+                _ => MetricObservation::Final(None),
+            },
+        }
+    }
+}

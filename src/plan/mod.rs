@@ -1,0 +1,130 @@
+//! The pure core: checkpoints + policy + clock → a plan with every reason.
+//!
+//! `plan` reads no filesystem and no clock; `now` is passed in, so every time rule is tested
+//! without waiting. Each checkpoint comes out as `keep` or `delete` with the list of reasons in
+//! DESIGN.md's vocabulary. Rules add up (a union, as restic `forget` does): a checkpoint is
+//! deleted only when no rule and no protection keeps it.
+
+mod assess;
+mod reason;
+mod rules;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Ordering;
+use std::time::SystemTime;
+
+use crate::checkpoint::Checkpoint;
+use crate::policy::Policy;
+
+pub use assess::{Completeness, MetricState};
+pub use reason::Reason;
+
+/// What happens to a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Keep,
+    Delete,
+}
+
+/// The decision about one checkpoint and everything that led to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub name: String,
+    pub step: Option<u64>,
+    pub bytes: Option<u64>,
+    pub completeness: Completeness,
+    pub metric: MetricState,
+    pub decision: Decision,
+    pub reasons: Vec<Reason>,
+    /// A human explanation: why it is incomplete, or why no rule kept it.
+    pub detail: String,
+}
+
+impl Verdict {
+    pub fn is_complete(&self) -> bool {
+        self.completeness == Completeness::Complete
+    }
+}
+
+/// A run's plan: one verdict per checkpoint, in checkpoint order (step, completion time, name).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Plan {
+    pub fn deletions(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| v.decision == Decision::Delete)
+    }
+
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.verdicts.iter().find(|v| v.name == name)
+    }
+
+    /// Complete checkpoints that `keep_best` could not rank: the shell WARNs once per run.
+    pub fn unranked(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| v.is_complete() && v.metric == MetricState::Unranked)
+    }
+}
+
+/// DESIGN.md's order: by step; ties by completion time, then by name.
+pub fn checkpoint_order(a: &Checkpoint, b: &Checkpoint) -> Ordering {
+    a.step
+        .cmp(&b.step)
+        .then_with(|| a.completed_at().cmp(&b.completed_at()))
+        .then_with(|| a.name.cmp(&b.name))
+}
+
+/// Decides every checkpoint of one run.
+pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Plan {
+    let mut sorted: Vec<&Checkpoint> = checkpoints.iter().collect();
+    sorted.sort_by(|a, b| checkpoint_order(a, b));
+
+    let assessed: Vec<assess::Assessment> = sorted
+        .iter()
+        .map(|c| assess::assess(c, policy, now))
+        .collect();
+    let kept = rules::apply(&sorted, &assessed, policy, now);
+
+    let verdicts = sorted
+        .iter()
+        .zip(assessed)
+        .zip(kept)
+        .map(|((checkpoint, assessment), outcome)| {
+            let decision = if outcome.reasons.is_empty() {
+                Decision::Delete
+            } else {
+                Decision::Keep
+            };
+            let (reasons, detail) = if decision == Decision::Delete {
+                (vec![Reason::Unkept], outcome.why_not.join("; "))
+            } else {
+                let detail = match &assessment.completeness {
+                    Completeness::Incomplete(why) => why.clone(),
+                    Completeness::Complete => String::new(),
+                };
+                (outcome.reasons, detail)
+            };
+            Verdict {
+                name: checkpoint.name.clone(),
+                step: checkpoint.step,
+                bytes: checkpoint.bytes(),
+                completeness: assessment.completeness,
+                metric: assessment.metric,
+                decision,
+                reasons,
+                detail,
+            }
+        })
+        .collect();
+    Plan { verdicts }
+}

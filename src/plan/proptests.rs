@@ -1,0 +1,165 @@
+//! Property tests of the planner's invariants over random runs and random policies.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::tests::{ck, now};
+use super::{plan, Decision, Plan};
+use crate::checkpoint::{Checkpoint, Marker, MetricObservation, Protection};
+use crate::policy::{BestRule, Mode, Policy};
+
+fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
+    (
+        0u64..40,                  // step: small, so ties happen
+        0u64..200_000,             // age in seconds
+        any::<bool>(),             // complete marker
+        prop::bool::weighted(0.1), // pinned
+        prop::option::of(prop_oneof![Just(f64::NAN), -5.0f64..5.0]),
+    )
+        .prop_map(|(step, age, marker_ok, pinned, metric)| {
+            let mut c = ck(&format!("ckpt-{step}-{age}"), step, age);
+            if !marker_ok {
+                c.marker = Marker::Missing("marker missing".to_owned());
+            }
+            if pinned {
+                c.protections.push(Protection::Pinned);
+            }
+            c.metric = MetricObservation::Final(metric);
+            c
+        })
+}
+
+/// A run of up to 25 checkpoints with unique names.
+fn arb_run() -> impl Strategy<Value = Vec<Checkpoint>> {
+    prop::collection::vec(arb_checkpoint(), 0..25).prop_map(|run| {
+        run.into_iter()
+            .enumerate()
+            .map(|(i, mut c)| {
+                c.name = format!("{}-{i}", c.name);
+                c
+            })
+            .collect()
+    })
+}
+
+fn arb_policy() -> impl Strategy<Value = Policy> {
+    (
+        prop::option::of(0u64..5),
+        prop::option::of((1u64..4, any::<bool>())),
+        prop::option::of(1u64..10),
+        prop::option::of(1u64..50_000),
+        prop::option::of(1u64..50_000),
+    )
+        .prop_map(|(last, best, every_steps, every, within)| Policy {
+            keep_last: last,
+            keep_best: best.map(|(count, max)| BestRule {
+                count: NonZeroU64::new(count).unwrap(),
+                metric: "m".to_owned(),
+                mode: if max { Mode::Max } else { Mode::Min },
+            }),
+            keep_every_steps: every_steps.and_then(NonZeroU64::new),
+            keep_every: every.map(Duration::from_secs),
+            keep_within: within.map(Duration::from_secs),
+            settle: Duration::from_secs(30),
+            metric_timeout: Duration::from_secs(3600),
+        })
+}
+
+fn deleted(p: &Plan) -> Vec<String> {
+    p.deletions().map(|v| v.name.clone()).collect()
+}
+
+/// The checkpoints left after carrying out `p`.
+fn survivors(input: &[Checkpoint], p: &Plan) -> Vec<Checkpoint> {
+    let gone = deleted(p);
+    input
+        .iter()
+        .filter(|c| !gone.contains(&c.name))
+        .cloned()
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn never_deletes_incomplete_pinned_or_newest(
+        input in arb_run(),
+        policy in arb_policy(),
+    ) {
+        let p = plan(&input, &policy, now());
+        prop_assert_eq!(p.verdicts.len(), input.len());
+        for v in p.deletions() {
+            let c = input.iter().find(|c| c.name == v.name).unwrap();
+            prop_assert!(v.is_complete(), "deleted incomplete {}", v.name);
+            prop_assert!(c.protections.is_empty(), "deleted protected {}", v.name);
+        }
+        let complete: Vec<&Checkpoint> = input
+            .iter()
+            .filter(|c| p.verdict(&c.name).unwrap().is_complete())
+            .collect();
+        let by_step = complete.iter().max_by(|a, b| super::checkpoint_order(a, b));
+        let by_time = complete.iter().max_by(|a, b| {
+            a.completed_at().cmp(&b.completed_at()).then(a.step.cmp(&b.step)).then(a.name.cmp(&b.name))
+        });
+        for newest in by_step.into_iter().chain(by_time) {
+            prop_assert_eq!(p.verdict(&newest.name).unwrap().decision, Decision::Keep);
+        }
+    }
+
+    #[test]
+    fn kept_set_contains_each_rules_own_set(
+        input in arb_run(),
+        policy in arb_policy(),
+    ) {
+        let p = plan(&input, &policy, now());
+        let candidates: Vec<&Checkpoint> = {
+            let mut c: Vec<&Checkpoint> = input
+                .iter()
+                .filter(|c| c.protections.is_empty() && p.verdict(&c.name).unwrap().is_complete())
+                .collect();
+            c.sort_by(|a, b| super::checkpoint_order(a, b));
+            c
+        };
+        let keep = |name: &str| p.verdict(name).unwrap().decision == Decision::Keep;
+        if let Some(n) = policy.keep_last {
+            for c in candidates.iter().rev().take(usize::try_from(n).unwrap()) {
+                prop_assert!(keep(&c.name), "keep_last dropped {}", c.name);
+            }
+        }
+        if let Some(every) = policy.keep_every_steps {
+            for c in candidates.iter().filter(|c| c.step.unwrap() % every.get() == 0) {
+                prop_assert!(keep(&c.name), "keep_every_steps dropped {}", c.name);
+            }
+        }
+        if let Some(within) = policy.keep_within {
+            for c in candidates.iter().filter(|c| now().duration_since(c.completed_at().unwrap()).unwrap() <= within) {
+                prop_assert!(keep(&c.name), "keep_within dropped {}", c.name);
+            }
+        }
+        if let Some(rule) = &policy.keep_best {
+            // The best non-NaN value must be kept, whichever checkpoint holds it.
+            let values = candidates.iter().filter_map(|c| c.metric.value()).filter(|v| !v.is_nan());
+            let best = match rule.mode {
+                Mode::Min => values.fold(f64::INFINITY, f64::min),
+                Mode::Max => values.fold(f64::NEG_INFINITY, f64::max),
+            };
+            if best.is_finite() {
+                prop_assert!(candidates.iter().any(|c| c.metric.value() == Some(best) && keep(&c.name)));
+            }
+        }
+    }
+
+    #[test]
+    fn replanning_after_applying_deletes_nothing_more(
+        input in arb_run(),
+        policy in arb_policy(),
+    ) {
+        let first = plan(&input, &policy, now());
+        let left = survivors(&input, &first);
+        let second = plan(&left, &policy, now());
+        prop_assert_eq!(deleted(&second), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,47 @@
+//! The reason vocabulary shared by `plan`, the logs and `--json` (DESIGN.md "Reasons").
+
+use std::fmt;
+
+/// Why a checkpoint is kept, or `Unkept` when it is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    // Protections first: they explain a keep best when several reasons apply.
+    Incomplete,
+    NewestComplete,
+    Pinned,
+    Pointer,
+    Alias,
+    MetricPending,
+    Last,
+    Best,
+    EverySteps,
+    EveryWindow,
+    Within,
+    Unkept,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incomplete => "incomplete",
+            Self::NewestComplete => "newest-complete",
+            Self::Pinned => "pinned",
+            Self::Pointer => "pointer",
+            Self::Alias => "alias",
+            Self::MetricPending => "metric-pending",
+            Self::Last => "last",
+            Self::Best => "best",
+            Self::EverySteps => "every-steps",
+            Self::EveryWindow => "every-window",
+            Self::Within => "within",
+            Self::Unkept => "unkept",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,227 @@
+//! The keep rules and protections, each computing its own set; the planner takes their union.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::assess::{Assessment, Completeness, MetricState};
+use super::Reason;
+use crate::checkpoint::{Checkpoint, Protection};
+use crate::duration::show;
+use crate::policy::{Mode, Policy};
+
+/// What the rules concluded about one checkpoint: the reasons it is kept (none: deleted), and
+/// for a deletion, what each configured rule said against it.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    pub reasons: Vec<Reason>,
+    pub why_not: Vec<String>,
+}
+
+/// `sorted` is in checkpoint order; `assessed` matches it index for index.
+pub(super) fn apply(
+    sorted: &[&Checkpoint],
+    assessed: &[Assessment],
+    policy: &Policy,
+    now: SystemTime,
+) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = sorted.iter().map(|_| Outcome::default()).collect();
+    let complete = |i: usize| assessed[i].completeness == Completeness::Complete;
+
+    for (i, checkpoint) in sorted.iter().enumerate() {
+        if !complete(i) {
+            out[i].reasons.push(Reason::Incomplete);
+        }
+        for protection in &checkpoint.protections {
+            out[i].reasons.push(match protection {
+                Protection::Pinned => Reason::Pinned,
+                Protection::Pointer(_) => Reason::Pointer,
+                Protection::Alias => Reason::Alias,
+            });
+        }
+    }
+    for i in newest_complete(sorted, &complete) {
+        out[i].reasons.push(Reason::NewestComplete);
+    }
+
+    // Protected checkpoints are never counted by a rule, so they cannot displace another.
+    let candidates: Vec<usize> = (0..sorted.len())
+        .filter(|&i| complete(i) && sorted[i].protections.is_empty())
+        .collect();
+
+    if let Some(n) = policy.keep_last {
+        keep_last(&candidates, n, &mut out);
+    }
+    if let Some(rule) = &policy.keep_best {
+        let count = usize::try_from(rule.count.get()).unwrap_or(usize::MAX);
+        keep_best(sorted, assessed, &candidates, count, rule, &mut out);
+    }
+    if let Some(every) = policy.keep_every_steps {
+        for &i in &candidates {
+            match sorted[i].step {
+                Some(step) if step % every == 0 => out[i].reasons.push(Reason::EverySteps),
+                Some(step) => out[i]
+                    .why_not
+                    .push(format!("step {step} is not a multiple of {every}")),
+                None => out[i]
+                    .why_not
+                    .push("no step for keep_every_steps".to_owned()),
+            }
+        }
+    }
+    if let Some(window) = policy.keep_every {
+        keep_every_window(sorted, &candidates, window, &mut out);
+    }
+    if let Some(within) = policy.keep_within {
+        for &i in &candidates {
+            let age = sorted[i].completed_at().map_or(Duration::ZERO, |t| {
+                now.duration_since(t).unwrap_or_default()
+            });
+            if age <= within {
+                out[i].reasons.push(Reason::Within);
+            } else {
+                out[i].why_not.push(format!(
+                    "completed {} ago, outside keep_within {}",
+                    show(age),
+                    show(within)
+                ));
+            }
+        }
+    }
+    for outcome in &mut out {
+        outcome.reasons.sort_unstable();
+        outcome.reasons.dedup();
+    }
+    out
+}
+
+/// The resume point, in both senses: the highest step and the latest completion time. They
+/// differ when a directory was reused (HF #26961, #37260); then both are kept.
+fn newest_complete(sorted: &[&Checkpoint], complete: &dyn Fn(usize) -> bool) -> Vec<usize> {
+    let real: Vec<usize> = (0..sorted.len())
+        .filter(|&i| complete(i) && !sorted[i].is_alias())
+        .collect();
+    let by_step = real.last().copied();
+    let by_time = real.iter().copied().max_by(|&a, &b| {
+        sorted[a]
+            .completed_at()
+            .cmp(&sorted[b].completed_at())
+            .then_with(|| sorted[a].step.cmp(&sorted[b].step))
+            .then_with(|| sorted[a].name.cmp(&sorted[b].name))
+    });
+    let mut newest: Vec<usize> = by_step.into_iter().chain(by_time).collect();
+    newest.dedup();
+    newest
+}
+
+fn keep_last(candidates: &[usize], n: u64, out: &mut [Outcome]) {
+    let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+    let first_kept = candidates.len().saturating_sub(n_usize);
+    for (position, &i) in candidates.iter().enumerate() {
+        if position >= first_kept {
+            out[i].reasons.push(Reason::Last);
+        } else {
+            out[i].why_not.push(format!("older than the last {n}"));
+        }
+    }
+}
+
+fn keep_best(
+    sorted: &[&Checkpoint],
+    assessed: &[Assessment],
+    candidates: &[usize],
+    count: usize,
+    rule: &crate::policy::BestRule,
+    out: &mut [Outcome],
+) {
+    let mut ranked: Vec<(usize, f64)> = Vec::new();
+    for &i in candidates {
+        match assessed[i].metric {
+            MetricState::Value(v) => ranked.push((i, v)),
+            MetricState::Pending => out[i].reasons.push(Reason::MetricPending),
+            MetricState::Unranked | MetricState::NotWanted => out[i]
+                .why_not
+                .push(format!("unranked: no {} found", rule.metric)),
+        }
+    }
+    ranked.sort_by(|&(a, va), &(b, vb)| {
+        better(va, vb, rule.mode)
+            // Ties: the higher step wins, then the later completion, then the name.
+            .then_with(|| checkpoint_cmp(sorted[b], sorted[a]))
+    });
+    let total = ranked.len();
+    for (rank, &(i, _)) in ranked.iter().enumerate() {
+        if rank < count {
+            out[i].reasons.push(Reason::Best);
+        } else {
+            out[i].why_not.push(format!(
+                "rank {} of {total} by {}, keep_best is {count}",
+                rank + 1,
+                rule.metric
+            ));
+        }
+    }
+}
+
+fn checkpoint_cmp(a: &Checkpoint, b: &Checkpoint) -> Ordering {
+    super::checkpoint_order(a, b)
+}
+
+/// `Less` when `a` is better than `b`. NaN is worse than any number, so it is never "best"
+/// while a number exists.
+fn better(a: f64, b: f64, mode: Mode) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        (false, false) => {
+            let ascending = a.partial_cmp(&b).unwrap_or(Ordering::Equal);
+            match mode {
+                Mode::Min => ascending,
+                Mode::Max => ascending.reverse(),
+            }
+        }
+    }
+}
+
+/// `keep_every`: the first complete checkpoint of each window, windows aligned to the epoch.
+fn keep_every_window(
+    sorted: &[&Checkpoint],
+    candidates: &[usize],
+    window: Duration,
+    out: &mut [Outcome],
+) {
+    let window_nanos = window.as_nanos().max(1);
+    let mut first_of_window: HashMap<u128, usize> = HashMap::new();
+    for &i in candidates {
+        let Some(t) = sorted[i].completed_at() else {
+            continue;
+        };
+        let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let slot = since_epoch / window_nanos;
+        first_of_window
+            .entry(slot)
+            .and_modify(|first| {
+                let current = sorted[*first];
+                let earlier = sorted[i]
+                    .completed_at()
+                    .cmp(&current.completed_at())
+                    .then_with(|| checkpoint_cmp(sorted[i], current));
+                if earlier == Ordering::Less {
+                    *first = i;
+                }
+            })
+            .or_insert(i);
+    }
+    let firsts: std::collections::HashSet<usize> = first_of_window.into_values().collect();
+    for &i in candidates {
+        if firsts.contains(&i) {
+            out[i].reasons.push(Reason::EveryWindow);
+        } else {
+            out[i].why_not.push(format!(
+                "not the first of its keep_every {} window",
+                show(window)
+            ));
+        }
+    }
+}

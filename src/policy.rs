@@ -1,0 +1,61 @@
+//! A validated retention policy: which rules keep checkpoints, and the time limits the planner
+//! needs. Built by `config` (never by hand outside tests), read by `plan`.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+/// Whether smaller or larger metric values are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Min,
+    Max,
+}
+
+/// `keep_best`: the best `count` checkpoints by `metric`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestRule {
+    pub count: NonZeroU64,
+    pub metric: String,
+    pub mode: Mode,
+}
+
+/// The rules of one run. Rules add up: a checkpoint is deleted only when no rule keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `keep_last`; `Some(0)` is allowed (the newest complete checkpoint is still protected).
+    pub keep_last: Option<u64>,
+    pub keep_best: Option<BestRule>,
+    pub keep_every_steps: Option<NonZeroU64>,
+    /// `keep_every`: windows aligned to the Unix epoch; never zero.
+    pub keep_every: Option<Duration>,
+    pub keep_within: Option<Duration>,
+    /// How long a fingerprint must stay unchanged before a checkpoint is complete.
+    pub settle: Duration,
+    /// How long after completion a missing run-level metric stops being pending.
+    pub metric_timeout: Duration,
+}
+
+impl Policy {
+    /// A policy with only the given `keep_last` and the default time limits; handy in tests.
+    pub fn keep_last(n: u64) -> Self {
+        Self {
+            keep_last: Some(n),
+            keep_best: None,
+            keep_every_steps: None,
+            keep_every: None,
+            keep_within: None,
+            settle: Duration::from_secs(30),
+            metric_timeout: Duration::from_secs(3600),
+        }
+    }
+
+    /// True when at least one keep rule is configured; a policy without one is refused.
+    pub fn has_rule(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_best.is_some()
+            || self.keep_every_steps.is_some()
+            || self.keep_every.is_some()
+            || self.keep_within.is_some()
+    }
+}

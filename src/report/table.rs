@@ -1,0 +1,75 @@
+//! `plan` for people: one block per run, one line per checkpoint.
+
+use std::fmt::Write;
+
+use super::{human_bytes, RunPlan};
+use crate::plan::{Decision, Verdict};
+
+pub fn render(plans: &[RunPlan]) -> String {
+    let mut out = String::new();
+    for p in plans {
+        let deletions: Vec<&Verdict> = p.plan.deletions().collect();
+        let freed: u64 = deletions.iter().filter_map(|v| v.bytes).sum();
+        let _ = writeln!(
+            out,
+            "run {}  (watch {}, layout {}): {} checkpoints, {} to delete, {} to free",
+            shown(&p.run.display().to_string()),
+            p.watch,
+            p.layout,
+            p.plan.verdicts.len(),
+            deletions.len(),
+            human_bytes(freed)
+        );
+        if p.plan.verdicts.is_empty() {
+            let _ = writeln!(out, "  (no checkpoints)");
+        }
+        let width = p
+            .plan
+            .verdicts
+            .iter()
+            .map(|v| shown(&v.name).chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        if !p.plan.verdicts.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:>10}  {:>10}  {:>10}  {:<8}  REASONS",
+                "NAME", "STEP", "SIZE", "METRIC", "DECISION"
+            );
+        }
+        for v in &p.plan.verdicts {
+            let step = v.step.map_or_else(|| "-".to_owned(), |s| s.to_string());
+            let size = v.bytes.map_or_else(|| "?".to_owned(), human_bytes);
+            let metric = v
+                .metric
+                .value()
+                .map_or_else(|| "-".to_owned(), |m| format!("{m:.4}"));
+            let decision = match v.decision {
+                Decision::Keep => "keep",
+                Decision::Delete => "DELETE",
+            };
+            let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+            let mut why = reasons.join(",");
+            if !v.detail.is_empty() {
+                let _ = write!(why, ": {}", v.detail);
+            }
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {step:>10}  {size:>10}  {metric:>10}  {decision:<8}  {why}",
+                shown(&v.name)
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Names may hold newlines or control characters; show them escaped so a line stays a line.
+fn shown(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        name.escape_debug().to_string()
+    } else {
+        name.to_owned()
+    }
+}

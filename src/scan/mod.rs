@@ -1,0 +1,189 @@
+//! The scanner: everything ckptd learns from disk about one run, as plain data for the planner.
+//!
+//! It lists the run's direct children (never following symlinks), lets the layout recognise
+//! checkpoints, fingerprints each one, reads its marker and metric, and collects protections:
+//! pins, symlink pointers and the layout's own pointer files.
+
+mod fingerprint;
+mod open_writers;
+mod pointers;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{Checkpoint, Kind, Marker, MetricObservation, Protection};
+use crate::config::Watch;
+use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
+use crate::pattern::{NameFields, Recognition};
+use crate::pins;
+
+pub use fingerprint::fingerprint;
+pub use pointers::symlink_target;
+
+/// A direct child of a run that the layout recognised, before it is examined.
+struct Candidate {
+    name: String,
+    kind: Kind,
+    fields: NameFields,
+}
+
+/// Scans `run` for `watch`. Fails only when the run directory itself cannot be listed.
+pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
+    let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
+    let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
+    let wants_metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
+    let run_log = match (&watch.metric_source, wants_metric) {
+        (Some(source), Some(metric)) => source.load_run_log(run, metric),
+        _ => None,
+    };
+    let writers = if candidates.is_empty() {
+        HashSet::new()
+    } else {
+        open_writers::open_for_writing(run)
+    };
+
+    let checkpoints = candidates
+        .into_iter()
+        .map(|candidate| {
+            let unit = run.join(&candidate.name);
+            let (fingerprint, scan_problem) = match fingerprint(&unit, candidate.kind) {
+                Ok(f) => (Some(f), None),
+                Err(problem) => {
+                    tracing::warn!(
+                        run = %run.display(),
+                        checkpoint = %candidate.name,
+                        reason = %problem,
+                        "checkpoint unreadable: kept as incomplete"
+                    );
+                    (None, Some(problem))
+                }
+            };
+            let metric = match (&watch.metric_source, wants_metric) {
+                (Some(source), Some(metric)) => source.observe(
+                    metric,
+                    &unit,
+                    &candidate.fields,
+                    run_log.as_ref(),
+                    watch.metric_window,
+                ),
+                _ => MetricObservation::NotWanted,
+            };
+            Checkpoint {
+                marker: if fingerprint.is_some() {
+                    watch
+                        .layout
+                        .marker(&unit, candidate.kind, &candidate.fields)
+                } else {
+                    Marker::NotRequired
+                },
+                open_for_writing: writers.iter().any(|w| w.starts_with(&unit)),
+                protections: protections
+                    .get(&candidate.name)
+                    .cloned()
+                    .unwrap_or_default(),
+                name: candidate.name,
+                step: candidate.fields.step,
+                epoch: candidate.fields.epoch,
+                kind: candidate.kind,
+                stable_since: fingerprint.map(|f| f.newest_mtime),
+                fingerprint,
+                metric,
+                scan_problem,
+            }
+        })
+        .collect();
+    Ok(checkpoints)
+}
+
+/// The recognised checkpoints of `run` in checkpoint-name order, and its symlinks.
+fn list(run: &Path, layout: &dyn Layout) -> std::io::Result<(Vec<Candidate>, Vec<PathBuf>)> {
+    let mut candidates = Vec::new();
+    let mut symlinks = Vec::new();
+    for entry in std::fs::read_dir(run)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            tracing::warn!(run = %run.display(), path = %entry.path().display(), "name is not UTF-8: ignored, never touched");
+            continue;
+        };
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        let kind = if file_type.is_symlink() {
+            symlinks.push(entry.path());
+            continue;
+        } else if file_type.is_dir() {
+            Kind::Dir
+        } else if file_type.is_file() {
+            Kind::File
+        } else {
+            continue;
+        };
+        if is_never_a_checkpoint(&name) {
+            continue;
+        }
+        match layout.recognise(&name, kind) {
+            Recognition::NotACheckpoint => {}
+            Recognition::Checkpoint(fields) => candidates.push(Candidate { name, kind, fields }),
+            Recognition::Unparsable(why) => tracing::warn!(
+                run = %run.display(),
+                checkpoint = %name,
+                reason = %why,
+                "name matches the pattern but its step cannot be read: not a checkpoint"
+            ),
+        }
+    }
+    candidates.sort_by(|a, b| {
+        a.fields
+            .step
+            .cmp(&b.fields.step)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    Ok((candidates, symlinks))
+}
+
+/// Pins, symlink pointers and the layout's pointers, by checkpoint name.
+fn protections(
+    run: &Path,
+    layout: &dyn Layout,
+    candidates: &[Candidate],
+    symlinks: &[PathBuf],
+) -> HashMap<String, Vec<Protection>> {
+    let mut out: HashMap<String, Vec<Protection>> = HashMap::new();
+    for name in pins::pinned_names(run) {
+        out.entry(name).or_default().push(Protection::Pinned);
+    }
+    for pointer in pointers_of(run, layout, candidates, symlinks) {
+        out.entry(pointer.target)
+            .or_default()
+            .push(Protection::Pointer(pointer.why));
+    }
+    out
+}
+
+fn pointers_of(
+    run: &Path,
+    layout: &dyn Layout,
+    candidates: &[Candidate],
+    symlinks: &[PathBuf],
+) -> Vec<Pointer> {
+    let names: Vec<(&str, Option<u64>)> = candidates
+        .iter()
+        .map(|c| (c.name.as_str(), c.fields.step))
+        .collect();
+    let mut pointers: Vec<Pointer> = symlinks
+        .iter()
+        .filter_map(|link| symlink_target(run, link))
+        .collect();
+    pointers.extend(layout.pointers(run, &names));
+    pointers
+}
+
+/// Every checkpoint name that something points at right now; the executor re-reads this at
+/// the moment it acts.
+pub fn current_pointers(run: &Path, layout: &dyn Layout) -> std::io::Result<HashSet<String>> {
+    let (candidates, symlinks) = list(run, layout)?;
+    Ok(pointers_of(run, layout, &candidates, &symlinks)
+        .into_iter()
+        .map(|p| p.target)
+        .collect())
+}

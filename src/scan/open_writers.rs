@@ -1,0 +1,68 @@
+//! Which files under a run a local process holds open for writing, read from `/proc`.
+//!
+//! Limits: only processes on this node are seen (not writers on other nodes of a shared
+//! filesystem), and only those whose `/proc/PID/fd` we may read (root, or the same user).
+//! Where `/proc` cannot be read the answer is "none", and settling alone decides.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Every path under `run` that some process has open with write access.
+pub fn open_for_writing(run: &Path) -> HashSet<PathBuf> {
+    let mut open = HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return open;
+    };
+    for proc_entry in procs.flatten() {
+        let pid = proc_entry.file_name();
+        if !pid
+            .to_str()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if target.starts_with(run) && writable(&proc_entry.path(), &fd.file_name()) {
+                open.insert(target);
+            }
+        }
+    }
+    open
+}
+
+/// Reads the `flags:` line of `/proc/PID/fdinfo/FD`: octal open flags, whose low two bits are
+/// the access mode (0 read-only, 1 write-only, 2 read-write).
+fn writable(proc_dir: &Path, fd: &std::ffi::OsStr) -> bool {
+    let Ok(info) = std::fs::read_to_string(proc_dir.join("fdinfo").join(fd)) else {
+        return false;
+    };
+    info.lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+        .is_some_and(|flags| flags & 0o3 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_this_process_writes_is_seen_and_a_read_only_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = std::fs::canonicalize(dir.path()).unwrap();
+        let written = run.join("w.bin");
+        let read = run.join("r.bin");
+        std::fs::write(&read, b"x").unwrap();
+        let _w = std::fs::File::create(&written).unwrap();
+        let _r = std::fs::File::open(&read).unwrap();
+        let open = open_for_writing(&run);
+        assert!(open.contains(&written), "{open:?}");
+        assert!(!open.contains(&read), "{open:?}");
+    }
+}
