@@ -2,6 +2,8 @@
 //! `step`, `bytes`, `metric`, `reasons`…). `CKPTD_LOG` takes a tracing filter
 //! (e.g. `CKPTD_LOG=debug`); `-v` raises the default level.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -17,6 +19,7 @@ pub fn init(format: LogFormat, verbosity: u8) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

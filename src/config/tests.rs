@@ -1,1 +1,375 @@
+//! Config parsing and validation: every refusal names the line and column of the culprit.
 
+use std::path::Path;
+use std::time::Duration;
+
+use super::{overrides, Config, ConfigErrors, WatcherMode};
+use crate::metrics::MetricSource;
+use crate::policy::Mode;
+
+const FILE: &str = "/etc/ckptd/ckptd.toml";
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, Path::new(FILE))
+}
+
+/// The errors as `line:column: message` strings.
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .expect_err("config should be refused")
+        .0
+        .iter()
+        .map(|e| {
+            assert_eq!(e.file, Path::new(FILE));
+            format!("{}:{}: {}", e.line, e.column, e.message)
+        })
+        .collect()
+}
+
+fn assert_one_error(text: &str, location: &str, contains: &str) {
+    let errors = errors(text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(location),
+        "{errors:?} should start with {location}"
+    );
+    assert!(
+        errors[0].contains(contains),
+        "{errors:?} should contain {contains}"
+    );
+}
+
+#[test]
+fn a_full_config_parses_with_defaults_inherited_field_by_field() {
+    let config = parse(
+        r#"
+[daemon]
+rescan_interval = "10m"
+state_dir = "state"
+
+[defaults]
+settle = "45s"
+keep_last = 2
+watcher = "poll"
+
+[[watch]]
+name = "hf"
+runs = ["/data/runs/hf/*", "relative/*"]
+layout = "huggingface"
+keep_best = 2
+metric = "eval_loss"
+mode = "min"
+keep_every_steps = 10000
+keep_every = "1d"
+keep_within = "12h"
+
+[[watch]]
+name = "custom"
+runs = ["/scratch/*/ckpt"]
+layout = "generic"
+pattern = "model_step{step}.pt"
+keep_last = 5
+settle = "0s"
+metric_source = { kind = "jsonl", path = "../metrics.jsonl", step_key = "step" }
+keep_best = 3
+metric = "val/loss"
+mode = "max"
+"#,
+    )
+    .unwrap();
+    assert_eq!(config.daemon.rescan_interval, Duration::from_secs(600));
+    assert_eq!(
+        config.daemon.state_dir.as_deref(),
+        Some(Path::new("/etc/ckptd/state"))
+    );
+    let hf = &config.watches[0];
+    assert_eq!(hf.runs, ["/data/runs/hf/*", "/etc/ckptd/relative/*"]);
+    assert_eq!(hf.policy.keep_last, Some(2));
+    assert_eq!(hf.policy.settle, Duration::from_secs(45));
+    assert_eq!(hf.policy.keep_every, Some(Duration::from_secs(86400)));
+    assert_eq!(hf.watcher, WatcherMode::Poll);
+    assert_eq!(hf.layout.name(), "huggingface");
+    assert_eq!(
+        hf.metric_source,
+        Some(MetricSource::CheckpointJson {
+            path: "trainer_state.json".into()
+        })
+    );
+    let custom = &config.watches[1];
+    assert_eq!(custom.policy.keep_last, Some(5));
+    assert_eq!(custom.policy.settle, Duration::ZERO);
+    assert_eq!(custom.policy.keep_best.as_ref().unwrap().mode, Mode::Max);
+    assert_eq!(custom.metric_window, 1);
+    assert_eq!(
+        custom.metric_source,
+        Some(MetricSource::Jsonl {
+            path: "../metrics.jsonl".into(),
+            step_key: "step".into()
+        })
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_at_their_position() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_lst = 3\n",
+        "5:1:",
+        "unknown field `keep_lst`",
+    );
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    assert_one_error("[[watch]\nname = 1\n", "1:", "");
+}
+
+#[test]
+fn wrong_types_are_located() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = \"three\"\n",
+        "5:13:",
+        "expected a whole number",
+    );
+}
+
+#[test]
+fn every_semantic_error_is_reported_in_one_pass() {
+    let errors = errors(
+        r#"[[watch]]
+name = "a"
+runs = ["/r"]
+layout = "huggingface"
+keep_last = -1
+settle = "soon"
+
+[[watch]]
+name = "a"
+runs = ["/s"]
+layout = "nonsense"
+keep_last = 1
+"#,
+    );
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(
+        errors[0].starts_with("5:13:")
+            && errors[0].contains("`keep_last` must be 0 or more, not -1"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("6:10:") && errors[1].contains("`settle`: `soon` is not a duration"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[2].starts_with("9:8:")
+            && errors[2].contains("duplicate watch name `a` (first used on line 2)"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[3].starts_with("11:10:") && errors[3].contains("unknown layout `nonsense`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn keep_best_needs_metric_and_mode() {
+    let errors = errors(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_best = 2\n",
+    );
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].starts_with("5:13:") && errors[0].contains("keep_best needs `metric`"));
+    assert!(errors[1].starts_with("5:13:") && errors[1].contains("keep_best needs `mode`"));
+}
+
+#[test]
+fn a_bad_mode_is_refused() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_best = 2\nmetric = \"eval_loss\"\nmode = \"lowest\"\n",
+        "7:8:",
+        "`mode` = \"lowest\" is not one of \"min\", \"max\"",
+    );
+}
+
+#[test]
+fn an_empty_policy_is_refused() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\n",
+        "1:1:",
+        "this watch keeps nothing",
+    );
+}
+
+#[test]
+fn keep_last_zero_is_a_policy() {
+    let config = parse(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 0\n",
+    )
+    .unwrap();
+    assert_eq!(config.watches[0].policy.keep_last, Some(0));
+}
+
+#[test]
+fn zero_where_meaningless_is_refused() {
+    let errors = errors(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_best = 0\nkeep_every_steps = 0\nkeep_every = \"0s\"\nkeep_last = 1\n",
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].contains("`keep_best` must be 1 or more"));
+    assert!(errors[1].contains("`keep_every_steps` must be 1 or more"));
+    assert!(errors[2].contains("`keep_every` must be longer than zero"));
+}
+
+#[test]
+fn generic_needs_a_pattern_and_keep_every_steps_needs_a_step() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"generic\"\nkeep_last = 1\n",
+        "4:10:",
+        "layout \"generic\" needs `pattern`",
+    );
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"generic\"\npattern = \"model-{epoch}.pt\"\nkeep_every_steps = 100\n",
+        "6:20:",
+        "keep_every_steps needs a step",
+    );
+}
+
+#[test]
+fn a_bad_pattern_or_glob_is_located() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"generic\"\npattern = \"model-{step.pt\"\nkeep_last = 1\n",
+        "5:11:",
+        "unclosed",
+    );
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r/[\"]\nlayout = \"huggingface\"\nkeep_last = 1\n",
+        "3:9:",
+        "invalid glob",
+    );
+}
+
+#[test]
+fn a_filename_metric_must_be_in_the_pattern() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"generic\"\npattern = \"model-{step}.pt\"\nkeep_best = 1\nmetric = \"val_loss\"\nmode = \"min\"\n",
+        "7:10:",
+        "metric `val_loss` is not in the checkpoint names",
+    );
+    let ok = parse("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"generic\"\npattern = \"model-{step}-{val_loss}.pt\"\nkeep_best = 1\nmetric = \"val_loss\"\nmode = \"min\"\n");
+    assert_eq!(
+        ok.unwrap().watches[0].metric_source,
+        Some(MetricSource::Filename)
+    );
+}
+
+#[test]
+fn dcp_has_no_metric_source_of_its_own() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"dcp\"\npattern = \"step-{step}\"\nkeep_best = 1\nmetric = \"loss\"\nmode = \"min\"\n",
+        "7:10:",
+        "has no metric source of its own",
+    );
+}
+
+#[test]
+fn metric_source_kinds_are_checked() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\nmetric_source = { kind = \"sqlite\" }\n",
+        "6:26:",
+        "unknown metric_source kind `sqlite`",
+    );
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\nmetric_source = { kind = \"csv\" }\n",
+        "6:26:",
+        "needs `path`",
+    );
+}
+
+#[test]
+fn name_and_runs_do_not_belong_in_defaults() {
+    assert_one_error(
+        "[defaults]\nname = \"x\"\n[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\n",
+        "2:8:",
+        "belongs in each [[watch]]",
+    );
+}
+
+#[test]
+fn a_config_without_watches_is_refused() {
+    assert_one_error(
+        "[daemon]\nrescan_interval = \"5m\"\n",
+        "1:1:",
+        "no [[watch]] table",
+    );
+}
+
+#[test]
+fn huggingface_refuses_a_custom_pattern() {
+    assert_one_error(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
+        "4:10:",
+        "always names checkpoints",
+    );
+}
+
+fn base_watch(extra: &str) -> Config {
+    parse(&format!(
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 3\n{extra}"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn run_overrides_merge_policy_keys_field_by_field() {
+    let config = base_watch("run_overrides = true\nsettle = \"1m\"\n");
+    let watch = &config.watches[0];
+    let merged = overrides::parse(
+        "keep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\n",
+        Path::new("/r/.ckptd.toml"),
+        watch,
+    )
+    .unwrap();
+    assert_eq!(merged.policy.keep_last, Some(3));
+    assert_eq!(merged.policy.settle, Duration::from_secs(60));
+    assert_eq!(merged.policy.keep_best.unwrap().metric, "eval_loss");
+    assert_eq!(merged.name, "a");
+}
+
+#[test]
+fn run_overrides_refuse_paths_and_layouts() {
+    let config = base_watch("run_overrides = true\n");
+    let err = overrides::parse(
+        "keep_last = 1\nruns = [\"/etc\"]\n",
+        Path::new("/r/.ckptd.toml"),
+        &config.watches[0],
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 1);
+    assert_eq!(err.0[0].file, Path::new("/r/.ckptd.toml"));
+    assert_eq!((err.0[0].line, err.0[0].column), (2, 8));
+    assert!(err.0[0].message.contains("`runs` cannot be set per run"));
+}
+
+#[test]
+fn run_overrides_are_validated_like_the_watch() {
+    let config = base_watch("run_overrides = true\n");
+    let err = overrides::parse(
+        "keep_best = 2\n",
+        Path::new("/r/.ckptd.toml"),
+        &config.watches[0],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/r/.ckptd.toml:1:13: keep_best needs `metric`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn errors_display_as_file_line_column() {
+    let err = parse("[[watch]]\nbogus = 1\n").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/etc/ckptd/ckptd.toml:2:1: unknown field `bogus`"),
+        "{err}"
+    );
+}

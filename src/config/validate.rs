@@ -26,9 +26,9 @@ const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
-    ConfigErrors(vec![
-        locator.error(e.span().unwrap_or(0..0), e.message().trim().to_owned())
-    ])
+    // Serde names Rust types; users wrote TOML.
+    let message = e.message().trim().replace("i64", "a whole number");
+    ConfigErrors(vec![locator.error(e.span().unwrap_or(0..0), message)])
 }
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
@@ -86,6 +86,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             watches.push(watch);
         }
     }
+    errors.list.sort_by_key(|e| (e.line, e.column));
     if errors.list.is_empty() {
         Ok(Config {
             file: file.to_owned(),

@@ -104,6 +104,7 @@ pub fn carry_out(
             }
         }
     }
+    dir.tidy_trash();
     outcome
 }
 

@@ -66,6 +66,12 @@ impl RunDir {
         )?)
     }
 
+    /// Removes the trash directory if it is empty, so a run holds only what its trainer wrote.
+    pub fn tidy_trash(&self) {
+        // Fails harmlessly when another pass is filling it or a removal failed.
+        let _ = rustix::fs::unlinkat(self.fd.as_fd(), TRASH_DIR, AtFlags::REMOVEDIR);
+    }
+
     /// Removes everything in the trash (leftovers of an interrupted pass), then the trash
     /// directory itself. Returns the paths removed; stops at the first error.
     pub fn empty_trash(&self) -> io::Result<Vec<PathBuf>> {
@@ -87,8 +93,7 @@ impl RunDir {
             remove(&path)?;
             removed.push(path);
         }
-        // Another pass may be filling it at this instant: a non-empty trash stays.
-        let _ = std::fs::remove_dir(&trash_path);
+        self.tidy_trash();
         Ok(removed)
     }
 }

@@ -13,6 +13,12 @@ pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
 }
 
 pub fn parse(text: &[u8], step_key: &str, metric: &str) -> FileRecords {
+    // Every row a CSV writer finishes ends with a newline. Without one the file was caught
+    // mid-write, and its last number may be cut short (`0.53` read as `0.`): a wrong value
+    // could rank a checkpoint best, so trust none of the file yet.
+    if !text.is_empty() && !text.ends_with(b"\n") {
+        return Err("does not end with a newline: caught mid-write".to_owned());
+    }
     let mut reader = csv::Reader::from_reader(text);
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
     let column = |name: &str| headers.iter().position(|h| h == name);
@@ -71,6 +77,12 @@ mod tests {
     fn a_file_truncated_mid_row_gives_nothing() {
         let truncated = &LIGHTNING[..LIGHTNING.len() - 8];
         assert!(parse(truncated.as_bytes(), "step", "val_loss").is_err());
+    }
+
+    #[test]
+    fn a_number_cut_short_at_the_end_is_not_read() {
+        let cut = "epoch,step,val_loss\n0,99,0.5\n0,199,0.";
+        assert!(parse(cut.as_bytes(), "step", "val_loss").is_err());
     }
 
     #[test]
