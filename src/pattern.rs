@@ -50,7 +50,8 @@ pub const NUMBER: &str =
 impl NamePattern {
     /// Compiles a placeholder pattern such as `model_step{step}.pt` or `{epoch}-{val_loss}.ckpt`.
     pub fn placeholders(pattern: &str) -> Result<Self, String> {
-        let mut regex = String::from("^");
+        // `(?s)`: names may hold newlines, and `*` must match them too.
+        let mut regex = String::from("(?s)^");
         let mut metric_groups = Vec::new();
         let mut rest = pattern;
         while let Some(open) = rest.find(['{', '*']) {
@@ -100,8 +101,8 @@ impl NamePattern {
 
     /// Compiles a user regex; it must match the whole name (it is anchored here).
     pub fn regex(pattern: &str) -> Result<Self, String> {
-        let regex =
-            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex: {e}"))?;
+        let regex = Regex::new(&format!("(?s)^(?:{pattern})$"))
+            .map_err(|e| format!("invalid regex: {e}"))?;
         let metric_groups = regex
             .capture_names()
             .flatten()

@@ -76,7 +76,7 @@ pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
                 } else {
                     Marker::NotRequired
                 },
-                open_for_writing: writers.iter().any(|w| w.starts_with(&unit)),
+                open_for_writing: is_open(&writers, &unit),
                 protections: protections
                     .get(&candidate.name)
                     .cloned()
@@ -93,6 +93,15 @@ pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
         })
         .collect();
     Ok(checkpoints)
+}
+
+/// Whether any path in `writers` (resolved paths) lies in `unit`.
+fn is_open(writers: &HashSet<PathBuf>, unit: &Path) -> bool {
+    if writers.is_empty() {
+        return false;
+    }
+    let resolved = std::fs::canonicalize(unit).unwrap_or_else(|_| unit.to_owned());
+    writers.iter().any(|w| w.starts_with(&resolved))
 }
 
 /// The recognised checkpoints of `run` in checkpoint-name order, and its symlinks.

@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 /// Every path under `run` that some process has open with write access.
 pub fn open_for_writing(run: &Path) -> HashSet<PathBuf> {
     let mut open = HashSet::new();
+    // /proc shows resolved paths; compare against the run's resolved path too.
+    let Ok(resolved_run) = std::fs::canonicalize(run) else {
+        return open;
+    };
+    let run = resolved_run.as_path();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return open;
     };

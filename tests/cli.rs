@@ -1,0 +1,452 @@
+//! The command line end to end: exit codes, error messages, safety on odd trees, pins,
+//! dry runs, trash left by an interrupted pass, and the confirmation prompt.
+
+mod common;
+
+use std::os::unix::fs::symlink;
+
+use common::{assert_success, decisions, row, stderr, stdout, Fixture};
+
+const KEEP_LAST_1: &str = "[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n";
+
+/// Files `run/ckpt-<step>.pt`, the higher the step the newer.
+fn generic_run(f: &Fixture, steps: &[u64]) {
+    for (i, step) in steps.iter().enumerate() {
+        let name = format!("run/ckpt-{step}.pt");
+        f.write(&name, vec![0u8; 100]);
+        f.age(&name, 100 - i as u64);
+    }
+}
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let f = Fixture::new();
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("ckptd.toml: ok (1 watch)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn check_reports_every_error_with_file_line_column_and_exits_2() {
+    let f = Fixture::new();
+    let file = f.config("[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"huggingface\"\nkeep_best = 2\nsettle = \"soon\"\n");
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let file = file.display();
+    assert!(
+        err.contains(&format!("{file}:5:13: keep_best needs `metric`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:5:13: keep_best needs `mode`")),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{file}:6:10: `settle`")), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_exits_2_naming_it() {
+    let f = Fixture::new();
+    let out = f.ckptd(&["plan", "--config", "nope.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("nope.toml: cannot read config"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let f = Fixture::new();
+    assert_eq!(f.ckptd(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(f.ckptd(&["plan", "--bogus"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_config_deletes_nothing() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(&KEEP_LAST_1.replace("keep_last = 1", "keep_last = -1"));
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
+}
+
+#[test]
+fn plan_prints_a_table_with_reasons() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    let table = stdout(&out);
+    assert!(
+        table.contains("3 checkpoints, 2 to delete, 200 B to free"),
+        "{table}"
+    );
+    let line = table.lines().find(|l| l.contains("ckpt-1.pt")).unwrap();
+    assert!(
+        line.contains("DELETE") && line.contains("unkept: older than the last 1"),
+        "{line}"
+    );
+    let line = table.lines().find(|l| l.contains("ckpt-3.pt")).unwrap();
+    assert!(
+        line.contains("keep") && line.contains("newest-complete,last"),
+        "{line}"
+    );
+    // plan never deletes.
+    assert_eq!(f.listing("run").len(), 3);
+}
+
+#[test]
+fn plan_of_a_named_run_and_of_an_unknown_path() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["plan", "--json", "--config", "ckptd.toml", "run"]);
+    assert_success(&out);
+    let out = f.ckptd(&["plan", "--config", "ckptd.toml", "elsewhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("elsewhere is not a run directory of any watch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn prune_dry_run_deletes_nothing_and_says_what_it_would_do() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["prune", "--dry-run", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("would delete 2 checkpoints, 200 B to free"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("dry run: would delete checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
+
+    // dry_run in the config does the same.
+    f.config(&format!("{KEEP_LAST_1}dry_run = true\n"));
+    assert_success(&f.ckptd(&["prune", "--config", "ckptd.toml"]));
+    assert_eq!(f.listing("run").len(), 3);
+}
+
+#[test]
+fn pinned_checkpoints_survive_and_unpinning_releases_them() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["pin", "run/ckpt-1.pt"]);
+    assert_success(&out);
+    assert!(f.path("run/.ckptd-pins/ckpt-1.pt").exists());
+    let plan = f.plan_json();
+    assert_eq!(
+        decisions(&plan, 0),
+        [
+            row("ckpt-1.pt", "keep", &["pinned"]),
+            row("ckpt-2.pt", "delete", &["unkept"]),
+            row("ckpt-3.pt", "keep", &["newest-complete", "last"]),
+        ]
+    );
+    f.prune();
+    assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-1.pt", "ckpt-3.pt"]);
+    assert_success(&f.ckptd(&["unpin", "run/ckpt-1.pt"]));
+    f.prune();
+    assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-3.pt"]);
+    assert_eq!(f.ckptd(&["pin", "run/missing"]).status.code(), Some(1));
+}
+
+#[test]
+fn symlinks_are_pointers_never_checkpoints_and_their_targets_are_untouched() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.write("elsewhere/ckpt-0.pt", "precious");
+    symlink(f.path("elsewhere/ckpt-0.pt"), f.path("run/ckpt-0.pt")).unwrap();
+    symlink("ckpt-1.pt", f.path("run/best")).unwrap();
+    f.config(KEEP_LAST_1);
+    let plan = f.plan_json();
+    assert_eq!(
+        decisions(&plan, 0),
+        [
+            row("ckpt-1.pt", "keep", &["pointer"]),
+            row("ckpt-2.pt", "delete", &["unkept"]),
+            row("ckpt-3.pt", "keep", &["newest-complete", "last"]),
+        ]
+    );
+    f.prune();
+    assert_eq!(
+        f.listing("run"),
+        ["best", "ckpt-0.pt", "ckpt-1.pt", "ckpt-3.pt"]
+    );
+    assert_eq!(
+        std::fs::read_to_string(f.path("elsewhere/ckpt-0.pt")).unwrap(),
+        "precious"
+    );
+}
+
+#[test]
+fn a_symlinked_run_directory_is_skipped_with_a_warning() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.mkdir("runs");
+    symlink(f.path("run"), f.path("runs/linked")).unwrap();
+    f.config(&KEEP_LAST_1.replace("runs = [\"run\"]", "runs = [\"runs/*\"]"));
+    let out = f.prune();
+    assert!(
+        stderr(&out).contains("run directory is a symlink: skipped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run").len(), 3);
+}
+
+#[test]
+fn a_missing_run_is_a_warning_and_the_others_go_on() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    f.config(&KEEP_LAST_1.replace("runs = [\"run\"]", "runs = [\"gone\", \"run\"]"));
+    let out = f.prune();
+    assert!(
+        stderr(&out).contains("run directory missing: skipped"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-2.pt"]);
+}
+
+#[test]
+fn names_with_spaces_unicode_and_newlines_are_handled() {
+    let f = Fixture::new();
+    let names = [
+        "ckpt-1 with space.pt",
+        "ckpt-2-ünïcödé.pt",
+        "ckpt-3-new\nline.pt",
+        "ckpt-4.pt",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        f.write(&format!("run/{name}"), "x");
+        f.age(&format!("run/{name}"), 50 - i as u64);
+    }
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(r"ckpt-3-new\nline.pt"),
+        "{}",
+        stdout(&out)
+    );
+    let plan = f.plan_json();
+    assert_eq!(
+        plan["runs"][0]["checkpoints"][2]["name"],
+        "ckpt-3-new\nline.pt"
+    );
+    f.prune();
+    assert_eq!(f.listing("run"), ["ckpt-4.pt"]);
+}
+
+#[test]
+fn a_name_whose_step_cannot_be_read_is_not_a_checkpoint() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    f.write("run/ckpt-99999999999999999999999.pt", "x");
+    f.age("run/ckpt-99999999999999999999999.pt", 500);
+    f.config(KEEP_LAST_1);
+    let out = f.prune();
+    assert!(
+        stderr(&out).contains("its step cannot be read: not a checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        f.listing("run"),
+        ["ckpt-2.pt", "ckpt-99999999999999999999999.pt"]
+    );
+}
+
+#[test]
+fn a_checkpoint_still_settling_is_kept_and_not_counted() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    f.write("run/ckpt-3.pt", "being written"); // mtime now: younger than settle
+    f.config(KEEP_LAST_1);
+    let plan = f.plan_json();
+    assert_eq!(
+        decisions(&plan, 0),
+        [
+            row("ckpt-1.pt", "delete", &["unkept"]),
+            row("ckpt-2.pt", "keep", &["newest-complete", "last"]),
+            row("ckpt-3.pt", "keep", &["incomplete"]),
+        ]
+    );
+    assert!(plan["runs"][0]["checkpoints"][2]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("settle is 30s"));
+}
+
+#[test]
+fn a_checkpoint_open_for_writing_is_incomplete() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(KEEP_LAST_1);
+    // Hold ckpt-3 open for writing in a child process, as a trainer would.
+    let mut writer = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("exec 3>>run/ckpt-3.pt; read line")
+        .current_dir(f.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let plan = loop {
+        let plan = f.plan_json();
+        let reasons = &plan["runs"][0]["checkpoints"][2]["reasons"];
+        if reasons == &serde_json::json!(["incomplete"]) || std::time::Instant::now() > deadline {
+            break plan;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(writer.stdin.take());
+    writer.wait().unwrap();
+    assert_eq!(
+        decisions(&plan, 0),
+        [
+            row("ckpt-1.pt", "delete", &["unkept"]),
+            row("ckpt-2.pt", "keep", &["newest-complete", "last"]),
+            row("ckpt-3.pt", "keep", &["incomplete"]),
+        ]
+    );
+    assert_eq!(
+        plan["runs"][0]["checkpoints"][2]["detail"],
+        "open for writing by a local process"
+    );
+}
+
+#[test]
+fn trash_left_by_an_interrupted_pass_is_emptied() {
+    let f = Fixture::new();
+    generic_run(&f, &[1]);
+    f.write("run/.ckptd-trash/ckpt-0.pt.123.456.0", vec![0u8; 10]);
+    f.write("run/.ckptd-trash/ckpt-00.pt.123.457.1/inner", vec![0u8; 10]);
+    f.config(KEEP_LAST_1);
+    let out = f.prune();
+    assert!(
+        stderr(&out).contains("removed trash left by an interrupted deletion"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt"]);
+}
+
+#[test]
+fn a_deletion_that_fails_is_logged_and_exits_1() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    // A file where the trash directory must go: nothing can be moved aside.
+    f.write("run/.ckptd-trash", "not a directory");
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ERROR"), "{}", stderr(&out));
+    assert_eq!(f.listing("run"), [".ckptd-trash", "ckpt-1.pt", "ckpt-2.pt"]);
+}
+
+#[test]
+fn run_overrides_apply_only_when_the_watch_allows_them() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3, 4]);
+    f.write("run/.ckptd.toml", "keep_last = 3\n");
+    f.config(KEEP_LAST_1);
+    let plan = f.plan_json();
+    assert_eq!(plan["runs"][0]["checkpoints"][1]["decision"], "delete");
+    f.config(&format!("{KEEP_LAST_1}run_overrides = true\n"));
+    let plan = f.plan_json();
+    assert_eq!(plan["runs"][0]["checkpoints"][0]["decision"], "delete");
+    assert_eq!(plan["runs"][0]["checkpoints"][1]["decision"], "keep");
+
+    // An invalid override is a warning; the watch's policy stays.
+    f.write("run/.ckptd.toml", "layout = \"dcp\"\n");
+    let out = f.ckptd(&["plan", "--json", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("run overrides invalid"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(".ckptd.toml:1:10: `layout` cannot be set per run"),
+        "{}",
+        stderr(&out)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["runs"][0]["checkpoints"][1]["decision"], "delete");
+}
+
+#[test]
+fn prune_on_a_terminal_asks_before_deleting_more_than_ten() {
+    let f = Fixture::new();
+    let steps: Vec<u64> = (1..=13).collect();
+    generic_run(&f, &steps);
+    f.config(KEEP_LAST_1);
+    let binary = env!("CARGO_BIN_EXE_ckptd");
+    // `script` gives ckptd a terminal; the answer comes on its stdin.
+    let answer = |reply: &str| {
+        let mut child = std::process::Command::new("script")
+            .args([
+                "-qec",
+                &format!("{binary} prune --config ckptd.toml"),
+                "/dev/null",
+            ])
+            .current_dir(f.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().unwrap();
+        std::io::Write::write_all(stdin, reply.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = answer("n\n");
+    assert!(
+        stdout(&out).contains("Delete 12 checkpoints? [y/N]"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("nothing deleted"), "{}", stdout(&out));
+    assert_eq!(f.listing("run").len(), 13);
+    let out = answer("y\n");
+    assert!(
+        stdout(&out).contains("deleted 12 checkpoints"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-13.pt"]);
+}
+
+#[test]
+fn prune_with_yes_or_without_a_terminal_does_not_ask() {
+    let f = Fixture::new();
+    let steps: Vec<u64> = (1..=13).collect();
+    generic_run(&f, &steps);
+    f.config(KEEP_LAST_1);
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert!(!stdout(&out).contains("[y/N]"));
+    assert_eq!(f.listing("run"), ["ckpt-13.pt"]);
+}
