@@ -51,6 +51,8 @@ pub fn discover(config: &Config) -> Vec<Run> {
             }
             if matched == 0 && !has_glob_characters(pattern) {
                 tracing::warn!(run = %pattern, watch = %watch.name, "run directory missing: skipped");
+            } else if matched == 0 {
+                tracing::warn!(runs = %pattern, watch = %watch.name, "no run directory matches this glob (yet)");
             }
         }
     }

@@ -129,7 +129,7 @@ fn prune_dry_run_deletes_nothing_and_says_what_it_would_do() {
     let out = f.ckptd(&["prune", "--dry-run", "--config", "ckptd.toml"]);
     assert_success(&out);
     assert!(
-        stdout(&out).contains("would delete 2 checkpoints, 200 B to free"),
+        stdout(&out).contains("dry run: would delete 2 checkpoints, 200 B to free"),
         "{}",
         stdout(&out)
     );
@@ -165,6 +165,10 @@ fn pinned_checkpoints_survive_and_unpinning_releases_them() {
     );
     f.prune();
     assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-1.pt", "ckpt-3.pt"]);
+    assert!(
+        f.path("run/.ckptd.lock").is_file(),
+        "prune holds the run lock while acting"
+    );
     assert_success(&f.ckptd(&["unpin", "run/ckpt-1.pt"]));
     f.prune();
     assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-3.pt"]);

@@ -38,7 +38,7 @@ pub fn plan_runs(
 ) -> Result<Vec<Pass>, String> {
     let mut found = runs::discover(config);
     if !selected.is_empty() {
-        let wanted: Vec<PathBuf> = selected.iter().map(|p| absolute(p)).collect();
+        let wanted: Vec<PathBuf> = selected.iter().map(|p| crate::paths::absolute(p)).collect();
         for (given, path) in selected.iter().zip(&wanted) {
             if !found.iter().any(|r| &r.path == path) {
                 return Err(format!(
@@ -73,6 +73,20 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
         }
     };
     let plan = plan(&checkpoints, &watch.policy, now);
+    for v in &plan.verdicts {
+        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+        tracing::debug!(
+            run = %run.display(),
+            checkpoint = %v.name,
+            step = v.step,
+            bytes = v.bytes,
+            metric = v.metric.value(),
+            decision = ?v.decision,
+            reasons = %reasons.join(","),
+            detail = %v.detail,
+            "decision"
+        );
+    }
     if let Some(best) = &watch.policy.keep_best {
         let unranked: Vec<&str> = plan.unranked().map(|v| v.name.as_str()).collect();
         if !unranked.is_empty() {
@@ -92,20 +106,4 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
         checkpoints,
         plan,
     })
-}
-
-/// An absolute path with `.` and `..` folded, without touching the disk.
-fn absolute(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    let mut out = PathBuf::new();
-    for component in absolute.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }

@@ -21,7 +21,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             if selected.is_empty()
                 || selected
                     .iter()
-                    .any(|s| std::path::absolute(s).ok().as_ref() == Some(&run.path))
+                    .any(|s| crate::paths::absolute(s) == run.path)
             {
                 failed += execute::empty_leftover_trash(&run.path);
             }
@@ -50,28 +50,29 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
 
     let mut total = execute::Outcome::default();
     for p in &passes {
-        let outcome = execute::carry_out(
+        let _lock = match crate::lock::try_lock(&p.run) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                tracing::warn!(run = %p.run.display(), "another ckptd is acting on this run: skipped");
+                total.skipped += p.plan.deletions().count();
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock: nothing deleted");
+                total.failed += p.plan.deletions().count();
+                continue;
+            }
+        };
+        total.absorb(execute::carry_out(
             &p.run,
             &p.watch,
             &p.plan,
             &p.checkpoints,
             dry_run || p.watch.dry_run,
-        );
-        total.deleted.extend(outcome.deleted);
-        total.skipped += outcome.skipped;
-        total.failed += outcome.failed;
+        ));
     }
     failed += total.failed;
-    println!(
-        "{} {} checkpoint{}, {} {}; {} skipped, {} failed",
-        if dry_run { "would delete" } else { "deleted" },
-        total.deleted.len(),
-        if total.deleted.len() == 1 { "" } else { "s" },
-        human_bytes(total.bytes_freed()),
-        if dry_run { "to free" } else { "freed" },
-        total.skipped,
-        failed
-    );
+    println!("{}", summary(&total, failed));
     if failed > 0 {
         EXIT_FAILED
     } else {
@@ -97,4 +98,34 @@ fn confirm(passes: &[Pass], to_delete: usize) -> bool {
         return false;
     }
     matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
+/// One line for people: what was deleted, what a dry run would delete, what went wrong.
+fn summary(total: &execute::Outcome, failed: usize) -> String {
+    let count = |n: usize| format!("{n} checkpoint{}", if n == 1 { "" } else { "s" });
+    let mut parts = Vec::new();
+    if !total.would_delete.is_empty() || total.deleted.is_empty() {
+        if total.would_delete.is_empty() {
+            parts.push(format!("deleted {}, 0 B freed", count(0)));
+        } else {
+            let bytes: u64 = total.would_delete.iter().map(|(_, b)| b).sum();
+            parts.push(format!(
+                "dry run: would delete {}, {} to free",
+                count(total.would_delete.len()),
+                human_bytes(bytes)
+            ));
+        }
+    }
+    if !total.deleted.is_empty() {
+        parts.push(format!(
+            "deleted {}, {} freed",
+            count(total.deleted.len()),
+            human_bytes(total.bytes_freed())
+        ));
+    }
+    format!(
+        "{}; {} skipped, {failed} failed",
+        parts.join("; "),
+        total.skipped
+    )
 }

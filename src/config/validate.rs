@@ -87,6 +87,8 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
         }
     }
     errors.list.sort_by_key(|e| (e.line, e.column));
+    // A mistake in [defaults] is found once per watch that inherits it: report it once.
+    errors.list.dedup();
     if errors.list.is_empty() {
         Ok(Config {
             file: file.to_owned(),
@@ -118,7 +120,9 @@ fn daemon_settings(
         ],
     )
     .unwrap_or(LogFormat::Auto);
-    let state_dir = raw.state_dir.map(|s| config_dir.join(s.into_inner()));
+    let state_dir = raw
+        .state_dir
+        .map(|s| crate::paths::normalize(&config_dir.join(s.into_inner())));
     (e.list.len() == before).then_some(DaemonSettings {
         rescan_interval,
         log_format,
@@ -146,8 +150,12 @@ pub(super) fn watch(
     let runs = runs(e, raw, &span, &source.config_dir);
     let layout = layout_of(e, raw, &span);
     let policy = policy(e, raw, &span);
+    let explicit = raw
+        .metric_source
+        .as_ref()
+        .and_then(|s| explicit_source(e, s.get_ref()));
     let metric_source = match (&policy, &layout) {
-        (Some(policy), Some(layout)) => metric_source(e, raw, policy, layout.as_ref()),
+        (Some(policy), Some(layout)) => metric_source(e, raw, explicit, policy, layout.as_ref()),
         _ => None,
     };
     if let (Some(every), Some(layout)) = (&raw.keep_every_steps, &layout) {
@@ -215,7 +223,7 @@ fn runs(
     }
     let mut out = Vec::new();
     for pattern in list.get_ref() {
-        let absolute = config_dir.join(pattern.get_ref());
+        let absolute = crate::paths::normalize(&config_dir.join(pattern.get_ref()));
         let Some(text) = absolute.to_str() else {
             e.push(pattern.span(), "run glob is not valid UTF-8");
             continue;
@@ -329,13 +337,10 @@ fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Pol
 fn metric_source(
     e: &mut Errors<'_>,
     raw: &RawWatch,
+    explicit: Option<MetricSource>,
     policy: &Policy,
     layout: &dyn Layout,
 ) -> Option<MetricSource> {
-    let explicit = raw
-        .metric_source
-        .as_ref()
-        .and_then(|s| explicit_source(e, s.get_ref()));
     let best = policy.keep_best.as_ref()?;
     let at = raw.metric.as_ref().map_or(0..0, Spanned::span);
     let source = explicit.or_else(|| layout.default_metric_source());

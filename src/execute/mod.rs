@@ -14,8 +14,10 @@ use trash::RunDir;
 /// What one pass over a run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// Checkpoints removed (or, in a dry run, that would be), with their bytes.
+    /// Checkpoints removed, with their bytes.
     pub deleted: Vec<(String, u64)>,
+    /// Checkpoints a dry run would have removed, with their bytes.
+    pub would_delete: Vec<(String, u64)>,
     /// Deletions skipped because something changed since planning (WARN, not a failure).
     pub skipped: usize,
     /// Deletions that failed (ERROR): permission denied, busy, and the like.
@@ -25,6 +27,14 @@ pub struct Outcome {
 impl Outcome {
     pub fn bytes_freed(&self) -> u64 {
         self.deleted.iter().map(|(_, b)| b).sum()
+    }
+
+    /// Adds another run's outcome to this one.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.deleted.extend(other.deleted);
+        self.would_delete.extend(other.would_delete);
+        self.skipped += other.skipped;
+        self.failed += other.failed;
     }
 }
 
@@ -62,7 +72,9 @@ pub fn carry_out(
     if dry_run {
         for v in deletions {
             log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
-            outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
+            outcome
+                .would_delete
+                .push((v.name.clone(), v.bytes.unwrap_or(0)));
         }
         return outcome;
     }

@@ -21,7 +21,7 @@ pub struct RunLog {
 /// What reading one log file gave: its records, or why it gave none.
 pub type FileRecords = Result<RunLog, String>;
 
-/// Reads every file matching `pattern` (relative to `run`) with `read_file`. A file that cannot
+/// Reads every file matching `pattern` (relative to `run`) with `read_file`, oldest first. A file that cannot
 /// be read is a WARN and contributes nothing: its checkpoints stay pending, never "worst".
 pub fn load(run: &Path, pattern: &str, read_file: impl Fn(&Path) -> FileRecords) -> RunLog {
     let mut log = RunLog::default();
@@ -55,7 +55,14 @@ fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
             .collect(),
         Err(_) => Vec::new(),
     };
-    files.sort();
+    // File order decides which record is "later" for a repeated step: the order written
+    // (mtime), then the name (`version_9` before `version_10` is not what names say).
+    files.sort_by_cached_key(|f| {
+        (
+            std::fs::metadata(f).and_then(|m| m.modified()).ok(),
+            f.clone(),
+        )
+    });
     files
 }
 
@@ -128,11 +135,19 @@ mod tests {
     }
 
     #[test]
-    fn load_reads_every_matching_file_in_name_order() {
+    fn load_reads_every_matching_file_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
-        for (v, text) in [("version_0", "a"), ("version_1", "b"), ("version_[x]", "c")] {
+        // version_10 is written after version_9, though it sorts first by name.
+        for (v, text, age) in [
+            ("version_9", "a", 300),
+            ("version_1", "b", 200),
+            ("version_10", "c", 100),
+        ] {
             std::fs::create_dir(dir.path().join(v)).unwrap();
-            std::fs::write(dir.path().join(v).join("m.txt"), text).unwrap();
+            let file = dir.path().join(v).join("m.txt");
+            std::fs::write(&file, text).unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            filetime::set_file_mtime(&file, filetime::FileTime::from_system_time(t)).unwrap();
         }
         let read = |file: &Path| -> FileRecords {
             let text = std::fs::read_to_string(file).unwrap();

@@ -1,5 +1,5 @@
-//! `plan --json`: `{"runs":[{"run","watch","checkpoints":[{"name","path","step","complete",
-//! "bytes","metric","decision","reasons","detail"}]}]}`. Tools rely on these names.
+//! `plan --json`: `{"runs":[{"run","watch","layout","checkpoints":[{"name","path","step",
+//! "complete","bytes","metric","decision","reasons","detail"}]}]}`. Tools rely on these names.
 
 use serde::Serialize;
 

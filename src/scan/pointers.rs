@@ -1,7 +1,9 @@
 //! Symlinks in a run directory are pointers, never checkpoints: Lightning's `last.ckpt`, a
 //! user's `best -> checkpoint-500`. Whatever they point at inside the run is protected.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
+
+use crate::paths::normalize;
 
 use crate::layout::Pointer;
 
@@ -22,21 +24,6 @@ pub fn symlink_target(run: &Path, link: &Path) -> Option<Pointer> {
             target.display()
         ),
     })
-}
-
-/// `a/./b/../c` → `a/c`, without touching the disk (a link target may not exist).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -75,11 +75,13 @@ impl Fixture {
         out
     }
 
-    /// The names directly inside `relative`, sorted.
+    /// The names directly inside `relative`, sorted; ckptd's lock file `.ckptd.lock`, which
+    /// stays in every run it acted on, is left out.
     pub fn listing(&self, relative: &str) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.path(relative))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != ".ckptd.lock")
             .collect();
         names.sort();
         names
