@@ -17,6 +17,7 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod duration;
 pub mod execute;
 pub mod layout;

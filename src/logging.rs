@@ -1,29 +1,71 @@
-//! Log setup: one event per line on stderr, with structured fields (`run`, `checkpoint`,
-//! `step`, `bytes`, `metric`, `reasons`…). `CKPTD_LOG` takes a tracing filter
-//! (e.g. `CKPTD_LOG=debug`); `-v` raises the default level.
+//! Log setup: one event per line, with structured fields (`run`, `checkpoint`, `step`,
+//! `bytes`, `metric`, `reasons`…).
+//!
+//! Formats: `text` and `json` on stderr; `journald` sends the fields natively with the prefix
+//! `CKPTD_` (`journalctl -u ckptd CKPTD_RUN=/data/runs/x`); `auto` picks journald when stderr
+//! is the journal (systemd sets `JOURNAL_STREAM` to its device and inode), else text.
+//! `CKPTD_LOG` takes a tracing filter (e.g. `CKPTD_LOG=debug`); `-v` raises the default level.
 
 use std::io::IsTerminal;
+use std::os::fd::AsFd;
 
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; later calls are ignored (tests may call it repeatedly).
+/// Installs the global subscriber; later calls are ignored.
 pub fn init(format: LogFormat, verbosity: u8) {
     let default = match verbosity {
         0 => "info",
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("CKPTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter =
+        || EnvFilter::try_from_env("CKPTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let format = match format {
+        LogFormat::Auto if stderr_is_journal() => LogFormat::Journald,
+        LogFormat::Auto => LogFormat::Text,
+        other => other,
+    };
+    if format == LogFormat::Journald {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                let layer = layer
+                    .with_field_prefix(Some("CKPTD".to_owned()))
+                    .with_syslog_identifier("ckptd".to_owned());
+                let _ = tracing_subscriber::registry()
+                    .with(filter())
+                    .with(layer)
+                    .try_init();
+                return;
+            }
+            Err(e) => eprintln!("ckptd: journald unavailable ({e}); logging text to stderr"),
+        }
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        // journald output arrives with the daemon; until then these write text.
-        LogFormat::Auto | LogFormat::Text | LogFormat::Journald => builder.try_init(),
+        _ => builder.try_init(),
     };
+}
+
+/// True when stderr is the journal stream systemd connected (`JOURNAL_STREAM=dev:inode`).
+fn stderr_is_journal() -> bool {
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(stat) = rustix::fs::fstat(std::io::stderr().as_fd()) else {
+        return false;
+    };
+    dev.parse::<u64>().is_ok_and(|d| d == stat.st_dev)
+        && ino.parse::<u64>().is_ok_and(|i| i == stat.st_ino)
 }

@@ -15,7 +15,7 @@ pub struct Run {
 /// Every run directory of every watch, in config order then path order. A run matched by two
 /// watches belongs to the first (WARN); a symlinked run directory is skipped (WARN), since
 /// nothing reached through a symlink is ever deleted.
-pub fn discover(config: &Config) -> Vec<Run> {
+pub fn discover(config: &Config, report_missing: bool) -> Vec<Run> {
     let mut owner: HashMap<PathBuf, usize> = HashMap::new();
     let mut runs = Vec::new();
     for (index, watch) in config.watches.iter().enumerate() {
@@ -49,7 +49,9 @@ pub fn discover(config: &Config) -> Vec<Run> {
                 owner.insert(path.clone(), index);
                 runs.push(Run { path, watch: index });
             }
-            if matched == 0 && !has_glob_characters(pattern) {
+            if matched == 0 && !report_missing {
+                // The daemon rediscovers on every change; it reports missing runs at start only.
+            } else if matched == 0 && !has_glob_characters(pattern) {
                 tracing::warn!(run = %pattern, watch = %watch.name, "run directory missing: skipped");
             } else if matched == 0 {
                 tracing::warn!(runs = %pattern, watch = %watch.name, "no run directory matches this glob (yet)");

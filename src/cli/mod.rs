@@ -1,9 +1,11 @@
-//! The command line: `check`, `plan`, `prune`, `pin`, `unpin`.
+//! The command line: `run`, `check`, `plan`, `prune`, `status`, `pin`, `unpin`.
 //!
 //! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
 
+mod daemon;
 mod pass;
 mod prune;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +46,8 @@ struct ConfigArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the daemon: watch the runs, settle, apply the policies as checkpoints complete.
+    Run(ConfigArg),
     /// Validate the config: exit 0, or print every error with its file, line and column, and exit 2.
     Check(ConfigArg),
     /// Show what would be kept and deleted now, and why.
@@ -69,6 +73,8 @@ enum Command {
         /// Only these run directories (default: every run of every watch).
         runs: Vec<PathBuf>,
     },
+    /// Per run: checkpoints complete and in progress, bytes on disk, what the plan would free.
+    Status(ConfigArg),
     /// Protect a checkpoint from every rule: creates <run>/.ckptd-pins/<name>.
     Pin { path: PathBuf },
     /// Remove a pin.
@@ -83,6 +89,11 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> u8 {
     match cli.command {
+        Command::Run(arg) => daemon::run(&arg.config, cli.verbose),
+        Command::Status(arg) => match load(&arg.config, cli.verbose) {
+            Some(config) => status::status(&config),
+            None => EXIT_USAGE,
+        },
         Command::Check(arg) => match Config::load(&arg.config) {
             Ok(config) => {
                 println!(

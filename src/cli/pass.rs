@@ -36,7 +36,7 @@ pub fn plan_runs(
     selected: &[PathBuf],
     now: SystemTime,
 ) -> Result<Vec<Pass>, String> {
-    let mut found = runs::discover(config);
+    let mut found = runs::discover(config, true);
     if !selected.is_empty() {
         let wanted: Vec<PathBuf> = selected.iter().map(|p| crate::paths::absolute(p)).collect();
         for (given, path) in selected.iter().zip(&wanted) {

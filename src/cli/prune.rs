@@ -17,7 +17,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     let mut failed = 0;
     if !dry_run {
         // Leftovers of an interrupted pass go first, so the disk shows only whole checkpoints.
-        for run in crate::runs::discover(config) {
+        for run in crate::runs::discover(config, false) {
             if selected.is_empty()
                 || selected
                     .iter()

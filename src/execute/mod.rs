@@ -5,6 +5,7 @@ mod recheck;
 pub mod trash;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Watch;
@@ -16,6 +17,8 @@ use trash::RunDir;
 pub struct Outcome {
     /// Checkpoints removed, with their bytes.
     pub deleted: Vec<(String, u64)>,
+    /// Why each of `deleted` was deleted, in the same order.
+    pub details: Vec<String>,
     /// Checkpoints a dry run would have removed, with their bytes.
     pub would_delete: Vec<(String, u64)>,
     /// Deletions skipped because something changed since planning (WARN, not a failure).
@@ -32,6 +35,7 @@ impl Outcome {
     /// Adds another run's outcome to this one.
     pub fn absorb(&mut self, other: Outcome) {
         self.deleted.extend(other.deleted);
+        self.details.extend(other.details);
         self.would_delete.extend(other.would_delete);
         self.skipped += other.skipped;
         self.failed += other.failed;
@@ -64,6 +68,19 @@ pub fn carry_out(
     scanned: &[Checkpoint],
     dry_run: bool,
 ) -> Outcome {
+    carry_out_until(run, watch, plan, scanned, dry_run, &AtomicBool::new(false))
+}
+
+/// [`carry_out`], stopping before the next deletion once `stopping` is set: on shutdown the
+/// deletion in flight finishes, and the rest wait for the next start.
+pub fn carry_out_until(
+    run: &Path,
+    watch: &Watch,
+    plan: &Plan,
+    scanned: &[Checkpoint],
+    dry_run: bool,
+    stopping: &AtomicBool,
+) -> Outcome {
     let mut outcome = Outcome::default();
     let deletions: Vec<&Verdict> = plan.deletions().collect();
     if deletions.is_empty() {
@@ -87,6 +104,9 @@ pub fn carry_out(
         }
     };
     for v in deletions {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
         let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
             continue;
         };
@@ -100,6 +120,7 @@ pub fn carry_out(
                 Ok(()) => {
                     log_deletion(run, &watch.name, v, "checkpoint deleted");
                     outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
+                    outcome.details.push(v.detail.clone());
                 }
                 Err(e) => {
                     tracing::error!(run = %run.display(), checkpoint = %v.name, path = %in_trash.display(), error = %e, "moved to trash but not removed: retried on the next pass");
@@ -131,6 +152,10 @@ fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
         decision = "delete",
         reasons = "unkept",
         detail = %v.detail,
-        "{message}"
+        // The message repeats the essentials: `journalctl` shows only the message by default.
+        "{message}: {} ({}): {}",
+        v.name,
+        crate::report::human_bytes(v.bytes.unwrap_or(0)),
+        v.detail
     );
 }

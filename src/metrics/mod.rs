@@ -55,6 +55,21 @@ impl MetricSource {
         }
     }
 
+    /// The directories holding the run-level logs of `run` now, so the daemon can watch them.
+    pub fn log_dirs(&self, run: &Path) -> Vec<std::path::PathBuf> {
+        let pattern = match self {
+            Self::Filename | Self::CheckpointJson { .. } => return Vec::new(),
+            Self::Csv { path, .. } | Self::Jsonl { path, .. } => path,
+        };
+        let mut dirs: Vec<_> = run_log::matching_files(run, pattern)
+            .into_iter()
+            .filter_map(|f| f.parent().map(crate::paths::normalize))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
     /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run.
     pub fn observe(
         &self,

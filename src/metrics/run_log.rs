@@ -42,7 +42,7 @@ pub fn load(run: &Path, pattern: &str, read_file: impl Fn(&Path) -> FileRecords)
     log
 }
 
-fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
+pub(super) fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
     // The run directory's own name may hold `[` or `*`: only the configured part is a glob.
     let Some(run_text) = run.to_str() else {
         return Vec::new();

@@ -1,0 +1,84 @@
+//! Which directories to watch so that a run directory created after start is seen: for a glob
+//! such as `/scratch/*/ckpt`, the literal prefix `/scratch` and every directory matching
+//! `/scratch/*`. A prefix that does not exist yet is replaced by its nearest existing ancestor.
+
+use std::path::{Component, Path, PathBuf};
+
+/// The directories whose changes may create or remove a run matching `pattern`.
+pub fn glob_parents(pattern: &str) -> Vec<PathBuf> {
+    let path = Path::new(pattern);
+    let components: Vec<Component<'_>> = path.components().collect();
+    let first_glob = components.iter().position(|c| {
+        c.as_os_str()
+            .to_str()
+            .is_some_and(|s| s.contains(['*', '?', '[']))
+    });
+    let literal_len = first_glob.unwrap_or(components.len().saturating_sub(1));
+    let prefix: PathBuf = components[..literal_len].iter().collect();
+    let mut dirs = vec![nearest_existing(&prefix)];
+    // Directories matched by each partial glob below the prefix, except the last component
+    // (that level is the runs themselves).
+    for end in (literal_len + 1)..components.len() {
+        let partial: PathBuf = components[..end].iter().collect();
+        let Some(partial) = partial.to_str() else {
+            continue;
+        };
+        if let Ok(paths) = glob::glob(partial) {
+            dirs.extend(paths.filter_map(Result::ok).filter(|p| is_real_dir(p)));
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+fn nearest_existing(path: &Path) -> PathBuf {
+    path.ancestors()
+        .find(|p| is_real_dir(p))
+        .unwrap_or(Path::new("/"))
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_star_watches_the_literal_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = dir.path().join("runs");
+        std::fs::create_dir(&runs).unwrap();
+        let pattern = format!("{}/*", runs.display());
+        assert_eq!(glob_parents(&pattern), [runs]);
+    }
+
+    #[test]
+    fn a_middle_star_watches_each_matching_directory_too() {
+        let dir = tempfile::tempdir().unwrap();
+        for user in ["alice", "bob"] {
+            std::fs::create_dir_all(dir.path().join(user).join("ckpt")).unwrap();
+        }
+        let pattern = format!("{}/*/ckpt", dir.path().display());
+        assert_eq!(
+            glob_parents(&pattern),
+            [
+                dir.path().to_owned(),
+                dir.path().join("alice"),
+                dir.path().join("bob")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_prefix_watches_its_nearest_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = format!("{}/not/yet/*", dir.path().display());
+        assert_eq!(glob_parents(&pattern), [dir.path().to_owned()]);
+        let literal = format!("{}/single-run", dir.path().display());
+        assert_eq!(glob_parents(&literal), [dir.path().to_owned()]);
+    }
+}

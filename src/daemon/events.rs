@@ -1,0 +1,127 @@
+//! Filesystem events, converted at the edge: notify's callback turns each event into ckptd's
+//! own [`FsEvent`] and hands it to one bounded channel. Nothing past this file sees notify
+//! types. A full channel or a kernel queue overflow becomes "rescan everything" — never a
+//! silently lost event.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+/// What the watcher tells the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FsEvent {
+    /// Something changed at these paths.
+    Changed(Vec<PathBuf>),
+    /// Events were lost (kernel queue overflow, watcher error): rescan every run.
+    Rescan,
+}
+
+/// The help text for the most common reason a watch cannot be added.
+pub const WATCH_LIMIT_HELP: &str = "the inotify watch limit may be exhausted: raise it with \
+    `sysctl fs.inotify.max_user_watches=1048576` (persist in /etc/sysctl.d/), or set \
+    watcher = \"poll\" for these runs";
+
+/// Non-recursive watches on directories, added and removed as runs come and go.
+pub struct FsWatcher {
+    inner: RecommendedWatcher,
+    watched: HashSet<PathBuf>,
+    /// Set when the channel was full and an event had to be dropped.
+    pub overflowed: Arc<AtomicBool>,
+}
+
+impl FsWatcher {
+    /// Starts the watcher; events arrive on the returned receiver (capacity `capacity`).
+    pub fn start(capacity: usize) -> notify::Result<(Self, mpsc::Receiver<FsEvent>)> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&overflowed);
+        let handler = move |result: notify::Result<notify::Event>| {
+            let event = match result {
+                Ok(event) if !event.need_rescan() => FsEvent::Changed(event.paths),
+                _ => FsEvent::Rescan,
+            };
+            if tx.try_send(event).is_err() {
+                flag.store(true, Ordering::SeqCst);
+            }
+        };
+        let config = notify::Config::default().with_follow_symlinks(false);
+        let inner = RecommendedWatcher::new(handler, config)?;
+        Ok((
+            Self {
+                inner,
+                watched: HashSet::new(),
+                overflowed,
+            },
+            rx,
+        ))
+    }
+
+    /// Watches `dir` (its direct children) unless already watched.
+    pub fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+        if self.watched.contains(dir) {
+            return Ok(());
+        }
+        self.inner.watch(dir, RecursiveMode::NonRecursive)?;
+        self.watched.insert(dir.to_owned());
+        Ok(())
+    }
+
+    /// Stops watching every directory not in `keep`.
+    pub fn retain(&mut self, keep: &HashSet<PathBuf>) {
+        let gone: Vec<PathBuf> = self.watched.difference(keep).cloned().collect();
+        for dir in gone {
+            // The directory may already be gone, which removed the kernel watch with it.
+            let _ = self.inner.unwatch(&dir);
+            self.watched.remove(&dir);
+        }
+    }
+
+    /// True once, after the channel overflowed.
+    pub fn take_overflow(&self) -> bool {
+        self.overflowed.swap(false, Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_new_file_in_a_watched_directory_arrives_as_our_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut watcher, mut rx) = FsWatcher::start(64).unwrap();
+        watcher.watch(dir.path()).unwrap();
+        std::fs::write(dir.path().join("checkpoint-1"), b"x").unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            event,
+            FsEvent::Changed(vec![dir.path().join("checkpoint-1")])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_sets_the_overflow_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut watcher, _rx) = FsWatcher::start(1).unwrap();
+        watcher.watch(dir.path()).unwrap();
+        for i in 0..50 {
+            std::fs::write(dir.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !watcher.take_overflow() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "overflow never flagged"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

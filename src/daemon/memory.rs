@@ -1,0 +1,52 @@
+//! What the daemon remembers about one run between passes: settle trackers, the decisions it
+//! has logged (so unchanged ones are not logged again), and the warnings already given.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use super::settle::Tracker;
+use crate::plan::{Decision, Reason};
+
+#[derive(Debug, Default)]
+pub struct RunMemory {
+    /// Index of the watch in the current config.
+    pub watch: usize,
+    /// Polled instead of watched (network filesystem, or `watcher = "poll"`).
+    pub polled: bool,
+    pub trackers: HashMap<String, Tracker>,
+    /// The last decision logged per checkpoint.
+    pub decisions: HashMap<String, (Decision, Vec<Reason>)>,
+    /// Checkpoints whose completion was logged.
+    pub complete: HashSet<String>,
+    /// Incomplete checkpoints already reported as stale.
+    pub stale_warned: HashSet<String>,
+    /// Checkpoints already reported as unranked.
+    pub unranked_warned: HashSet<String>,
+    /// The last invalid-overrides message, so it is logged once per change.
+    pub overrides_error: Option<String>,
+    /// Directories holding this run's metric logs (watched for new records).
+    pub metric_dirs: Vec<PathBuf>,
+}
+
+impl RunMemory {
+    pub fn new(watch: usize, polled: bool) -> Self {
+        Self {
+            watch,
+            polled,
+            ..Self::default()
+        }
+    }
+
+    /// Forgets checkpoints that are gone from disk.
+    pub fn retain(&mut self, present: &HashSet<&str>) {
+        self.trackers
+            .retain(|name, _| present.contains(name.as_str()));
+        self.decisions
+            .retain(|name, _| present.contains(name.as_str()));
+        self.complete.retain(|name| present.contains(name.as_str()));
+        self.stale_warned
+            .retain(|name| present.contains(name.as_str()));
+        self.unranked_warned
+            .retain(|name| present.contains(name.as_str()));
+    }
+}

@@ -1,0 +1,382 @@
+//! `ckptd run`: the long-running service.
+//!
+//! One worker owns all state. Filesystem events (converted at the edge in `events`), timers
+//! (settle deadlines, polls, rescans, the systemd watchdog) and controls (reload, shutdown:
+//! signals in production, a channel in tests) all arrive in one `select!`. Runs are processed
+//! one at a time, so planning and deleting never happen concurrently for a run.
+
+mod discovery;
+mod events;
+mod fs_kind;
+mod ledger;
+mod memory;
+mod run_pass;
+pub mod settle;
+pub mod signals;
+mod systemd;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::config::{Config, WatcherMode};
+use crate::report::human_bytes;
+use events::{FsEvent, FsWatcher, WATCH_LIMIT_HELP};
+use ledger::Ledger;
+use memory::RunMemory;
+pub use signals::Control;
+
+/// Events within this window are handled in one pass: a trainer writing a file produces many.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// Errors that stop the daemon (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot start the filesystem watcher: {0}; {help}", help = WATCH_LIMIT_HELP)]
+    Watcher(#[source] notify::Error),
+}
+
+/// Tuning that tests change; production uses the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Capacity of the event channel; overflow becomes a full rescan.
+    pub event_queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { event_queue: 4096 }
+    }
+}
+
+struct Daemon {
+    config: Config,
+    runs: BTreeMap<PathBuf, RunMemory>,
+    /// When each run is due for a pass.
+    due: BTreeMap<PathBuf, Instant>,
+    /// Directories whose changes may add or remove runs.
+    glob_parents: HashSet<PathBuf>,
+    rediscover: bool,
+    next_rescan: Instant,
+    watcher: FsWatcher,
+    ledger: Ledger,
+    stopping: Arc<AtomicBool>,
+}
+
+/// Runs the daemon until a `Shutdown` arrives (or the control channel closes).
+pub async fn run(
+    config: Config,
+    config_path: PathBuf,
+    mut controls: mpsc::Receiver<Control>,
+    stopping: Arc<AtomicBool>,
+    options: Options,
+) -> Result<(), DaemonError> {
+    let (watcher, mut events) =
+        FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
+    let ledger = Ledger::open(ledger::state_dir(config.daemon.state_dir.as_deref()));
+    let mut daemon = Daemon {
+        next_rescan: Instant::now() + config.daemon.rescan_interval,
+        config,
+        runs: BTreeMap::new(),
+        due: BTreeMap::new(),
+        glob_parents: HashSet::new(),
+        rediscover: true,
+        watcher,
+        ledger,
+        stopping,
+    };
+    tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
+    daemon.discover(true);
+    daemon.work();
+    systemd::ready(&daemon.status_line());
+    tracing::info!(
+        runs = daemon.runs.len(),
+        "ckptd ready: {}",
+        daemon.status_line()
+    );
+    let watchdog = systemd::watchdog_interval();
+    let mut next_watchdog = watchdog.map(|d| Instant::now() + d);
+
+    loop {
+        let wake = daemon
+            .next_wake()
+            .min(next_watchdog.unwrap_or_else(far_future));
+        tokio::select! {
+            biased;
+            control = controls.recv() => match control {
+                Some(Control::Reload) => daemon.reload(&config_path),
+                Some(Control::Shutdown) | None => break,
+            },
+            event = events.recv() => {
+                if let Some(event) = event {
+                    daemon.on_event(event);
+                }
+                while let Ok(event) = events.try_recv() {
+                    daemon.on_event(event);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        if daemon.watcher.take_overflow() {
+            tracing::warn!("event queue overflowed: rescanning every run");
+            daemon.rescan_all();
+        }
+        daemon.work();
+        if let (Some(interval), Some(at)) = (watchdog, next_watchdog) {
+            if Instant::now() >= at {
+                systemd::watchdog();
+                next_watchdog = Some(Instant::now() + interval);
+            }
+        }
+        if daemon.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    systemd::stopping();
+    daemon.ledger.save();
+    tracing::info!("ckptd stopped");
+    Ok(())
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+impl Daemon {
+    fn next_wake(&self) -> Instant {
+        let due = self.due.values().min().copied().unwrap_or_else(far_future);
+        due.min(self.next_rescan)
+    }
+
+    fn mark_due(&mut self, run: &Path, at: Instant) {
+        if let Some(existing) = self.due.get_mut(run) {
+            *existing = (*existing).min(at);
+        } else {
+            self.due.insert(run.to_owned(), at);
+        }
+    }
+
+    fn rescan_all(&mut self) {
+        self.rediscover = true;
+        let now = Instant::now();
+        let runs: Vec<PathBuf> = self.runs.keys().cloned().collect();
+        for run in runs {
+            self.mark_due(&run, now);
+        }
+    }
+
+    /// Maps a changed path to the runs it concerns.
+    fn on_event(&mut self, event: FsEvent) {
+        let paths = match event {
+            FsEvent::Rescan => {
+                self.rescan_all();
+                return;
+            }
+            FsEvent::Changed(paths) => paths,
+        };
+        let at = Instant::now() + DEBOUNCE;
+        for path in paths {
+            if is_own_file(&path) {
+                continue;
+            }
+            if self.glob_parents.contains(&path)
+                || path.parent().is_some_and(|p| self.glob_parents.contains(p))
+            {
+                self.rediscover = true;
+            }
+            let run = path
+                .ancestors()
+                .find(|a| self.runs.contains_key(*a))
+                .map(Path::to_owned);
+            if let Some(run) = run {
+                self.mark_due(&run, at);
+            }
+            let parent = path.parent().unwrap_or(&path);
+            let concerned: Vec<PathBuf> = self
+                .runs
+                .iter()
+                .filter(|(_, m)| m.metric_dirs.iter().any(|d| d == parent))
+                .map(|(r, _)| r.clone())
+                .collect();
+            for run in concerned {
+                self.mark_due(&run, at);
+            }
+        }
+    }
+
+    /// Expands the globs again: new runs are adopted, removed ones forgotten, watches updated.
+    fn discover(&mut self, report_missing: bool) {
+        self.rediscover = false;
+        let found = crate::runs::discover(&self.config, report_missing);
+        let found_paths: HashSet<&PathBuf> = found.iter().map(|r| &r.path).collect();
+        let gone: Vec<PathBuf> = self
+            .runs
+            .keys()
+            .filter(|p| !found_paths.contains(p))
+            .cloned()
+            .collect();
+        for run in gone {
+            tracing::info!(run = %run.display(), "run directory gone: forgotten");
+            self.runs.remove(&run);
+            self.due.remove(&run);
+        }
+        let now = Instant::now();
+        for run in found {
+            let watch = &self.config.watches[run.watch];
+            if let Some(memory) = self.runs.get_mut(&run.path) {
+                memory.watch = run.watch;
+                continue;
+            }
+            let network = fs_kind::network_filesystem(&run.path);
+            let polled = match watch.watcher {
+                WatcherMode::Poll => true,
+                WatcherMode::Events => false,
+                WatcherMode::Auto => network.is_some(),
+            };
+            if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
+                tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem: writes from other nodes raise no events, so this run is polled");
+            }
+            crate::execute::empty_leftover_trash(&run.path);
+            tracing::info!(run = %run.path.display(), watch = %watch.name, polled, "managing run");
+            self.runs
+                .insert(run.path.clone(), RunMemory::new(run.watch, polled));
+            self.mark_due(&run.path, now);
+        }
+        self.glob_parents = self
+            .config
+            .watches
+            .iter()
+            .flat_map(|w| w.runs.iter())
+            .flat_map(|pattern| discovery::glob_parents(pattern))
+            .collect();
+        self.sync_watches();
+    }
+
+    /// Watches exactly: glob parents, event-driven runs, and their metric log directories.
+    fn sync_watches(&mut self) {
+        let mut wanted: Vec<PathBuf> = self.glob_parents.iter().cloned().collect();
+        for (run, memory) in &self.runs {
+            if !memory.polled {
+                wanted.push(run.clone());
+                wanted.extend(memory.metric_dirs.iter().cloned());
+            }
+        }
+        let mut failed_runs = Vec::new();
+        for dir in &wanted {
+            if let Err(e) = self.watcher.watch(dir) {
+                if self.runs.contains_key(dir) {
+                    failed_runs.push(dir.clone());
+                }
+                tracing::warn!(path = %dir.display(), error = %e, help = WATCH_LIMIT_HELP, "cannot watch directory: falling back to polling");
+            }
+        }
+        for run in failed_runs {
+            if let Some(memory) = self.runs.get_mut(&run) {
+                memory.polled = true;
+            }
+        }
+        self.watcher.retain(&wanted.into_iter().collect());
+    }
+
+    /// Handles rediscovery and every run that is due, one at a time.
+    fn work(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_rescan {
+            self.next_rescan = now + self.config.daemon.rescan_interval;
+            self.rescan_all();
+        }
+        if self.rediscover {
+            self.discover(false);
+        }
+        let due: Vec<PathBuf> = self
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(r, _)| r.clone())
+            .collect();
+        let mut changed_watches = false;
+        for run in due {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            self.due.remove(&run);
+            changed_watches |= self.pass(&run);
+        }
+        if changed_watches {
+            self.sync_watches();
+        }
+    }
+
+    /// One pass over `run`; returns true when the set of directories to watch changed.
+    fn pass(&mut self, run: &Path) -> bool {
+        let Some(memory) = self.runs.get_mut(run) else {
+            return false;
+        };
+        let watch = &self.config.watches[memory.watch];
+        let metric_dirs_before = memory.metric_dirs.clone();
+        let outcome = run_pass::run_pass(run, watch, memory, &mut self.ledger, &self.stopping);
+        if outcome.gone {
+            tracing::info!(run = %run.display(), "run directory gone: forgotten");
+            self.runs.remove(run);
+            return true;
+        }
+        let mut next = outcome.recheck_at;
+        if memory.polled || outcome.busy {
+            let poll = Instant::now() + watch.poll_interval;
+            next = Some(next.map_or(poll, |n| n.min(poll)));
+        }
+        let changed = memory.metric_dirs != metric_dirs_before;
+        if !outcome.executed.deleted.is_empty() {
+            systemd::status(&self.status_line());
+        }
+        if let Some(at) = next {
+            self.mark_due(run, at);
+        }
+        changed
+    }
+
+    /// SIGHUP: validate the whole new config first; keep the old one if it is invalid.
+    fn reload(&mut self, config_path: &Path) {
+        systemd::reloading();
+        match Config::load(config_path) {
+            Ok(config) => {
+                let watches = config.watches.len();
+                self.config = config;
+                // New runs are adopted, removed ones forgotten, kept ones re-bound to their
+                // (possibly changed) watch; all are planned again under the new policies.
+                self.discover(true);
+                self.rescan_all();
+                tracing::info!(config = %config_path.display(), watches, runs = self.runs.len(), "config reloaded");
+            }
+            Err(errors) => {
+                for error in &errors.0 {
+                    tracing::error!(config = %config_path.display(), error = %error, "config reload refused: the previous config stays in force");
+                }
+            }
+        }
+        systemd::ready(&self.status_line());
+    }
+
+    fn status_line(&self) -> String {
+        let polled = self.runs.values().filter(|m| m.polled).count();
+        format!(
+            "watching {} runs ({polled} polled); deleted {} checkpoints, freed {}",
+            self.runs.len(),
+            self.ledger.counters.deletions,
+            human_bytes(self.ledger.counters.bytes_freed)
+        )
+    }
+}
+
+/// ckptd's own writes in a run (the lock, the trash) must not wake it up again.
+fn is_own_file(path: &Path) -> bool {
+    path.components().any(|c| {
+        let c = c.as_os_str();
+        c == crate::lock::LOCK_FILE || c == crate::execute::trash::TRASH_DIR
+    })
+}

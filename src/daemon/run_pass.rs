@@ -1,0 +1,242 @@
+//! One daemon pass over one run: lock, overrides, scan, settle, plan, log what changed, act,
+//! and say when to look again. The same scanner, planner and executor as `ckptd prune`, so a
+//! rescan and the events converge on the same decisions.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::ledger::Ledger;
+use super::memory::RunMemory;
+use super::settle::{Settle, Tracker};
+use crate::config::{apply_run_overrides, Watch};
+use crate::execute;
+use crate::plan::{plan, Decision, MetricState, Reason, Verdict};
+
+/// What a pass found and did.
+#[derive(Debug, Default)]
+pub struct PassOutcome {
+    /// The run directory is gone: forget it.
+    pub gone: bool,
+    /// Another process holds the run lock: try again later.
+    pub busy: bool,
+    pub executed: execute::Outcome,
+    /// When to look at this run again, if anything is pending.
+    pub recheck_at: Option<Instant>,
+    pub checkpoints: usize,
+    pub in_progress: usize,
+}
+
+/// Runs one pass. `stopping` is checked between deletions.
+pub fn run_pass(
+    run: &Path,
+    base: &Watch,
+    memory: &mut RunMemory,
+    ledger: &mut Ledger,
+    stopping: &AtomicBool,
+) -> PassOutcome {
+    let mut outcome = PassOutcome::default();
+    if !run.is_dir() {
+        outcome.gone = true;
+        return outcome;
+    }
+    let _lock = match crate::lock::try_lock(run) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            tracing::debug!(run = %run.display(), "another ckptd holds the run lock: pass skipped");
+            outcome.busy = true;
+            return outcome;
+        }
+        Err(e) => {
+            if run.is_dir() {
+                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock: pass skipped");
+                outcome.busy = true;
+            } else {
+                outcome.gone = true;
+            }
+            return outcome;
+        }
+    };
+    let watch = effective_watch(run, base, memory);
+    let mut checkpoints = match crate::scan::scan_run(run, &watch) {
+        Ok(c) => c,
+        Err(e) => {
+            outcome.gone = !run.is_dir();
+            if !outcome.gone {
+                tracing::warn!(run = %run.display(), error = %e, "cannot list run directory");
+            }
+            return outcome;
+        }
+    };
+    let (now, wall_now) = (Instant::now(), SystemTime::now());
+
+    // Settle: the tracker knows what a one-shot scan cannot (a change that kept old mtimes).
+    let present: HashSet<&str> = checkpoints.iter().map(|c| c.name.as_str()).collect();
+    memory.retain(&present);
+    let mut recheck: Vec<Instant> = Vec::new();
+    for c in &mut checkpoints {
+        let Some(fingerprint) = c.fingerprint else {
+            continue;
+        };
+        let tracker = memory
+            .trackers
+            .entry(c.name.clone())
+            .and_modify(|t| t.observe(fingerprint, now, wall_now))
+            .or_insert_with(|| Tracker::new(fingerprint));
+        c.stable_since = Some(tracker.stable_since());
+        if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, wall_now) {
+            recheck.push(recheck_at);
+        }
+    }
+
+    let plan = plan(&checkpoints, &watch.policy, wall_now);
+    log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, wall_now);
+    recheck.extend(pending_deadlines(
+        &watch,
+        &plan.verdicts,
+        &checkpoints,
+        now,
+        wall_now,
+    ));
+    outcome.checkpoints = plan.verdicts.len();
+    outcome.in_progress = plan.verdicts.iter().filter(|v| !v.is_complete()).count();
+    outcome.executed =
+        execute::carry_out_until(run, &watch, &plan, &checkpoints, watch.dry_run, stopping);
+    let executed = &outcome.executed;
+    for ((name, bytes), detail) in executed.deleted.iter().zip(&executed.details) {
+        ledger.record(run, &watch.name, name, *bytes, detail);
+    }
+    if !executed.deleted.is_empty() {
+        ledger.save();
+    }
+    outcome.recheck_at = recheck.into_iter().min();
+    memory.metric_dirs = watch
+        .metric_source
+        .as_ref()
+        .map(|s| s.log_dirs(run))
+        .unwrap_or_default();
+    outcome
+}
+
+/// The watch with the run's `.ckptd.toml` applied; an invalid file is one WARN per change.
+fn effective_watch(run: &Path, base: &Watch, memory: &mut RunMemory) -> Watch {
+    match apply_run_overrides(base, run) {
+        Ok(found) => {
+            memory.overrides_error = None;
+            found.unwrap_or_else(|| base.clone())
+        }
+        Err(errors) => {
+            let message = errors.to_string();
+            if memory.overrides_error.as_ref() != Some(&message) {
+                tracing::warn!(run = %run.display(), watch = %base.name, error = %message, "run overrides invalid: the watch's policy applies");
+                memory.overrides_error = Some(message);
+            }
+            base.clone()
+        }
+    }
+}
+
+/// INFO when a checkpoint is first seen complete; DEBUG when a decision changes; WARN once for
+/// a stale incomplete checkpoint and once per unranked one. Nothing for unchanged decisions.
+fn log_changes(
+    run: &Path,
+    watch: &Watch,
+    memory: &mut RunMemory,
+    verdicts: &[Verdict],
+    checkpoints: &[crate::checkpoint::Checkpoint],
+    wall_now: SystemTime,
+) {
+    for v in verdicts {
+        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+        if v.is_complete() && memory.complete.insert(v.name.clone()) {
+            tracing::info!(
+                run = %run.display(),
+                watch = %watch.name,
+                checkpoint = %v.name,
+                step = v.step,
+                bytes = v.bytes,
+                metric = v.metric.value(),
+                decision = ?v.decision,
+                reasons = %reasons.join(","),
+                "checkpoint complete: {} (step {}): {}",
+                v.name,
+                v.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                reasons.join(",")
+            );
+        }
+        let key = (v.decision, v.reasons.clone());
+        if memory.decisions.get(&v.name) != Some(&key) {
+            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = ?v.decision, reasons = %reasons.join(","), detail = %v.detail, "decision");
+            memory.decisions.insert(v.name.clone(), key);
+        }
+        if v.metric == MetricState::Unranked
+            && v.is_complete()
+            && memory.unranked_warned.insert(v.name.clone())
+        {
+            let metric = watch
+                .policy
+                .keep_best
+                .as_ref()
+                .map_or("", |b| b.metric.as_str());
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, step = v.step, metric, "no metric found: keep_best ignores this checkpoint");
+        }
+        if !v.is_complete() {
+            let age = checkpoints
+                .iter()
+                .find(|c| c.name == v.name)
+                .and_then(crate::checkpoint::Checkpoint::completed_at)
+                .and_then(|t| wall_now.duration_since(t).ok());
+            if age.is_some_and(|a| a >= watch.stale_after)
+                && memory.stale_warned.insert(v.name.clone())
+            {
+                tracing::warn!(
+                    run = %run.display(),
+                    checkpoint = %v.name,
+                    step = v.step,
+                    bytes = v.bytes,
+                    reason = %v.detail,
+                    untouched = %crate::duration::show(age.unwrap_or_default()),
+                    "incomplete checkpoint untouched for a long time (a crashed save?): never deleted by ckptd"
+                );
+            }
+        }
+    }
+}
+
+/// When a kept-for-now decision may change without any file event: a pending metric times
+/// out, an incomplete checkpoint whose marker is inside it (no event) may now be there.
+fn pending_deadlines(
+    watch: &Watch,
+    verdicts: &[Verdict],
+    checkpoints: &[crate::checkpoint::Checkpoint],
+    now: Instant,
+    wall_now: SystemTime,
+) -> Vec<Instant> {
+    let mut out = Vec::new();
+    for v in verdicts {
+        let completed = checkpoints
+            .iter()
+            .find(|c| c.name == v.name)
+            .and_then(crate::checkpoint::Checkpoint::completed_at);
+        if v.reasons.contains(&Reason::MetricPending) {
+            if let Some(t) = completed {
+                let timeout_at = t + watch.policy.metric_timeout;
+                out.push(now + timeout_at.duration_since(wall_now).unwrap_or_default());
+            }
+        }
+        if !v.is_complete() && v.decision == Decision::Keep {
+            // Quiet but not complete (marker missing, open for writing): look again after a
+            // settle period, backing off to the rescan for long-abandoned saves.
+            let age = completed
+                .and_then(|t| wall_now.duration_since(t).ok())
+                .unwrap_or_default();
+            if age < watch.stale_after {
+                out.push(now + watch.policy.settle.max(Duration::from_secs(1)));
+            }
+        }
+    }
+    out
+}

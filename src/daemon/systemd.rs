@@ -1,0 +1,41 @@
+//! The systemd notify protocol (`Type=notify`): READY, STATUS, WATCHDOG, RELOADING with
+//! MONOTONIC_USEC, STOPPING. Every call is a no-op outside systemd (no `NOTIFY_SOCKET`).
+
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+fn send(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+pub fn ready(status: &str) {
+    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
+pub fn status(status: &str) {
+    send(&[NotifyState::Status(status)]);
+}
+
+/// Before re-reading the config; systemd ≥ 253 requires MONOTONIC_USEC with RELOADING=1.
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+pub fn watchdog() {
+    send(&[NotifyState::Watchdog]);
+}
+
+/// How often to ping the watchdog: half of `WatchdogSec`, or never.
+pub fn watchdog_interval() -> Option<Duration> {
+    sd_notify::watchdog_enabled().map(|d| d / 2)
+}

@@ -1,0 +1,342 @@
+//! `ckptd run` end to end: the real binary watching real temp directories. Every wait polls
+//! the disk or the log with a deadline; nothing relies on a fixed sleep being long enough.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::Fixture;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running `ckptd run`, its stderr captured in a file.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(f: &Fixture, env: &[(&str, &str)]) -> Self {
+        let log = f.path("daemon.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ckptd"));
+        command
+            .args(["run", "--config", "ckptd.toml"])
+            .current_dir(f.dir.path())
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("NOTIFY_SOCKET")
+            .env("CKPTD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let daemon = Self {
+            child: command.spawn().unwrap(),
+            log,
+        };
+        daemon.wait_log("ckptd ready");
+        daemon
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str) {
+        wait_until(
+            &format!("log line {needle:?}"),
+            || self.log().contains(needle),
+            || self.log(),
+        );
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// SIGTERM, then the exit status, which must come within a few seconds.
+    fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(rustix::process::Signal::TERM);
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no exit 10 s after SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn config(f: &Fixture, runs: &str, extra: &str) {
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"{runs}\"]\nlayout = \"generic\"\npattern = \"ckpt-{{step}}.pt\"\n{extra}"
+    ));
+}
+
+fn old_checkpoints(f: &Fixture, run: &str, steps: std::ops::RangeInclusive<u64>) {
+    for step in steps {
+        let name = format!("{run}/ckpt-{step}.pt");
+        f.write(&name, vec![0u8; 100]);
+        f.age(&name, 1000 - step);
+    }
+}
+
+fn wait_listing(f: &Fixture, d: &Daemon, run: &str, expected: &[&str]) {
+    wait_until(
+        &format!("{run} to hold {expected:?}"),
+        || f.listing(run) == expected,
+        || format!("listing: {:?}\n{}", f.listing(run), d.log()),
+    );
+}
+
+#[test]
+fn a_checkpoint_written_in_chunks_is_never_counted_before_it_is_complete() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=1);
+    config(&f, "run", "keep_last = 1\nsettle = \"2s\"\n");
+    let d = Daemon::start(&f, &[]);
+    // 8 MiB in 1 MiB chunks, pausing 500 ms (< settle) between chunks.
+    let path = f.path("run/ckpt-2.pt");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for _ in 0..8 {
+        file.write_all(&vec![7u8; 1 << 20]).unwrap();
+        file.sync_data().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        // The previous checkpoint stays while the new one is being written.
+        assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt"], "{}", d.log());
+    }
+    drop(file);
+    assert!(
+        !d.log().contains("checkpoint complete: ckpt-2.pt"),
+        "{}",
+        d.log()
+    );
+    wait_listing(&f, &d, "run", &["ckpt-2.pt"]);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 8 << 20);
+    let log = d.log();
+    assert!(log.contains("checkpoint complete: ckpt-2.pt"), "{log}");
+    assert!(log.contains("checkpoint deleted: ckpt-1.pt"), "{log}");
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[test]
+fn keep_last_two_of_ten_and_never_zero_complete_on_disk() {
+    let f = Fixture::new();
+    f.mkdir("run");
+    config(&f, "run", "keep_last = 2\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[]);
+    let finished = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let observer = {
+        let (finished, done, run) = (Arc::clone(&finished), Arc::clone(&done), f.path("run"));
+        std::thread::spawn(move || {
+            let mut violations = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                let upto = finished.load(Ordering::SeqCst);
+                if upto > 0 {
+                    // Some checkpoint the writer finished must be on disk at every instant.
+                    let any = (1..=upto).any(|s| run.join(format!("ckpt-{s}.pt")).exists());
+                    if !any {
+                        violations.push(upto);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            violations
+        })
+    };
+    for step in 1..=10 {
+        let mut file = std::fs::File::create(f.path(&format!("run/ckpt-{step}.pt"))).unwrap();
+        for _ in 0..4 {
+            file.write_all(&vec![1u8; 64 * 1024]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(file);
+        finished.store(step, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_listing(&f, &d, "run", &["ckpt-10.pt", "ckpt-9.pt"]);
+    done.store(true, Ordering::SeqCst);
+    let violations = observer.join().unwrap();
+    assert!(
+        violations.is_empty(),
+        "no finished checkpoint on disk at {violations:?}\n{}",
+        d.log()
+    );
+    assert!(!d.log().contains("ERROR"), "{}", d.log());
+}
+
+#[test]
+fn a_run_created_after_start_is_managed_and_a_deleted_run_is_forgotten() {
+    let f = Fixture::new();
+    f.mkdir("runs");
+    config(&f, "runs/*", "keep_last = 1\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[]);
+    // Built beside, then moved in, like a run directory appearing at once…
+    old_checkpoints(&f, "staging/a", 1..=3);
+    std::fs::rename(f.path("staging/a"), f.path("runs/a")).unwrap();
+    wait_listing(&f, &d, "runs/a", &["ckpt-3.pt"]);
+    // …and one created in place.
+    f.mkdir("runs/b");
+    old_checkpoints(&f, "runs/b", 1..=2);
+    wait_listing(&f, &d, "runs/b", &["ckpt-2.pt"]);
+    std::fs::remove_dir_all(f.path("runs/a")).unwrap();
+    d.wait_log("run directory gone: forgotten");
+    let log = d.log();
+    assert!(!log.contains("ERROR"), "{log}");
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+#[test]
+fn sighup_keeps_the_old_policy_on_a_broken_config_and_applies_a_valid_one() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=5);
+    config(&f, "run", "keep_last = 3\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[]);
+    wait_listing(&f, &d, "run", &["ckpt-3.pt", "ckpt-4.pt", "ckpt-5.pt"]);
+
+    let good = std::fs::read_to_string(f.path("ckptd.toml")).unwrap();
+    f.config(&good.replace("keep_last = 3", "keep_last = -1"));
+    d.signal(rustix::process::Signal::HUP);
+    d.wait_log("config reload refused");
+    assert!(
+        d.log()
+            .contains("ckptd.toml:9:13: `keep_last` must be 0 or more"),
+        "{}",
+        d.log()
+    );
+    // Still running, still keeping 3.
+    old_checkpoints(&f, "run", 6..=6);
+    wait_listing(&f, &d, "run", &["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"]);
+
+    f.config(&good.replace("keep_last = 3", "keep_last = 1"));
+    d.signal(rustix::process::Signal::HUP);
+    d.wait_log("config reloaded");
+    wait_listing(&f, &d, "run", &["ckpt-6.pt"]);
+    assert_eq!(d.stop().code(), Some(0));
+}
+
+#[test]
+fn sigterm_exits_zero_promptly() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=1);
+    config(&f, "run", "keep_last = 1\n");
+    let d = Daemon::start(&f, &[]);
+    let start = Instant::now();
+    let status = d.stop();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn trash_left_by_a_killed_process_is_emptied_on_start() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=1);
+    f.write("run/.ckptd-trash/ckpt-0.pt.999.1.0", vec![0u8; 10]);
+    config(&f, "run", "keep_last = 1\n");
+    let d = Daemon::start(&f, &[]);
+    wait_listing(&f, &d, "run", &["ckpt-1.pt"]);
+    assert!(
+        d.log()
+            .contains("removed trash left by an interrupted deletion"),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn a_burst_of_thousands_of_files_overflowing_the_queue_converges() {
+    let f = Fixture::new();
+    f.mkdir("run");
+    config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[("CKPTD_EVENT_QUEUE", "8")]);
+    for step in 1..=3000 {
+        std::fs::write(f.path(&format!("run/ckpt-{step}.pt")), b"x").unwrap();
+    }
+    wait_listing(&f, &d, "run", &["ckpt-3000.pt"]);
+    let log = d.log();
+    assert!(
+        log.contains("event queue overflowed: rescanning every run"),
+        "{log}"
+    );
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[test]
+fn watcher_poll_works_end_to_end() {
+    let f = Fixture::new();
+    f.mkdir("run");
+    config(
+        &f,
+        "run",
+        "keep_last = 1\nsettle = \"1s\"\nwatcher = \"poll\"\npoll_interval = \"1s\"\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    assert!(d.log().contains("polled=true"), "{}", d.log());
+    old_checkpoints(&f, "run", 1..=3);
+    wait_listing(&f, &d, "run", &["ckpt-3.pt"]);
+}
+
+#[test]
+fn dry_run_watches_log_and_keep_everything() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=3);
+    config(&f, "run", "keep_last = 1\ndry_run = true\n");
+    let d = Daemon::start(&f, &[]);
+    d.wait_log("dry run: would delete checkpoint: ckpt-1.pt");
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
+}
+
+#[test]
+fn deletions_reach_the_ledger_and_counters() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=3);
+    config(&f, "run", "keep_last = 1\n");
+    let d = Daemon::start(&f, &[]);
+    wait_listing(&f, &d, "run", &["ckpt-3.pt"]);
+    assert_eq!(d.stop().code(), Some(0));
+    let counters: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.path("state/counters.json")).unwrap()).unwrap();
+    assert_eq!(
+        counters,
+        serde_json::json!({"deletions": 2, "bytes_freed": 200})
+    );
+    let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), 2);
+    assert!(ledger.contains("\"checkpoint\":\"ckpt-1.pt\""), "{ledger}");
+}
