@@ -4,9 +4,8 @@
     cargo build --release && python3 benches/daemon.py [--idle-seconds 300]
 
 1. Reaction: a trainer writes a checkpoint; with keep_last = 1 its completion deletes the
-   previous one. Reaction = (deletion seen) - (last write) - settle. Baseline: the same
-   wait measured for a file event with inotifywait-free polling, i.e. our own poll loop's
-   latency (the floor of what this script can see), reported beside it.
+   previous one. Reaction = (deletion seen) - (last write) - settle. Baseline: this script's
+   own polling latency (the floor of what it can see), reported beside it.
 2. Idle cost: CPU time (/proc/PID/schedstat, ns) over --idle-seconds while watching 1,000
    idle runs of 20 checkpoints each; baseline: a `sleep` process over the same window.
 3. Memory: VmRSS of the daemon watching those 1,000 x 20 checkpoints; baseline: `sleep`.
@@ -74,11 +73,12 @@ def reaction(tmp, rounds=25, settle=1.0):
         for n in range(1, rounds + 2):
             path = os.path.join(run, f"ckpt-{n}.pt")
             with open(path, "wb") as f:
-                for _ in range(4):
+                for chunk in range(4):
+                    if chunk:
+                        time.sleep(0.05)
                     f.write(os.urandom(256 * 1024))
                     f.flush()
-                    time.sleep(0.05)
-            last_write = time.time()
+            last_write = time.time()  # right after the last write reached the file
             previous = os.path.join(run, f"ckpt-{n - 1}.pt")
             if n > 1:
                 wait_for(lambda: not os.path.exists(previous))
@@ -140,6 +140,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--idle-seconds", type=float, default=300.0)
     parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--skip-idle", action="store_true", help="only measure reaction")
     args = parser.parse_args()
     if not os.path.exists(BINARY):
         sys.exit("build first: cargo build --release")
@@ -151,6 +152,8 @@ def main():
               f"min {ms[0]:.1f} ms, max {ms[-1]:.1f} ms")
         print(f"  baseline (this script's own polling floor): median "
               f"{statistics.median(floor) * 1000:.3f} ms")
+        if args.skip_idle:
+            return
         idle = idle_and_memory(tmp, args.idle_seconds)
         share = idle["cpu_ns"] / (idle["window_s"] * 1e9) * 100
         print(f"idle cost over {idle['window_s']:.0f} s, 1,000 runs x 20 checkpoints:")

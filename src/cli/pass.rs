@@ -74,7 +74,7 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
     };
     let plan = plan(&checkpoints, &watch.policy, now);
     for v in &plan.verdicts {
-        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+        let reasons = v.reasons_text();
         tracing::debug!(
             run = %run.display(),
             checkpoint = %v.name,
@@ -82,7 +82,7 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
             bytes = v.bytes,
             metric = v.metric.value(),
             decision = ?v.decision,
-            reasons = %reasons.join(","),
+            reasons = %reasons,
             detail = %v.detail,
             "decision"
         );

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use notify::{RecommendedWatcher, RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 /// What the watcher tells the daemon.
@@ -41,7 +42,12 @@ impl FsWatcher {
         let flag = Arc::clone(&overflowed);
         let handler = move |result: notify::Result<notify::Event>| {
             let event = match result {
-                Ok(event) if !event.need_rescan() => FsEvent::Changed(event.paths),
+                Ok(event) if !event.need_rescan() => {
+                    if is_read_only_access(&event.kind) {
+                        return;
+                    }
+                    FsEvent::Changed(event.paths)
+                }
                 _ => FsEvent::Rescan,
             };
             if tx.try_send(event).is_err() {
@@ -86,6 +92,12 @@ impl FsWatcher {
     }
 }
 
+/// Opening, reading and closing without writing change nothing, and ckptd's own scans (which
+/// list every watched run) would otherwise wake it again and again.
+fn is_read_only_access(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Access(access) if *access != AccessKind::Close(AccessMode::Write))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +117,27 @@ mod tests {
             event,
             FsEvent::Changed(vec![dir.path().join("checkpoint-1")])
         );
+    }
+
+    #[tokio::test]
+    async fn listing_and_reading_a_watched_directory_raise_no_event() {
+        // Regression: the daemon's own scans opened the run directory, which woke it again,
+        // which scanned again: a busy loop at 90% of a core with 1,000 idle runs.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old"), b"x").unwrap();
+        let (mut watcher, mut rx) = FsWatcher::start(64).unwrap();
+        watcher.watch(dir.path()).unwrap();
+        for _ in 0..3 {
+            let _ = std::fs::read_dir(dir.path()).unwrap().count();
+            let _ = std::fs::read(dir.path().join("old")).unwrap();
+        }
+        std::fs::write(dir.path().join("new"), b"x").unwrap();
+        // Events arrive in order: the first one must be about `new`, not the reads.
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(event, FsEvent::Changed(vec![dir.path().join("new")]));
     }
 
     #[tokio::test]

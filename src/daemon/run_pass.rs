@@ -150,7 +150,7 @@ fn log_changes(
     wall_now: SystemTime,
 ) {
     for v in verdicts {
-        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+        let reasons = v.reasons_text();
         if v.is_complete() && memory.complete.insert(v.name.clone()) {
             tracing::info!(
                 run = %run.display(),
@@ -160,16 +160,16 @@ fn log_changes(
                 bytes = v.bytes,
                 metric = v.metric.value(),
                 decision = ?v.decision,
-                reasons = %reasons.join(","),
+                reasons = %reasons,
                 "checkpoint complete: {} (step {}): {}",
                 v.name,
                 v.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
-                reasons.join(",")
+                reasons
             );
         }
         let key = (v.decision, v.reasons.clone());
         if memory.decisions.get(&v.name) != Some(&key) {
-            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = ?v.decision, reasons = %reasons.join(","), detail = %v.detail, "decision");
+            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = ?v.decision, reasons = %reasons, detail = %v.detail, "decision");
             memory.decisions.insert(v.name.clone(), key);
         }
         if v.metric == MetricState::Unranked

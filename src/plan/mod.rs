@@ -49,6 +49,12 @@ impl Verdict {
     pub fn is_complete(&self) -> bool {
         self.completeness == Completeness::Complete
     }
+
+    /// The reasons as logs and tables show them: `newest-complete,last`.
+    pub fn reasons_text(&self) -> String {
+        let names: Vec<&str> = self.reasons.iter().map(|r| r.as_str()).collect();
+        names.join(",")
+    }
 }
 
 /// A run's plan: one verdict per checkpoint, in checkpoint order (step, completion time, name).

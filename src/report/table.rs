@@ -49,8 +49,7 @@ pub fn render(plans: &[RunPlan]) -> String {
                 Decision::Keep => "keep",
                 Decision::Delete => "DELETE",
             };
-            let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
-            let mut why = reasons.join(",");
+            let mut why = v.reasons_text();
             if !v.detail.is_empty() {
                 let _ = write!(why, ": {}", v.detail);
             }
