@@ -13,9 +13,10 @@ pub struct Run {
 }
 
 /// Every run directory of every watch, in config order then path order. A run matched by two
-/// watches belongs to the first (WARN); a symlinked run directory is skipped (WARN), since
-/// nothing reached through a symlink is ever deleted.
-pub fn discover(config: &Config, report_missing: bool) -> Vec<Run> {
+/// watches belongs to the first; a symlinked run directory is skipped, since nothing reached
+/// through a symlink is ever deleted. With `report`, each of these (and a glob matching
+/// nothing) is a WARN; the daemon reports at start and reload, not on every rediscovery.
+pub fn discover(config: &Config, report: bool) -> Vec<Run> {
     let mut owner: HashMap<PathBuf, usize> = HashMap::new();
     let mut runs = Vec::new();
     for (index, watch) in config.watches.iter().enumerate() {
@@ -28,6 +29,9 @@ pub fn discover(config: &Config, report_missing: bool) -> Vec<Run> {
                     continue;
                 };
                 if meta.file_type().is_symlink() {
+                    if !report {
+                        continue;
+                    }
                     tracing::warn!(run = %path.display(), watch = %watch.name, "run directory is a symlink: skipped; name its target in `runs`");
                     continue;
                 }
@@ -36,7 +40,7 @@ pub fn discover(config: &Config, report_missing: bool) -> Vec<Run> {
                 }
                 matched += 1;
                 if let Some(&first) = owner.get(&path) {
-                    if first != index {
+                    if first != index && report {
                         tracing::warn!(
                             run = %path.display(),
                             watch = %watch.name,
@@ -49,12 +53,12 @@ pub fn discover(config: &Config, report_missing: bool) -> Vec<Run> {
                 owner.insert(path.clone(), index);
                 runs.push(Run { path, watch: index });
             }
-            if matched == 0 && !report_missing {
+            if matched == 0 && !report {
                 // The daemon rediscovers on every change; it reports missing runs at start only.
             } else if matched == 0 && !has_glob_characters(pattern) {
                 tracing::warn!(run = %pattern, watch = %watch.name, "run directory missing: skipped");
             } else if matched == 0 {
-                tracing::warn!(runs = %pattern, watch = %watch.name, "no run directory matches this glob (yet)");
+                tracing::warn!(pattern = %pattern, watch = %watch.name, "no run directory matches this glob (yet)");
             }
         }
     }

@@ -81,7 +81,7 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
             step = v.step,
             bytes = v.bytes,
             metric = v.metric.value(),
-            decision = ?v.decision,
+            decision = v.decision.as_str(),
             reasons = %reasons,
             detail = %v.detail,
             "decision"

@@ -59,7 +59,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             }
             Err(e) => {
                 tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock: nothing deleted");
-                total.failed += p.plan.deletions().count();
+                total.failed += p.plan.deletions().count().max(1);
                 continue;
             }
         };

@@ -26,6 +26,10 @@ pub const WATCH_LIMIT_HELP: &str = "the inotify watch limit may be exhausted: ra
     `sysctl fs.inotify.max_user_watches=1048576` (persist in /etc/sysctl.d/), or set \
     watcher = \"poll\" for these runs";
 
+/// The help text when inotify itself cannot start.
+pub const INSTANCE_LIMIT_HELP: &str = "the inotify instance limit may be exhausted: raise it \
+    with `sysctl fs.inotify.max_user_instances=1024` (persist in /etc/sysctl.d/)";
+
 /// Non-recursive watches on directories, added and removed as runs come and go.
 pub struct FsWatcher {
     inner: RecommendedWatcher,
@@ -43,7 +47,7 @@ impl FsWatcher {
         let handler = move |result: notify::Result<notify::Event>| {
             let event = match result {
                 Ok(event) if !event.need_rescan() => {
-                    if is_read_only_access(&event.kind) {
+                    if is_read_only_access(event.kind) {
                         return;
                     }
                     FsEvent::Changed(event.paths)
@@ -94,8 +98,8 @@ impl FsWatcher {
 
 /// Opening, reading and closing without writing change nothing, and ckptd's own scans (which
 /// list every watched run) would otherwise wake it again and again.
-fn is_read_only_access(kind: &EventKind) -> bool {
-    matches!(kind, EventKind::Access(access) if *access != AccessKind::Close(AccessMode::Write))
+fn is_read_only_access(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Access(access) if access != AccessKind::Close(AccessMode::Write))
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@ pub struct RunMemory {
     pub overrides_error: Option<String>,
     /// Directories holding this run's metric logs (watched for new records).
     pub metric_dirs: Vec<PathBuf>,
+    /// False until the first pass: what is already on disk is summed up, not listed.
+    pub adopted: bool,
+    /// Checkpoints a dry-run watch has already said it would delete.
+    pub dry_run_logged: HashSet<String>,
+    /// A lock error was reported (once, until the lock works again).
+    pub lock_error_logged: bool,
 }
 
 impl RunMemory {
@@ -44,6 +50,8 @@ impl RunMemory {
         self.decisions
             .retain(|name, _| present.contains(name.as_str()));
         self.complete.retain(|name| present.contains(name.as_str()));
+        self.dry_run_logged
+            .retain(|name| present.contains(name.as_str()));
         self.stale_warned
             .retain(|name| present.contains(name.as_str()));
         self.unranked_warned

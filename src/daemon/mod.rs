@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, WatcherMode};
 use crate::report::human_bytes;
-use events::{FsEvent, FsWatcher, WATCH_LIMIT_HELP};
+use events::{FsEvent, FsWatcher, INSTANCE_LIMIT_HELP, WATCH_LIMIT_HELP};
 use ledger::Ledger;
 use memory::RunMemory;
 pub use signals::Control;
@@ -37,7 +37,7 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// Errors that stop the daemon (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("cannot start the filesystem watcher: {0}; {help}", help = WATCH_LIMIT_HELP)]
+    #[error("cannot start the filesystem watcher: {0}; {help}", help = INSTANCE_LIMIT_HELP)]
     Watcher(#[source] notify::Error),
 }
 
@@ -66,6 +66,8 @@ struct Daemon {
     watcher: FsWatcher,
     ledger: Ledger,
     stopping: Arc<AtomicBool>,
+    /// Half of `WatchdogSec`, and when the next ping is due.
+    watchdog: Option<(Duration, Instant)>,
 }
 
 /// Runs the daemon until a `Shutdown` arrives (or the control channel closes).
@@ -89,6 +91,7 @@ pub async fn run(
         watcher,
         ledger,
         stopping,
+        watchdog: systemd::watchdog_interval().map(|d| (d, Instant::now() + d)),
     };
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
     daemon.discover(true);
@@ -99,13 +102,11 @@ pub async fn run(
         "ckptd ready: {}",
         daemon.status_line()
     );
-    let watchdog = systemd::watchdog_interval();
-    let mut next_watchdog = watchdog.map(|d| Instant::now() + d);
 
     loop {
         let wake = daemon
             .next_wake()
-            .min(next_watchdog.unwrap_or_else(far_future));
+            .min(daemon.watchdog.map_or_else(far_future, |(_, at)| at));
         tokio::select! {
             biased;
             control = controls.recv() => match control {
@@ -127,12 +128,7 @@ pub async fn run(
             daemon.rescan_all();
         }
         daemon.work();
-        if let (Some(interval), Some(at)) = (watchdog, next_watchdog) {
-            if Instant::now() >= at {
-                systemd::watchdog();
-                next_watchdog = Some(Instant::now() + interval);
-            }
-        }
+        daemon.ping_watchdog();
         if daemon.stopping.load(Ordering::SeqCst) {
             break;
         }
@@ -148,6 +144,17 @@ fn far_future() -> Instant {
 }
 
 impl Daemon {
+    /// Pings the systemd watchdog when due; called between runs too, so a long rescan of
+    /// many runs does not look like a hang.
+    fn ping_watchdog(&mut self) {
+        if let Some((interval, at)) = self.watchdog {
+            if Instant::now() >= at {
+                systemd::watchdog();
+                self.watchdog = Some((interval, Instant::now() + interval));
+            }
+        }
+    }
+
     fn next_wake(&self) -> Instant {
         let due = self.due.values().min().copied().unwrap_or_else(far_future);
         due.min(self.next_rescan)
@@ -228,16 +235,18 @@ impl Daemon {
         let now = Instant::now();
         for run in found {
             let watch = &self.config.watches[run.watch];
-            if let Some(memory) = self.runs.get_mut(&run.path) {
-                memory.watch = run.watch;
-                continue;
-            }
             let network = fs_kind::network_filesystem(&run.path);
             let polled = match watch.watcher {
                 WatcherMode::Poll => true,
                 WatcherMode::Events => false,
                 WatcherMode::Auto => network.is_some(),
             };
+            if let Some(memory) = self.runs.get_mut(&run.path) {
+                // A reload may have moved the run to another watch, or changed `watcher`.
+                memory.watch = run.watch;
+                memory.polled = polled;
+                continue;
+            }
             if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
                 tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem: writes from other nodes raise no events, so this run is polled");
             }
@@ -306,6 +315,7 @@ impl Daemon {
             }
             self.due.remove(&run);
             changed_watches |= self.pass(&run);
+            self.ping_watchdog();
         }
         if changed_watches {
             self.sync_watches();

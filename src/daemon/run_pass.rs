@@ -51,15 +51,26 @@ pub fn run_pass(
             return outcome;
         }
         Err(e) => {
-            if run.is_dir() {
-                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock: pass skipped");
+            if !run.is_dir() {
+                outcome.gone = true;
+            } else if memory.lock_error_logged {
+                tracing::debug!(run = %run.display(), error = %e, "cannot take the run lock: pass skipped");
                 outcome.busy = true;
             } else {
-                outcome.gone = true;
+                // Once per run: a read-only mount or a filesystem without flock stays so.
+                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock: this run is left alone until it can be taken");
+                memory.lock_error_logged = true;
+                outcome.busy = true;
             }
             return outcome;
         }
     };
+    memory.lock_error_logged = false;
+    // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a removal
+    // that failed): finish it.
+    if std::fs::symlink_metadata(run.join(crate::execute::trash::TRASH_DIR)).is_ok() {
+        crate::execute::empty_leftover_trash(run);
+    }
     let watch = effective_watch(run, base, memory);
     let mut checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
@@ -85,7 +96,7 @@ pub fn run_pass(
             .trackers
             .entry(c.name.clone())
             .and_modify(|t| t.observe(fingerprint, now, wall_now))
-            .or_insert_with(|| Tracker::new(fingerprint));
+            .or_insert_with(|| Tracker::new(fingerprint, wall_now));
         c.stable_since = Some(tracker.stable_since());
         if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, wall_now) {
             recheck.push(recheck_at);
@@ -103,8 +114,17 @@ pub fn run_pass(
     ));
     outcome.checkpoints = plan.verdicts.len();
     outcome.in_progress = plan.verdicts.iter().filter(|v| !v.is_complete()).count();
-    outcome.executed =
-        execute::carry_out_until(run, &watch, &plan, &checkpoints, watch.dry_run, stopping);
+    if watch.dry_run {
+        // Said once per checkpoint, not on every pass.
+        for v in plan.deletions() {
+            if memory.dry_run_logged.insert(v.name.clone()) {
+                execute::log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
+            }
+        }
+    } else {
+        outcome.executed =
+            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, stopping);
+    }
     let executed = &outcome.executed;
     for ((name, bytes), detail) in executed.deleted.iter().zip(&executed.details) {
         ledger.record(run, &watch.name, name, *bytes, detail);
@@ -149,6 +169,26 @@ fn log_changes(
     checkpoints: &[crate::checkpoint::Checkpoint],
     wall_now: SystemTime,
 ) {
+    if !memory.adopted {
+        // What was on disk before we looked is summed up in one line, not thousands.
+        memory.adopted = true;
+        let complete: Vec<&Verdict> = verdicts.iter().filter(|v| v.is_complete()).collect();
+        let bytes: u64 = complete.iter().filter_map(|v| v.bytes).sum();
+        for v in &complete {
+            memory.complete.insert(v.name.clone());
+        }
+        tracing::info!(
+            run = %run.display(),
+            watch = %watch.name,
+            complete = complete.len(),
+            in_progress = verdicts.len() - complete.len(),
+            bytes,
+            "run adopted: {} complete checkpoints ({}), {} in progress",
+            complete.len(),
+            crate::report::human_bytes(bytes),
+            verdicts.len() - complete.len()
+        );
+    }
     for v in verdicts {
         let reasons = v.reasons_text();
         if v.is_complete() && memory.complete.insert(v.name.clone()) {
@@ -159,7 +199,7 @@ fn log_changes(
                 step = v.step,
                 bytes = v.bytes,
                 metric = v.metric.value(),
-                decision = ?v.decision,
+                decision = v.decision.as_str(),
                 reasons = %reasons,
                 "checkpoint complete: {} (step {}): {}",
                 v.name,
@@ -169,7 +209,7 @@ fn log_changes(
         }
         let key = (v.decision, v.reasons.clone());
         if memory.decisions.get(&v.name) != Some(&key) {
-            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = ?v.decision, reasons = %reasons, detail = %v.detail, "decision");
+            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = v.decision.as_str(), reasons = %reasons, detail = %v.detail, "decision");
             memory.decisions.insert(v.name.clone(), key);
         }
         if v.metric == MetricState::Unranked

@@ -24,16 +24,19 @@ pub enum Settle {
 #[derive(Debug, Clone)]
 pub struct Tracker {
     fingerprint: Fingerprint,
-    /// When we first saw the current fingerprint, if it replaced another one whose newest
-    /// mtime was not older: only then the mtime cannot be trusted to date the last write.
+    /// When we last looked (wall clock).
+    seen_at: SystemTime,
+    /// When we saw the current fingerprint replace another without its newest mtime being
+    /// newer than our previous look: the mtime then cannot date the change, so we do.
     changed_at: Option<(Instant, SystemTime)>,
 }
 
 impl Tracker {
     /// The first sighting (state "unseen" → this).
-    pub fn new(fingerprint: Fingerprint) -> Self {
+    pub fn new(fingerprint: Fingerprint, wall_now: SystemTime) -> Self {
         Self {
             fingerprint,
+            seen_at: wall_now,
             changed_at: None,
         }
     }
@@ -41,14 +44,17 @@ impl Tracker {
     /// Records a fresh fingerprint seen at (`now`, `wall_now`).
     pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, wall_now: SystemTime) {
         if fingerprint != self.fingerprint {
-            let mtime_moved = fingerprint.newest_mtime > self.fingerprint.newest_mtime;
-            self.changed_at = if mtime_moved {
+            // A write since our last look carries an mtime after that look. A change whose
+            // newest mtime is older (`cp -p`, `rsync -t` bringing old files in) is dated by us.
+            let dated_by_mtime = fingerprint.newest_mtime > self.seen_at;
+            self.changed_at = if dated_by_mtime {
                 None
             } else {
                 Some((now, wall_now))
             };
             self.fingerprint = fingerprint;
         }
+        self.seen_at = wall_now;
     }
 
     /// Since when (wall clock) the checkpoint is known unchanged: what the planner compares
@@ -112,7 +118,7 @@ mod tests {
     async fn a_checkpoint_being_written_settles_settle_after_its_last_write() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, w0));
+        let mut tracker = Tracker::new(fp(1, 10, w0), w0);
         assert_eq!(
             tracker.state(SETTLE, t0, w0),
             Settle::Writing {
@@ -151,7 +157,7 @@ mod tests {
     async fn an_old_checkpoint_seen_for_the_first_time_is_settled_at_once() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let tracker = Tracker::new(fp(3, 30, w0 - Duration::from_secs(3600)));
+        let tracker = Tracker::new(fp(3, 30, w0 - Duration::from_secs(3600)), w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
     }
 
@@ -161,7 +167,7 @@ mod tests {
         let clock = Clock::new();
         let old = clock.now().1 - Duration::from_secs(3600);
         let (t0, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, old));
+        let mut tracker = Tracker::new(fp(1, 10, old), w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
 
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -182,10 +188,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn old_files_copied_in_one_by_one_restart_the_quiet_time() {
+        // `rsync -t`: each new file is older than our last look, yet newer than the previous
+        // newest mtime. The mtime moved forward, but it does not date the change.
+        let clock = Clock::new();
+        let (_, w0) = clock.now();
+        let mut tracker = Tracker::new(fp(1, 10, w0 - Duration::from_secs(7200)), w0);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let (t1, w1) = clock.now();
+        tracker.observe(fp(2, 20, w0 - Duration::from_secs(3600)), t1, w1);
+        assert_eq!(
+            tracker.state(SETTLE, t1, w1),
+            Settle::Writing {
+                recheck_at: t1 + SETTLE
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn settle_zero_is_settled_immediately() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let tracker = Tracker::new(fp(1, 1, w0));
+        let tracker = Tracker::new(fp(1, 1, w0), w0);
         assert_eq!(tracker.state(Duration::ZERO, t0, w0), Settle::Settled);
     }
 }

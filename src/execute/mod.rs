@@ -141,10 +141,11 @@ pub fn carry_out_until(
     outcome
 }
 
-fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
+/// The INFO line of a deletion (or, with its message, of a dry run's would-be deletion).
+pub fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
     tracing::info!(
         run = %run.display(),
-        watch,
+        watch = %watch,
         checkpoint = %v.name,
         step = v.step,
         bytes = v.bytes,

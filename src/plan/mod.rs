@@ -31,6 +31,15 @@ pub enum Decision {
     Delete,
 }
 
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Delete => "delete",
+        }
+    }
+}
+
 /// The decision about one checkpoint and everything that led to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
