@@ -32,6 +32,27 @@ pub struct RunMemory {
     pub dry_run_logged: HashSet<String>,
     /// A lock error was reported (once, until the lock works again).
     pub lock_error_logged: bool,
+    /// The run directory's stat as of the start of the last pass.
+    pub dir_stamp: Option<DirStamp>,
+}
+
+/// What changes in a directory's own stat when a child is added, removed or renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirStamp {
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The stamp of `dir` now, `None` when it cannot be read.
+pub fn dir_stamp(dir: &std::path::Path) -> Option<DirStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    Some(DirStamp {
+        ino: meta.ino(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+    })
 }
 
 impl RunMemory {

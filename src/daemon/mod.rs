@@ -168,11 +168,32 @@ impl Daemon {
         }
     }
 
+    /// A full pass over every run: after lost events, and on reload.
     fn rescan_all(&mut self) {
         self.rediscover = true;
         let now = Instant::now();
         let runs: Vec<PathBuf> = self.runs.keys().cloned().collect();
         for run in runs {
+            self.mark_due(&run, now);
+        }
+    }
+
+    /// The periodic rescan: globs are expanded again, and a run gets a pass when its
+    /// directory changed since its last pass (a child added, removed or renamed: what a lost
+    /// event would have said). Changes inside checkpoints raise no events anyway; settle and
+    /// metric deadlines are timers. One `stat` per run keeps 1,000 idle runs cheap.
+    fn periodic_rescan(&mut self) {
+        self.rediscover = true;
+        let now = Instant::now();
+        let changed: Vec<PathBuf> = self
+            .runs
+            .iter()
+            .filter(|(run, memory)| {
+                memory.dir_stamp.is_none() || memory.dir_stamp != memory::dir_stamp(run)
+            })
+            .map(|(run, _)| run.clone())
+            .collect();
+        for run in changed {
             self.mark_due(&run, now);
         }
     }
@@ -297,7 +318,7 @@ impl Daemon {
         let now = Instant::now();
         if now >= self.next_rescan {
             self.next_rescan = now + self.config.daemon.rescan_interval;
-            self.rescan_all();
+            self.periodic_rescan();
         }
         if self.rediscover {
             self.discover(false);

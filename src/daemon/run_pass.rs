@@ -66,13 +66,15 @@ pub fn run_pass(
         }
     };
     memory.lock_error_logged = false;
+    // Taken before scanning: a change during the pass makes the next rescan look again.
+    memory.dir_stamp = super::memory::dir_stamp(run);
     // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a removal
     // that failed): finish it.
     if std::fs::symlink_metadata(run.join(crate::execute::trash::TRASH_DIR)).is_ok() {
         crate::execute::empty_leftover_trash(run);
     }
     let watch = effective_watch(run, base, memory);
-    let mut checkpoints = match crate::scan::scan_run(run, &watch) {
+    let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &memory.complete) {
         Ok(c) => c,
         Err(e) => {
             outcome.gone = !run.is_dir();

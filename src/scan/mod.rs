@@ -29,6 +29,17 @@ struct Candidate {
 
 /// Scans `run` for `watch`. Fails only when the run directory itself cannot be listed.
 pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
+    scan_run_knowing(run, watch, &HashSet::new())
+}
+
+/// [`scan_run`] for the daemon, which already saw `known_complete` complete: a finished
+/// checkpoint is not reopened for writing by a trainer, so the costly walk over every
+/// process's open files is done only while some checkpoint is still unconfirmed.
+pub fn scan_run_knowing(
+    run: &Path,
+    watch: &Watch,
+    known_complete: &HashSet<String>,
+) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
     let wants_metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
@@ -36,7 +47,7 @@ pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
         (Some(source), Some(metric)) => source.load_run_log(run, metric),
         _ => None,
     };
-    let writers = if candidates.is_empty() {
+    let writers = if candidates.iter().all(|c| known_complete.contains(&c.name)) {
         HashSet::new()
     } else {
         open_writers::open_for_writing(run)

@@ -6,15 +6,45 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A walk over every process's open files costs far more than a run's scan; passes over many
+/// runs within this window share one walk. Much shorter than any sensible `settle`.
+const SNAPSHOT_MAX_AGE: Duration = Duration::from_millis(250);
+
+static SNAPSHOT: Mutex<Option<(Instant, Arc<HashSet<PathBuf>>)>> = Mutex::new(None);
 
 /// Every path under `run` that some process has open with write access.
 pub fn open_for_writing(run: &Path) -> HashSet<PathBuf> {
-    let mut open = HashSet::new();
     // /proc shows resolved paths; compare against the run's resolved path too.
     let Ok(resolved_run) = std::fs::canonicalize(run) else {
-        return open;
+        return HashSet::new();
     };
-    let run = resolved_run.as_path();
+    snapshot()
+        .iter()
+        .filter(|path| path.starts_with(&resolved_run))
+        .cloned()
+        .collect()
+}
+
+/// All files open for writing by any process we may inspect, at most `SNAPSHOT_MAX_AGE` old.
+fn snapshot() -> Arc<HashSet<PathBuf>> {
+    let mut cached = SNAPSHOT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((taken, paths)) = cached.as_ref() {
+        if taken.elapsed() < SNAPSHOT_MAX_AGE {
+            return Arc::clone(paths);
+        }
+    }
+    let paths = Arc::new(walk_proc());
+    *cached = Some((Instant::now(), Arc::clone(&paths)));
+    paths
+}
+
+fn walk_proc() -> HashSet<PathBuf> {
+    let mut open = HashSet::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return open;
     };
@@ -33,7 +63,8 @@ pub fn open_for_writing(run: &Path) -> HashSet<PathBuf> {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            if target.starts_with(run) && writable(&proc_entry.path(), &fd.file_name()) {
+            // Only files: sockets, pipes and anon inodes read as `socket:[…]` and the like.
+            if target.is_absolute() && writable(&proc_entry.path(), &fd.file_name()) {
                 open.insert(target);
             }
         }
