@@ -2,7 +2,7 @@
 //!
 //! It lists the run's direct children (never following symlinks), lets the layout recognise
 //! checkpoints, fingerprints each one, reads its marker and metric, and collects protections:
-//! pins, symlink pointers and the layout's own pointer files.
+//! pins, symlink pointers, the layout's own pointer files and its aliases.
 
 mod fingerprint;
 mod open_writers;
@@ -150,7 +150,7 @@ fn list(run: &Path, layout: &dyn Layout) -> std::io::Result<(Vec<Candidate>, Vec
     Ok((candidates, symlinks))
 }
 
-/// Pins, symlink pointers and the layout's pointers, by checkpoint name.
+/// Pins, symlink pointers, the layout's pointers and aliases, by checkpoint name.
 fn protections(
     run: &Path,
     layout: &dyn Layout,
@@ -165,6 +165,11 @@ fn protections(
         out.entry(pointer.target)
             .or_default()
             .push(Protection::Pointer(pointer.why));
+    }
+    for candidate in candidates.iter().filter(|c| layout.is_alias(&c.name)) {
+        out.entry(candidate.name.clone())
+            .or_default()
+            .push(Protection::Alias);
     }
     out
 }
