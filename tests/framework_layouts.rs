@@ -542,3 +542,74 @@ fn nemo_last_is_an_alias_and_unfinished_markers_mean_in_progress() {
         ]
     );
 }
+
+#[test]
+fn nemo1_default_names_have_an_epoch_and_no_step() {
+    let f = Fixture::new();
+    let run = "nemo_experiments/megatron_gpt/checkpoints";
+    for (name, minutes) in [
+        ("megatron_gpt--val_loss=2.10-epoch=0.ckpt", 50),
+        ("megatron_gpt--val_loss=1.80-epoch=1.ckpt", 40),
+        ("megatron_gpt--val_loss=1.95-epoch=2.ckpt", 30),
+        ("megatron_gpt--val_loss=1.95-epoch=2-last.ckpt", 29),
+        ("megatron_gpt--val_loss=1.85-epoch=3.ckpt", 10),
+    ] {
+        f.write(&format!("{run}/{name}"), vec![3u8; 64]);
+        f.age(&format!("{run}/{name}"), minutes);
+    }
+    f.write(
+        &format!("{run}/megatron_gpt--val_loss=1.85-epoch=3-unfinished"),
+        "",
+    );
+    f.write("nemo_experiments/megatron_gpt/megatron_gpt.nemo", "x");
+    f.config(&format!(
+        "[[watch]]\nname = \"nemo1\"\nruns = [\"{run}\"]\nlayout = \"nemo\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"val_loss\"\nmode = \"min\"\n"
+    ));
+    let plan = f.plan_json();
+    // Without steps, the order is by completion time.
+    assert_eq!(
+        decisions(&plan, 0),
+        [
+            row(
+                "megatron_gpt--val_loss=2.10-epoch=0.ckpt",
+                "delete",
+                &["unkept"]
+            ),
+            row(
+                "megatron_gpt--val_loss=1.80-epoch=1.ckpt",
+                "keep",
+                &["best"]
+            ),
+            row(
+                "megatron_gpt--val_loss=1.95-epoch=2.ckpt",
+                "keep",
+                &["newest-complete", "last"]
+            ),
+            row(
+                "megatron_gpt--val_loss=1.95-epoch=2-last.ckpt",
+                "keep",
+                &["alias"]
+            ),
+            row(
+                "megatron_gpt--val_loss=1.85-epoch=3.ckpt",
+                "keep",
+                &["incomplete"]
+            ),
+        ]
+    );
+    assert_eq!(
+        plan["runs"][0]["checkpoints"][0]["step"],
+        serde_json::Value::Null
+    );
+    f.prune();
+    assert_eq!(
+        f.listing(run),
+        [
+            "megatron_gpt--val_loss=1.80-epoch=1.ckpt",
+            "megatron_gpt--val_loss=1.85-epoch=3-unfinished",
+            "megatron_gpt--val_loss=1.85-epoch=3.ckpt",
+            "megatron_gpt--val_loss=1.95-epoch=2-last.ckpt",
+            "megatron_gpt--val_loss=1.95-epoch=2.ckpt",
+        ]
+    );
+}

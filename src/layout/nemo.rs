@@ -1,6 +1,8 @@
 //! `nemo`: NeMo's `ModelCheckpoint`, with names built from its `filename` template, such as
 //! `megatron_gpt--val_loss=2.15-step=1000-consumed_samples=8000.0`: a directory (NeMo 2 and
-//! NeMo 1 distributed checkpoints) or a `.ckpt` file (NeMo 1).
+//! NeMo 1 distributed checkpoints) or a `.ckpt` file (NeMo 1). NeMo 1's default template,
+//! `{name}--{val_loss:.2f}-{epoch}`, carries no step: such checkpoints have only an epoch, and
+//! rules that need a step (`keep_every_steps`, run-level metrics) pass them by.
 //!
 //! Before saving (and before removing) a checkpoint NeMo touches `<name>-unfinished` beside it
 //! (the name without `.ckpt` and without `-EMA`), and removes it once every rank is done, after
@@ -62,7 +64,7 @@ impl Layout for NeMo {
             return Recognition::NotACheckpoint;
         }
         match (number(&STEP, name), number(&EPOCH, name)) {
-            (Ok(None), _) => Recognition::NotACheckpoint,
+            (Ok(None), Ok(None)) => Recognition::NotACheckpoint,
             (Ok(step), Ok(epoch)) => Recognition::Checkpoint(NameFields {
                 step,
                 epoch,
@@ -126,6 +128,11 @@ mod tests {
         assert_eq!(f.step, Some(1000));
         let f = fields("model--val_loss=0.5-epoch=2-step=300.ckpt", Kind::File);
         assert_eq!((f.epoch, f.step), (Some(2), Some(300)));
+        // NeMo 1's default template has an epoch and no step.
+        let f = fields("megatron_gpt--val_loss=2.15-epoch=3.ckpt", Kind::File);
+        assert_eq!((f.epoch, f.step), (Some(3), None));
+        let f = fields("megatron_gpt--val_loss=2.15-epoch=3-last.ckpt", Kind::File);
+        assert_eq!((f.epoch, f.step), (Some(3), None));
     }
 
     #[test]
@@ -137,7 +144,7 @@ mod tests {
             ("megatron_gpt--val_loss=2.15-step=1000-EMA.ckpt", Kind::File),
             ("megatron_gpt--val_loss=2.15-step=1000-EMA", Kind::Dir),
             ("megatron_gpt.nemo", Kind::File),
-            ("megatron_gpt--val_loss=2.15-epoch=3.ckpt", Kind::File),
+            ("megatron_gpt--val_loss=2.15.ckpt", Kind::File),
             ("laststep=5", Kind::Dir),
         ] {
             if name == "megatron_gpt--val_loss=2.15-step=1000.ckpt" {
