@@ -33,6 +33,12 @@ fn every_shipped_config_passes_check() {
         "lightning.toml",
         "dcp.toml",
         "generic.toml",
+        "deepspeed.toml",
+        "megatron.toml",
+        "orbax.toml",
+        "torchtitan.toml",
+        "opensora.toml",
+        "nemo.toml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),

@@ -284,6 +284,75 @@ fn metric_source_kinds_are_checked() {
 }
 
 #[test]
+fn tensorboard_takes_a_path_and_a_tag_that_defaults_to_the_metric() {
+    let watch = |source: &str| {
+        format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_best = 1\nmetric = \"val/loss\"\nmode = \"min\"\nmetric_source = {source}\n")
+    };
+    let config = parse(&watch(
+        r#"{ kind = "tensorboard", path = "tb/*", tag = "validation/loss" }"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        config.watches[0].metric_source,
+        Some(MetricSource::TensorBoard {
+            path: "tb/*".into(),
+            tag: Some("validation/loss".into())
+        })
+    );
+    let config = parse(&watch(r#"{ kind = "tensorboard", path = "tb" }"#)).unwrap();
+    assert_eq!(
+        config.watches[0].metric_source,
+        Some(MetricSource::TensorBoard {
+            path: "tb".into(),
+            tag: None
+        })
+    );
+    assert_one_error(
+        &watch(r#"{ kind = "tensorboard", tag = "x" }"#),
+        "8:26:",
+        "needs `path`",
+    );
+    assert_one_error(
+        &watch(r#"{ kind = "tensorboard", path = "tb", step_key = "iteration" }"#),
+        "8:65:",
+        "`step_key` is not used",
+    );
+    assert_one_error(
+        &watch(r#"{ kind = "csv", path = "m.csv", tag = "x" }"#),
+        "8:55:",
+        "`tag` is only for kind = \"tensorboard\"",
+    );
+}
+
+#[test]
+fn presets_without_a_metric_file_need_a_metric_source_for_keep_best() {
+    for layout in ["megatron", "torchtitan", "deepspeed", "opensora"] {
+        assert_one_error(
+            &format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"{layout}\"\nkeep_best = 1\nmetric = \"loss\"\nmode = \"min\"\n"),
+            "6:10:",
+            "has no metric source of its own",
+        );
+    }
+    for layout in ["orbax", "nemo"] {
+        let config = parse(&format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"{layout}\"\nkeep_best = 1\nmetric = \"val_loss\"\nmode = \"min\"\n")).unwrap();
+        assert!(config.watches[0].metric_source.is_some(), "{layout}");
+    }
+}
+
+#[test]
+fn fixed_name_presets_refuse_a_pattern_and_deepspeed_takes_one() {
+    for layout in ["megatron", "orbax", "torchtitan", "opensora", "nemo"] {
+        assert_one_error(
+            &format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"{layout}\"\npattern = \"ckpt-{{step}}\"\nkeep_last = 1\n"),
+            "4:10:",
+            "always names checkpoints",
+        );
+    }
+    let config = parse("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"deepspeed\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n").unwrap();
+    assert_eq!(config.watches[0].layout.name(), "deepspeed");
+}
+
+#[test]
 fn name_and_runs_do_not_belong_in_defaults() {
     assert_one_error(
         "[defaults]\nname = \"x\"\n[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\n",

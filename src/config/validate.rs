@@ -362,10 +362,14 @@ fn metric_source(
                 best.metric, best.metric
             ),
         ),
-        MetricSource::Csv { .. } | MetricSource::Jsonl { .. } if !layout.has_step() => e.push(
-            at,
-            "a run-level metric log is matched by step: add {step} to `pattern`",
-        ),
+        MetricSource::Csv { .. } | MetricSource::Jsonl { .. } | MetricSource::TensorBoard { .. }
+            if !layout.has_step() =>
+        {
+            e.push(
+                at,
+                "a run-level metric log is matched by step: add {step} to `pattern`",
+            );
+        }
         _ => {}
     }
     Some(source)
@@ -405,16 +409,21 @@ fn explicit_source(e: &mut Errors<'_>, raw: &RawMetricSource) -> Option<MetricSo
             step_key,
         },
         "tensorboard" => {
-            e.push(
-                raw.kind.span(),
-                "metric_source kind \"tensorboard\" is not supported yet; use csv or jsonl",
-            );
-            return None;
+            if let Some(key) = &raw.step_key {
+                e.push(
+                    key.span(),
+                    "`step_key` is not used by kind = \"tensorboard\": every event carries its step",
+                );
+            }
+            return Some(MetricSource::TensorBoard {
+                path: path(e)?,
+                tag: raw.tag.as_ref().map(|t| t.get_ref().clone()),
+            });
         }
         other => {
             e.push(
                 raw.kind.span(),
-                format!("unknown metric_source kind `{other}`; expected filename, checkpoint_json, csv or jsonl"),
+                format!("unknown metric_source kind `{other}`; expected filename, checkpoint_json, csv, jsonl or tensorboard"),
             );
             return None;
         }

@@ -93,7 +93,7 @@ impl Layout for Lightning {
 }
 
 /// Every `key=number` part of a name, except `epoch` and `step`.
-fn metrics_in(name: &str) -> Vec<(String, f64)> {
+pub(super) fn metrics_in(name: &str) -> Vec<(String, f64)> {
     let mut metrics = Vec::new();
     let mut at = 0;
     // Parts share their `-` separators, so search again from each match's value end.

@@ -1,14 +1,20 @@
 //! How each training framework names, marks and points at its checkpoints.
 //!
 //! A layout recognises checkpoint names (pure), says whether a checkpoint's completion marker is
-//! there, names the checkpoints its own pointer files protect, and offers a default metric
-//! source. Adding a framework is one small file implementing [`Layout`] and one line in
+//! there, names the checkpoints its own pointer files protect and the names that are aliases of
+//! another checkpoint, and offers a default metric source. Adding a framework is one small file implementing [`Layout`] and one line in
 //! [`build`].
 
 mod dcp;
+mod deepspeed;
 mod generic;
 mod huggingface;
 mod lightning;
+mod megatron;
+mod nemo;
+mod opensora;
+mod orbax;
+mod torchtitan;
 
 use std::fmt::Debug;
 use std::path::Path;
@@ -44,6 +50,12 @@ pub trait Layout: Debug + Send + Sync {
         Vec::new()
     }
 
+    /// Whether `name` (a recognised checkpoint) is an alias of another checkpoint, such as NeMo's
+    /// `…-last`: protected, and never counted by a rule.
+    fn is_alias(&self, _name: &str) -> bool {
+        false
+    }
+
     /// Where the metric comes from when the watch does not say.
     fn default_metric_source(&self) -> Option<MetricSource> {
         None
@@ -59,7 +71,18 @@ pub trait Layout: Debug + Send + Sync {
 }
 
 /// The preset names, for error messages.
-pub const PRESETS: &[&str] = &["generic", "huggingface", "lightning", "dcp"];
+pub const PRESETS: &[&str] = &[
+    "generic",
+    "huggingface",
+    "lightning",
+    "dcp",
+    "deepspeed",
+    "megatron",
+    "orbax",
+    "torchtitan",
+    "opensora",
+    "nemo",
+];
 
 /// Builds the layout `name`, with the watch's `pattern`/`regex` when it gave one.
 pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>, String> {
@@ -70,18 +93,66 @@ pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>
         "dcp" => Ok(Arc::new(dcp::Dcp::new(pattern.ok_or(
             "layout \"dcp\" needs `pattern` naming its step directories (e.g. \"step-{step}\")",
         )?))),
-        "huggingface" => match pattern {
-            None => Ok(Arc::new(huggingface::HuggingFace::new())),
-            Some(_) => Err(
-                "layout \"huggingface\" always names checkpoints `checkpoint-{step}`; \
-                 remove `pattern`/`regex`, or use layout = \"generic\""
-                    .to_owned(),
-            ),
-        },
+        "huggingface" => fixed(
+            name,
+            pattern.as_ref(),
+            "checkpoint-{step}",
+            huggingface::HuggingFace::new,
+        ),
         "lightning" => Ok(Arc::new(lightning::Lightning::new(pattern))),
+        "deepspeed" => Ok(Arc::new(deepspeed::DeepSpeed::new(pattern))),
+        "megatron" => fixed(
+            name,
+            pattern.as_ref(),
+            "iter_{step} (7 digits)",
+            megatron::Megatron::new,
+        ),
+        "orbax" => fixed(
+            name,
+            pattern.as_ref(),
+            "{step} or {prefix}_{step}",
+            orbax::Orbax::new,
+        ),
+        "torchtitan" => fixed(
+            name,
+            pattern.as_ref(),
+            "step-{step}",
+            torchtitan::TorchTitan::new,
+        ),
+        "opensora" => fixed(
+            name,
+            pattern.as_ref(),
+            "epoch{epoch}-global_step{step}",
+            opensora::OpenSora::new,
+        ),
+        "nemo" => fixed(name, pattern.as_ref(), "…-step={step}…", nemo::NeMo::new),
         other => Err(format!(
             "unknown layout `{other}`; expected one of: {}",
             PRESETS.join(", ")
+        )),
+    }
+}
+
+/// The trimmed text of a small pointer file a framework writes (`latest`,
+/// `latest_checkpointed_iteration.txt`); `None` when missing, empty or unreadable.
+fn read_pointer_file(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// A preset whose names are the framework's own: a `pattern` would only be a mistake.
+fn fixed<L: Layout + 'static>(
+    name: &str,
+    pattern: Option<&NamePattern>,
+    names: &str,
+    layout: fn() -> L,
+) -> Result<Arc<dyn Layout>, String> {
+    match pattern {
+        None => Ok(Arc::new(layout())),
+        Some(_) => Err(format!(
+            "layout \"{name}\" always names checkpoints `{names}`; \
+             remove `pattern`/`regex`, or use layout = \"generic\""
         )),
     }
 }

@@ -1,8 +1,8 @@
 //! Where a checkpoint's validation metric comes from, and reading it.
 //!
 //! Sources inside a checkpoint (`filename`, `checkpoint_json`) give a final value once the
-//! checkpoint is complete. Run-level logs (`csv`, `jsonl`) are read once per scan of a run and
-//! matched to checkpoints by step (see [`run_log::select`]). A source that cannot be read
+//! checkpoint is complete. Run-level logs (`csv`, `jsonl`, `tensorboard`) are read once per scan
+//! of a run and matched to checkpoints by step (see [`run_log::select`]). A source that cannot be read
 //! means "no metric", never "worst metric".
 
 pub mod checkpoint_json;
@@ -10,6 +10,7 @@ mod csv_log;
 pub mod json;
 mod jsonl_log;
 pub mod run_log;
+pub mod tensorboard;
 
 use std::path::Path;
 
@@ -30,6 +31,9 @@ pub enum MetricSource {
     Csv { path: String, step_key: String },
     /// A JSON-lines log with a step key; `path` is a glob relative to the run.
     Jsonl { path: String, step_key: String },
+    /// TensorBoard event files; `path` is a glob of files or directories relative to the run,
+    /// `tag` the scalar's tag (the metric's name when not given).
+    TensorBoard { path: String, tag: Option<String> },
 }
 
 impl MetricSource {
@@ -39,6 +43,7 @@ impl MetricSource {
             Self::CheckpointJson { .. } => "checkpoint_json",
             Self::Csv { .. } => "csv",
             Self::Jsonl { .. } => "jsonl",
+            Self::TensorBoard { .. } => "tensorboard",
         }
     }
 
@@ -52,16 +57,22 @@ impl MetricSource {
             Self::Jsonl { path, step_key } => Some(run_log::load(run, path, |file| {
                 jsonl_log::read(file, step_key, metric)
             })),
+            Self::TensorBoard { path, tag } => Some(tensorboard::load(
+                run,
+                path,
+                tag.as_deref().unwrap_or(metric),
+            )),
         }
     }
 
     /// The directories holding the run-level logs of `run` now, so the daemon can watch them.
     pub fn log_dirs(&self, run: &Path) -> Vec<std::path::PathBuf> {
-        let pattern = match self {
+        let files = match self {
             Self::Filename | Self::CheckpointJson { .. } => return Vec::new(),
-            Self::Csv { path, .. } | Self::Jsonl { path, .. } => path,
+            Self::Csv { path, .. } | Self::Jsonl { path, .. } => run_log::matching_files(run, path),
+            Self::TensorBoard { path, .. } => tensorboard::event_files(run, path),
         };
-        let mut dirs: Vec<_> = run_log::matching_files(run, pattern)
+        let mut dirs: Vec<_> = files
             .into_iter()
             .filter_map(|f| f.parent().map(crate::paths::normalize))
             .collect();
@@ -86,11 +97,13 @@ impl MetricSource {
                 fields.step,
                 metric,
             )),
-            Self::Csv { .. } | Self::Jsonl { .. } => match (run_log, fields.step) {
-                (Some(log), Some(step)) => run_log::select(log, step, metric_window),
-                // Without a step there is nothing to match the log against.
-                _ => MetricObservation::Final(None),
-            },
+            Self::Csv { .. } | Self::Jsonl { .. } | Self::TensorBoard { .. } => {
+                match (run_log, fields.step) {
+                    (Some(log), Some(step)) => run_log::select(log, step, metric_window),
+                    // Without a step there is nothing to match the log against.
+                    _ => MetricObservation::Final(None),
+                }
+            }
         }
     }
 }

