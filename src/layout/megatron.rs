@@ -76,16 +76,7 @@ impl Layout for Megatron {
     }
 
     fn recognise(&self, name: &str, kind: Kind) -> Recognition {
-        let Some(captures) = NAME.captures(name).filter(|_| kind == Kind::Dir) else {
-            return Recognition::NotACheckpoint;
-        };
-        match captures["step"].parse() {
-            Ok(step) => Recognition::Checkpoint(NameFields {
-                step: Some(step),
-                ..NameFields::default()
-            }),
-            Err(_) => Recognition::Unparsable(format!("iteration of `{name}` is too large")),
-        }
+        super::step_directory(&NAME, name, kind)
     }
 
     fn marker(&self, unit: &Path, _kind: Kind, fields: &NameFields) -> Marker {

@@ -157,6 +157,21 @@ fn fixed<L: Layout + 'static>(
     }
 }
 
+/// A directory whose whole name `name_regex` matches, with the step in its `step` group: the
+/// shape of Megatron's, Orbax's and torchtitan's step directories.
+pub(crate) fn step_directory(name_regex: &regex::Regex, name: &str, kind: Kind) -> Recognition {
+    let Some(captures) = name_regex.captures(name).filter(|_| kind == Kind::Dir) else {
+        return Recognition::NotACheckpoint;
+    };
+    match captures["step"].parse() {
+        Ok(step) => Recognition::Checkpoint(NameFields {
+            step: Some(step),
+            ..NameFields::default()
+        }),
+        Err(_) => Recognition::Unparsable(format!("step of `{name}` is too large")),
+    }
+}
+
 /// Names that are never checkpoints, whatever the pattern: temp names of the frameworks
 /// (`tmp-*`, `*.tmp`, `*.orbax-checkpoint-tmp*`, `*-unfinished`) and ckptd's own `.ckptd*`.
 #[allow(clippy::case_sensitive_file_extension_comparisons)] // frameworks write these exact names
