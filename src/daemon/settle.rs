@@ -11,6 +11,10 @@ use tokio::time::Instant;
 
 use crate::checkpoint::Fingerprint;
 
+/// How far before our last look a new mtime may lie and still date the change: kernels stamp
+/// files with a coarse clock (a few ms), and a write may land while we look.
+const MTIME_SLACK: Duration = Duration::from_secs(2);
+
 /// Where a checkpoint stands, as far as settling goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
@@ -44,9 +48,12 @@ impl Tracker {
     /// Records a fresh fingerprint seen at (`now`, `wall_now`).
     pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, wall_now: SystemTime) {
         if fingerprint != self.fingerprint {
-            // A write since our last look carries an mtime after that look. A change whose
-            // newest mtime is older (`cp -p`, `rsync -t` bringing old files in) is dated by us.
-            let dated_by_mtime = fingerprint.newest_mtime > self.seen_at;
+            // A write since our last look carries an mtime after that look, give or take the
+            // filesystem's coarse timestamps and a write racing the look itself (MTIME_SLACK).
+            // A change whose newest mtime is older (`cp -p`, `rsync -t` bringing old files
+            // in) is dated by us.
+            let dated_by_mtime = fingerprint.newest_mtime > self.fingerprint.newest_mtime
+                && fingerprint.newest_mtime + MTIME_SLACK > self.seen_at;
             self.changed_at = if dated_by_mtime {
                 None
             } else {
@@ -201,6 +208,27 @@ mod tests {
             tracker.state(SETTLE, t1, w1),
             Settle::Writing {
                 recheck_at: t1 + SETTLE
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_racing_our_look_is_still_dated_by_its_mtime() {
+        // Regression: a trainer writing in chunks while ckptd looked got its last write dated
+        // by the look (50 ms later), delaying every deletion by that much.
+        let clock = Clock::new();
+        let (_, w0) = clock.now();
+        let mut tracker = Tracker::new(fp(1, 10, w0 - Duration::from_millis(100)), w0);
+        tokio::time::advance(Duration::from_millis(50)).await;
+        let (t1, w1) = clock.now();
+        // Written 4 ms before our previous look, as a coarse kernel clock may stamp it.
+        let written = w0 - Duration::from_millis(4);
+        tracker.observe(fp(2, 20, written), t1, w1);
+        assert_eq!(tracker.stable_since(), written);
+        assert_eq!(
+            tracker.state(SETTLE, t1, w1),
+            Settle::Writing {
+                recheck_at: t1 + SETTLE - Duration::from_millis(54)
             }
         );
     }
