@@ -1,7 +1,14 @@
 //! Expands each watch's `runs` globs into the run directories that exist now.
+//!
+//! A glob is a statement of scope: ckptd must not reach past it. So a match is refused when
+//! any part of its path below the glob's literal prefix is a symlink (a symlinked folder would
+//! take ckptd anywhere whose tail matches), when it is one of ckptd's own directories
+//! (`.ckptd-pins`, `.ckptd-trash`), when it lies inside another run (its checkpoints would be
+//! "runs"), or when it is the same directory as a run already found under another path.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
 
 use crate::config::Config;
 
@@ -12,45 +19,55 @@ pub struct Run {
     pub watch: usize,
 }
 
+/// Why a match of a `runs` glob is not a run.
+enum Refusal {
+    NotADirectory,
+    Symlink(PathBuf),
+    OwnDirectory,
+}
+
 /// Every run directory of every watch, in config order then path order. A run matched by two
-/// watches belongs to the first; a symlinked run directory is skipped, since nothing reached
-/// through a symlink is ever deleted. With `report`, each of these (and a glob matching
-/// nothing) is a WARN; the daemon reports at start and reload, not on every rediscovery.
+/// watches belongs to the first. With `report`, every refusal (and a glob matching nothing) is
+/// a WARN; the daemon reports at start and reload, not on every rediscovery.
 pub fn discover(config: &Config, report: bool) -> Vec<Run> {
-    let mut owner: HashMap<PathBuf, usize> = HashMap::new();
+    let mut owner: HashMap<(u64, u64), (usize, PathBuf)> = HashMap::new();
     let mut runs = Vec::new();
+    // Dot-names are never matched by `*`: `.ckptd-pins` and friends are not runs.
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
     for (index, watch) in config.watches.iter().enumerate() {
         for pattern in &watch.runs {
             let mut matched = 0;
-            let paths =
-                glob::glob(pattern).map(|paths| paths.filter_map(Result::ok).collect::<Vec<_>>());
+            let literal = literal_prefix(pattern);
+            let paths = glob::glob_with(pattern, options)
+                .map(|paths| paths.filter_map(Result::ok).collect::<Vec<_>>());
             for path in paths.unwrap_or_default() {
-                let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                    continue;
-                };
-                if meta.file_type().is_symlink() {
-                    if !report {
+                let identity = match check(&path, &literal) {
+                    Ok(identity) => identity,
+                    Err(Refusal::NotADirectory) => continue,
+                    Err(refusal) => {
+                        if report {
+                            warn_refused(&path, &watch.name, &refusal);
+                        }
                         continue;
                     }
-                    tracing::warn!(run = %path.display(), watch = %watch.name, "run directory is a symlink: skipped; name its target in `runs`");
-                    continue;
-                }
-                if !meta.is_dir() {
-                    continue;
-                }
+                };
                 matched += 1;
-                if let Some(&first) = owner.get(&path) {
-                    if first != index && report {
+                if let Some((first, first_path)) = owner.get(&identity) {
+                    if report && (*first != index || first_path != &path) {
                         tracing::warn!(
                             run = %path.display(),
                             watch = %watch.name,
-                            managed_by = %config.watches[first].name,
-                            "run matched by two watches: only the first manages it"
+                            managed_by = %config.watches[*first].name,
+                            same_as = %first_path.display(),
+                            "run matched twice (two watches, or two paths to one directory): only the first manages it"
                         );
                     }
                     continue;
                 }
-                owner.insert(path.clone(), index);
+                owner.insert(identity, (index, path.clone()));
                 runs.push(Run { path, watch: index });
             }
             if matched == 0 && !report {
@@ -62,7 +79,73 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
             }
         }
     }
-    runs
+    drop_nested(runs, report)
+}
+
+/// A run inside another run is one of its checkpoints (or part of one), never a run.
+fn drop_nested(runs: Vec<Run>, report: bool) -> Vec<Run> {
+    let all: HashSet<PathBuf> = runs.iter().map(|r| r.path.clone()).collect();
+    runs.into_iter()
+        .filter(|run| {
+            let outer = run.path.ancestors().skip(1).find(|a| all.contains(*a));
+            if let (Some(outer), true) = (outer, report) {
+                tracing::warn!(run = %run.path.display(), inside = %outer.display(), "a run directory inside another run is not a run: skipped");
+            }
+            outer.is_none()
+        })
+        .collect()
+}
+
+/// The directory's identity when `path` may be a run.
+fn check(path: &Path, literal: &Path) -> Result<(u64, u64), Refusal> {
+    if path
+        .components()
+        .any(|c| matches!(c, Component::Normal(n) if n.to_string_lossy().starts_with(".ckptd")))
+    {
+        return Err(Refusal::OwnDirectory);
+    }
+    // Every part below the literal prefix, the run itself included, must be a real directory.
+    for part in path
+        .ancestors()
+        .take_while(|a| a.starts_with(literal) && *a != literal)
+    {
+        let meta = std::fs::symlink_metadata(part).map_err(|_| Refusal::NotADirectory)?;
+        if meta.file_type().is_symlink() {
+            return Err(Refusal::Symlink(part.to_owned()));
+        }
+    }
+    let meta = std::fs::symlink_metadata(path).map_err(|_| Refusal::NotADirectory)?;
+    if meta.file_type().is_symlink() {
+        return Err(Refusal::Symlink(path.to_owned()));
+    }
+    if !meta.is_dir() {
+        return Err(Refusal::NotADirectory);
+    }
+    Ok((meta.dev(), meta.ino()))
+}
+
+fn warn_refused(path: &Path, watch: &str, refusal: &Refusal) {
+    match refusal {
+        Refusal::Symlink(link) => tracing::warn!(
+            run = %path.display(),
+            watch,
+            symlink = %link.display(),
+            "run reached through a symlink: skipped; name the real directory in `runs`"
+        ),
+        Refusal::OwnDirectory => {
+            tracing::warn!(run = %path.display(), watch, "ckptd's own directory is not a run: skipped");
+        }
+        Refusal::NotADirectory => {}
+    }
+}
+
+/// The part of a glob before its first wildcard component: the administrator's own path,
+/// whose symlinks (say `/data -> /mnt/data`) are theirs to choose.
+pub fn literal_prefix(pattern: &str) -> PathBuf {
+    Path::new(pattern)
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .collect()
 }
 
 fn has_glob_characters(pattern: &str) -> bool {

@@ -212,7 +212,7 @@ fn a_symlinked_run_directory_is_skipped_with_a_warning() {
     f.config(&KEEP_LAST_1.replace("runs = [\"run\"]", "runs = [\"runs/*\"]"));
     let out = f.prune();
     assert!(
-        stderr(&out).contains("run directory is a symlink: skipped"),
+        stderr(&out).contains("run reached through a symlink: skipped"),
         "{}",
         stderr(&out)
     );

@@ -310,7 +310,10 @@ fn orbax_commit_file_steps_need_commit_success() {
     );
     f.write("gcs/checkpoint_300/default/_METADATA", "{}");
     f.age("gcs/checkpoint_300", 10);
-    f.config("[[watch]]\nname = \"gcs\"\nruns = [\"gcs\"]\nlayout = \"orbax\"\nkeep_last = 1\n");
+    // Not a step: an evaluation directory beside them (once any `<word>_<digits>` matched).
+    f.write("gcs/eval_500/results.json", "{}");
+    f.age("gcs/eval_500", 5);
+    f.config("[[watch]]\nname = \"gcs\"\nruns = [\"gcs\"]\nlayout = \"orbax\"\npattern = \"checkpoint_{step}\"\nkeep_last = 1\n");
     let plan = f.plan_json();
     assert_eq!(
         decisions(&plan, 0),
@@ -321,7 +324,10 @@ fn orbax_commit_file_steps_need_commit_success() {
         ]
     );
     f.prune();
-    assert_eq!(f.listing("gcs"), ["checkpoint_200", "checkpoint_300"]);
+    assert_eq!(
+        f.listing("gcs"),
+        ["checkpoint_200", "checkpoint_300", "eval_500"]
+    );
 }
 
 #[test]

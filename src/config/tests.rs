@@ -362,6 +362,30 @@ fn name_and_runs_do_not_belong_in_defaults() {
 }
 
 #[test]
+fn empty_and_root_run_globs_and_endless_durations_are_refused() {
+    let errors = errors(
+        "[[watch]]\nname = \"a\"\nruns = [\"\", \"/\", \"/..\"]\nlayout = \"huggingface\"\nkeep_last = 1\nsettle = \"500000000000y\"\n",
+    );
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(
+        errors[0].starts_with("3:9:") && errors[0].contains("empty run glob"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("3:13:") && errors[1].contains("root directory cannot be a run"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[2].starts_with("3:18:") && errors[2].contains("root directory cannot be a run"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[3].starts_with("6:10:") && errors[3].contains("`settle` must be at most 100 years"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn a_config_without_watches_is_refused() {
     assert_one_error(
         "[daemon]\nrescan_interval = \"5m\"\n",

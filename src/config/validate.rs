@@ -23,6 +23,7 @@ const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
+const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
@@ -223,7 +224,15 @@ fn runs(
     }
     let mut out = Vec::new();
     for pattern in list.get_ref() {
+        if pattern.get_ref().trim().is_empty() {
+            e.push(pattern.span(), "empty run glob: name the run directories");
+            continue;
+        }
         let absolute = crate::paths::normalize(&config_dir.join(pattern.get_ref()));
+        if absolute.parent().is_none() {
+            e.push(pattern.span(), "the root directory cannot be a run");
+            continue;
+        }
         let Some(text) = absolute.to_str() else {
             e.push(pattern.span(), "run glob is not valid UTF-8");
             continue;
@@ -471,6 +480,11 @@ fn duration(
     match crate::duration::parse(value.get_ref()) {
         Ok(d) if d.is_zero() && !zero_ok => {
             e.push(value.span(), format!("`{key}` must be longer than zero"));
+            None
+        }
+        // Beyond this, instants overflow; no retention rule needs more.
+        Ok(d) if d > MAX_DURATION => {
+            e.push(value.span(), format!("`{key}` must be at most 100 years"));
             None
         }
         Ok(d) => Some(d),

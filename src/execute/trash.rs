@@ -116,7 +116,13 @@ fn unique_name(name: &str) -> String {
         .unwrap_or_default()
         .as_nanos();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{name}.{}.{nanos}.{n}", std::process::id())
+    // A readable prefix of the name, short enough that the whole stays far below NAME_MAX
+    // (255 bytes) whatever the checkpoint is called.
+    let mut end = name.len().min(64);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}.{}.{nanos}.{n}", &name[..end], std::process::id())
 }
 
 #[cfg(test)]
@@ -135,6 +141,17 @@ mod tests {
         assert!(moved.join("sub/x").exists());
         assert_eq!(run.empty_trash().unwrap(), [moved]);
         assert!(!dir.path().join(TRASH_DIR).exists());
+    }
+
+    #[test]
+    fn a_name_of_255_bytes_still_fits_in_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}_step1.pt", "é".repeat(120));
+        assert!(name.len() > 240);
+        std::fs::write(dir.path().join(&name), b"x").unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        let moved = run.move_to_trash(&name).unwrap();
+        assert!(moved.exists());
     }
 
     #[test]

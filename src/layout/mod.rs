@@ -107,12 +107,7 @@ pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>
             "iter_{step} (7 digits)",
             megatron::Megatron::new,
         ),
-        "orbax" => fixed(
-            name,
-            pattern.as_ref(),
-            "{step} or {prefix}_{step}",
-            orbax::Orbax::new,
-        ),
+        "orbax" => Ok(Arc::new(orbax::Orbax::new(pattern))),
         "torchtitan" => fixed(
             name,
             pattern.as_ref(),

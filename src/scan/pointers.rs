@@ -8,22 +8,33 @@ use crate::paths::normalize;
 use crate::layout::Pointer;
 
 /// The checkpoint (direct child of `run`) that the symlink `link` in `run` points into, if any.
+///
+/// Resolved two ways, and either one protects: lexically (the target as written, which works
+/// for dangling-for-now and relative links), and through the filesystem (a target written
+/// through another path to the same directory, such as `ln -s "$(realpath ckpt)" best` when
+/// the run is reached via a symlink or bind mount).
 pub fn symlink_target(run: &Path, link: &Path) -> Option<Pointer> {
     let target = std::fs::read_link(link).ok()?;
-    let resolved = normalize(&run.join(&target));
-    let inside = resolved.strip_prefix(normalize(run)).ok()?;
-    let first = inside.components().next()?;
-    let Component::Normal(name) = first else {
-        return None;
-    };
-    Some(Pointer {
-        target: name.to_str()?.to_owned(),
-        why: format!(
-            "symlink {} -> {}",
-            link.file_name()?.to_string_lossy(),
-            target.display()
-        ),
-    })
+    let why = format!(
+        "symlink {} -> {}",
+        link.file_name()?.to_string_lossy(),
+        target.display()
+    );
+    let lexical = normalize(&run.join(&target));
+    let name = first_component_below(&lexical, &normalize(run)).or_else(|| {
+        let resolved_run = std::fs::canonicalize(run).ok()?;
+        let resolved_target = std::fs::canonicalize(link).ok()?;
+        first_component_below(&resolved_target, &resolved_run)
+    })?;
+    Some(Pointer { target: name, why })
+}
+
+fn first_component_below(path: &Path, dir: &Path) -> Option<String> {
+    let inside = path.strip_prefix(dir).ok()?;
+    match inside.components().next()? {
+        Component::Normal(name) => Some(name.to_str()?.to_owned()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -44,5 +55,21 @@ mod tests {
         assert_eq!(target("best").as_deref(), Some("checkpoint-5"));
         assert_eq!(target("model").as_deref(), Some("checkpoint-7"));
         assert_eq!(target("outside"), None);
+    }
+
+    #[test]
+    fn a_target_written_through_another_path_to_the_run_still_protects() {
+        // `ln -s "$(realpath checkpoint-3)" best` while the run is reached via a symlink.
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir_all(real.join("run/checkpoint-3")).unwrap();
+        symlink(&real, dir.path().join("via")).unwrap();
+        symlink(
+            dir.path().join("via/run/checkpoint-3"),
+            real.join("run/best"),
+        )
+        .unwrap();
+        let pointer = symlink_target(&real.join("run"), &real.join("run/best")).unwrap();
+        assert_eq!(pointer.target, "checkpoint-3");
     }
 }
