@@ -1,8 +1,8 @@
 //! Pins: an empty file `<run>/.ckptd-pins/<checkpoint name>` protects that checkpoint.
 //!
 //! Nothing is written inside or beside the checkpoint, so its fingerprint does not change and
-//! no framework glob sees the pin. `ckptd pin PATH` / `ckptd unpin PATH` manage the files; a
-//! user may also `touch` one by hand.
+//! no framework glob sees the pin. `ckptd pin PATH` / `ckptd unpin PATH` (see `cli::pin`,
+//! which checks PATH first) manage the files; a user may also `touch` one by hand.
 
 use std::collections::HashSet;
 use std::io;
@@ -26,22 +26,8 @@ pub fn is_pinned(run: &Path, name: &str) -> bool {
     std::fs::symlink_metadata(run.join(PINS_DIR).join(name)).is_ok()
 }
 
-/// Splits a checkpoint path into its run directory and its name.
-fn split(checkpoint: &Path) -> io::Result<(PathBuf, String)> {
-    let absolute = std::path::absolute(checkpoint)?;
-    let name = absolute
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a checkpoint path"))?
-        .to_owned();
-    let run = absolute.parent().unwrap_or(Path::new("/")).to_owned();
-    Ok((run, name))
-}
-
-/// Pins the checkpoint at `checkpoint`; returns the pin file's path.
-pub fn pin(checkpoint: &Path) -> io::Result<PathBuf> {
-    std::fs::symlink_metadata(checkpoint)?;
-    let (run, name) = split(checkpoint)?;
+/// Pins the checkpoint `name` of `run`; returns the pin file's path.
+pub fn pin_name(run: &Path, name: &str) -> io::Result<PathBuf> {
     let dir = run.join(PINS_DIR);
     std::fs::create_dir_all(&dir)?;
     let pin = dir.join(name);
@@ -53,9 +39,8 @@ pub fn pin(checkpoint: &Path) -> io::Result<PathBuf> {
     Ok(pin)
 }
 
-/// Unpins the checkpoint at `checkpoint`; `Ok(false)` when it was not pinned.
-pub fn unpin(checkpoint: &Path) -> io::Result<bool> {
-    let (run, name) = split(checkpoint)?;
+/// Unpins the checkpoint `name` of `run`; `Ok(false)` when it was not pinned.
+pub fn unpin_name(run: &Path, name: &str) -> io::Result<bool> {
     match std::fs::remove_file(run.join(PINS_DIR).join(name)) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -70,23 +55,15 @@ mod tests {
     #[test]
     fn pin_and_unpin_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let ckpt = dir.path().join("checkpoint-5");
-        std::fs::create_dir(&ckpt).unwrap();
-        let pin_file = pin(&ckpt).unwrap();
+        let pin_file = pin_name(dir.path(), "checkpoint-5").unwrap();
         assert_eq!(pin_file, dir.path().join(".ckptd-pins/checkpoint-5"));
         assert!(is_pinned(dir.path(), "checkpoint-5"));
         assert_eq!(
             pinned_names(dir.path()),
             HashSet::from(["checkpoint-5".to_owned()])
         );
-        assert!(unpin(&ckpt).unwrap());
-        assert!(!unpin(&ckpt).unwrap());
+        assert!(unpin_name(dir.path(), "checkpoint-5").unwrap());
+        assert!(!unpin_name(dir.path(), "checkpoint-5").unwrap());
         assert!(!is_pinned(dir.path(), "checkpoint-5"));
-    }
-
-    #[test]
-    fn pinning_a_missing_path_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(pin(&dir.path().join("nope")).is_err());
     }
 }

@@ -151,7 +151,7 @@ fn pinned_checkpoints_survive_and_unpinning_releases_them() {
     let f = Fixture::new();
     generic_run(&f, &[1, 2, 3]);
     f.config(KEEP_LAST_1);
-    let out = f.ckptd(&["pin", "run/ckpt-1.pt"]);
+    let out = f.ckptd(&["pin", "--config", "ckptd.toml", "run/ckpt-1.pt"]);
     assert_success(&out);
     assert!(f.path("run/.ckptd-pins/ckpt-1.pt").exists());
     let plan = f.plan_json();
@@ -169,10 +169,87 @@ fn pinned_checkpoints_survive_and_unpinning_releases_them() {
         f.path("run/.ckptd.lock").is_file(),
         "prune holds the run lock while acting"
     );
-    assert_success(&f.ckptd(&["unpin", "run/ckpt-1.pt"]));
+    assert_success(&f.ckptd(&["unpin", "--config", "ckptd.toml", "run/ckpt-1.pt"]));
     f.prune();
     assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-3.pt"]);
-    assert_eq!(f.ckptd(&["pin", "run/missing"]).status.code(), Some(1));
+    let missing = f.ckptd(&["pin", "--config", "ckptd.toml", "run/missing"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn pin_checks_that_the_path_is_a_checkpoint_and_follows_a_pointer_to_it() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.write("run/notes.txt", "x");
+    f.write("elsewhere/ckpt-9.pt", "x");
+    symlink("ckpt-2.pt", f.path("run/best")).unwrap();
+    f.config(KEEP_LAST_1);
+    let pin = |path: &str| f.ckptd(&["pin", "--config", "ckptd.toml", path]);
+
+    // A symlink pins the checkpoint it points at now, not its own name.
+    let out = pin("run/best");
+    assert_success(&out);
+    assert!(f.path("run/.ckptd-pins/ckpt-2.pt").exists());
+    assert!(!f.path("run/.ckptd-pins/best").exists());
+
+    let out = pin("run/notes.txt");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("notes.txt is not a checkpoint of layout generic"),
+        "{}",
+        stderr(&out)
+    );
+    let out = pin("elsewhere/ckpt-9.pt");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a run directory of any watch"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!f.path("elsewhere/.ckptd-pins").exists());
+}
+
+#[test]
+fn runs_globs_never_reach_ckptd_dirs_nested_runs_or_symlinked_folders() {
+    let f = Fixture::new();
+    // `**` matches run, its pins directory and checkpoint directories alike.
+    for step in 1..=3 {
+        let dir = format!("root/proj/run/ckpt-{step}.d");
+        f.write(&format!("{dir}/weights"), "x");
+        f.age(&dir, 100 - step);
+    }
+    f.write("root/proj/run/.ckptd-pins/ckpt-1.d", "");
+    f.write("root/proj/run/.ckptd-pins/ckpt-2.d", "");
+    // A folder below the glob's literal part that is a symlink to somewhere else.
+    for step in 1..=3 {
+        f.write(&format!("elsewhere/run/ckpt-{step}.d/weights"), "x");
+        f.age(&format!("elsewhere/run/ckpt-{step}.d"), 100 - step);
+    }
+    symlink(f.path("elsewhere"), f.path("root/linked")).unwrap();
+    f.config("[[watch]]\nname = \"g\"\nruns = [\"root/**\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n");
+    let out = f.prune();
+    let log = stderr(&out);
+    assert!(
+        log.contains("a run directory inside another run is not a run"),
+        "{log}"
+    );
+    assert!(
+        log.contains("run reached through a symlink: skipped"),
+        "{log}"
+    );
+    // The pins survived, so ckpt-1 and ckpt-2 are still protected; the symlinked run is intact.
+    assert_eq!(
+        f.listing("root/proj/run/.ckptd-pins"),
+        ["ckpt-1.d", "ckpt-2.d"]
+    );
+    assert_eq!(
+        f.listing("root/proj/run"),
+        [".ckptd-pins", "ckpt-1.d", "ckpt-2.d", "ckpt-3.d"]
+    );
+    assert_eq!(
+        f.listing("elsewhere/run"),
+        ["ckpt-1.d", "ckpt-2.d", "ckpt-3.d"]
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod daemon;
 mod pass;
+mod pin;
 mod prune;
 mod status;
 
@@ -13,7 +14,7 @@ use std::time::SystemTime;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::report::{self, RunPlan};
 
 /// Exit code: every action succeeded.
@@ -76,9 +77,18 @@ enum Command {
     /// Per run: checkpoints complete and in progress, bytes on disk, what the plan would free.
     Status(ConfigArg),
     /// Protect a checkpoint from every rule: creates <run>/.ckptd-pins/<name>.
-    Pin { path: PathBuf },
+    Pin {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A checkpoint (or a symlink in its run pointing at one).
+        path: PathBuf,
+    },
     /// Remove a pin.
-    Unpin { path: PathBuf },
+    Unpin {
+        #[command(flatten)]
+        config: ConfigArg,
+        path: PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -141,32 +151,13 @@ fn dispatch(cli: Cli) -> u8 {
             };
             prune::prune(&config, &runs, dry_run, yes)
         }
-        Command::Pin { path } => {
-            crate::logging::init(LogFormat::Text, cli.verbose);
-            match crate::pins::pin(&path) {
-                Ok(pin) => {
-                    println!("pinned {} ({})", path.display(), pin.display());
-                    EXIT_OK
-                }
-                Err(e) => {
-                    eprintln!("ckptd: cannot pin {}: {e}", path.display());
-                    EXIT_FAILED
-                }
-            }
-        }
-        Command::Unpin { path } => match crate::pins::unpin(&path) {
-            Ok(true) => {
-                println!("unpinned {}", path.display());
-                EXIT_OK
-            }
-            Ok(false) => {
-                println!("{} was not pinned", path.display());
-                EXIT_OK
-            }
-            Err(e) => {
-                eprintln!("ckptd: cannot unpin {}: {e}", path.display());
-                EXIT_FAILED
-            }
+        Command::Pin { config, path } => match load(&config.config, cli.verbose) {
+            Some(config) => pin::pin(&config, &path),
+            None => EXIT_USAGE,
+        },
+        Command::Unpin { config, path } => match load(&config.config, cli.verbose) {
+            Some(config) => pin::unpin(&config, &path),
+            None => EXIT_USAGE,
         },
     }
 }

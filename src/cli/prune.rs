@@ -15,18 +15,6 @@ const ASK_ABOVE: usize = 10;
 
 pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, yes: bool) -> u8 {
     let mut failed = 0;
-    if !dry_run {
-        // Leftovers of an interrupted pass go first, so the disk shows only whole checkpoints.
-        for run in crate::runs::discover(config, false) {
-            if selected.is_empty()
-                || selected
-                    .iter()
-                    .any(|s| crate::paths::absolute(s) == run.path)
-            {
-                failed += execute::empty_leftover_trash(&run.path);
-            }
-        }
-    }
     let passes = match pass::plan_runs(config, selected, SystemTime::now()) {
         Ok(p) => p,
         Err(message) => {
@@ -50,6 +38,18 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
 
     let mut total = execute::Outcome::default();
     for p in &passes {
+        let dry = dry_run || p.watch.dry_run;
+        if dry {
+            // A dry run writes nothing, not even the lock file.
+            total.absorb(execute::carry_out(
+                &p.run,
+                &p.watch,
+                &p.plan,
+                &p.checkpoints,
+                true,
+            ));
+            continue;
+        }
         let _lock = match crate::lock::try_lock(&p.run) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
@@ -63,12 +63,14 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
                 continue;
             }
         };
+        // Holding the lock, whatever is in the trash is a leftover of an interrupted pass.
+        failed += execute::empty_leftover_trash(&p.run);
         total.absorb(execute::carry_out(
             &p.run,
             &p.watch,
             &p.plan,
             &p.checkpoints,
-            dry_run || p.watch.dry_run,
+            false,
         ));
     }
     failed += total.failed;

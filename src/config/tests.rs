@@ -340,16 +340,18 @@ fn presets_without_a_metric_file_need_a_metric_source_for_keep_best() {
 }
 
 #[test]
-fn fixed_name_presets_refuse_a_pattern_and_deepspeed_takes_one() {
-    for layout in ["megatron", "orbax", "torchtitan", "opensora", "nemo"] {
+fn fixed_name_presets_refuse_a_pattern_and_deepspeed_and_orbax_take_one() {
+    for layout in ["megatron", "torchtitan", "opensora", "nemo"] {
         assert_one_error(
             &format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"{layout}\"\npattern = \"ckpt-{{step}}\"\nkeep_last = 1\n"),
             "4:10:",
             "always names checkpoints",
         );
     }
-    let config = parse("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"deepspeed\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n").unwrap();
-    assert_eq!(config.watches[0].layout.name(), "deepspeed");
+    for layout in ["deepspeed", "orbax"] {
+        let config = parse(&format!("[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"{layout}\"\npattern = \"ckpt_{{step}}\"\nkeep_last = 1\n")).unwrap();
+        assert_eq!(config.watches[0].layout.name(), layout);
+    }
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl Daemon {
             if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
                 tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem: writes from other nodes raise no events, so this run is polled");
             }
-            crate::execute::empty_leftover_trash(&run.path);
+            // Its trash is emptied by its first pass, under the run lock.
             tracing::info!(run = %run.path.display(), watch = %watch.name, polled, "managing run");
             self.runs
                 .insert(run.path.clone(), RunMemory::new(run.watch, polled));

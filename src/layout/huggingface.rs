@@ -61,11 +61,23 @@ impl Layout for HuggingFace {
     }
 
     fn pointers(&self, run: &Path, checkpoints: &[(&str, Option<u64>)]) -> Vec<Pointer> {
-        // The newest state that can be read is the Trainer's current view of "best".
-        let best = checkpoints.iter().rev().find_map(|(name, _)| {
-            let state = read_state(&run.join(name)).ok()?;
-            Some(state.get("best_model_checkpoint")?.as_text()?.to_owned())
-        });
+        // The most recently written state that can be read is the Trainer's current view of
+        // "best": by mtime, not by step, since a resumed run may write lower steps into a
+        // directory holding higher ones (HF #26961). Ties: the higher step.
+        let mut states: Vec<(std::time::SystemTime, &str)> = checkpoints
+            .iter()
+            .filter_map(|(name, _)| {
+                let meta = std::fs::metadata(run.join(name).join(STATE)).ok()?;
+                Some((meta.modified().ok()?, *name))
+            })
+            .collect();
+        states.reverse();
+        states.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let best = states
+            .iter()
+            .find_map(|(_, name)| read_state(&run.join(name)).ok());
+        let best =
+            best.and_then(|state| Some(state.get("best_model_checkpoint")?.as_text()?.to_owned()));
         let Some(best) = best else {
             return Vec::new();
         };
