@@ -17,6 +17,14 @@ pub struct NameFields {
 }
 
 impl NameFields {
+    /// Fields holding only a step, as most framework directory names give.
+    pub fn at_step(step: u64) -> Self {
+        Self {
+            step: Some(step),
+            ..Self::default()
+        }
+    }
+
     pub fn metric(&self, name: &str) -> Option<f64> {
         self.metrics
             .iter()

@@ -74,18 +74,7 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
     };
     let plan = plan(&checkpoints, &watch.policy, now);
     for v in &plan.verdicts {
-        let reasons = v.reasons_text();
-        tracing::debug!(
-            run = %run.display(),
-            checkpoint = %v.name,
-            step = v.step,
-            bytes = v.bytes,
-            metric = v.metric.value(),
-            decision = v.decision.as_str(),
-            reasons = %reasons,
-            detail = %v.detail,
-            "decision"
-        );
+        crate::report::log_decision(run, v);
     }
     if let Some(best) = &watch.policy.keep_best {
         let unranked: Vec<&str> = plan.unranked().map(|v| v.name.as_str()).collect();

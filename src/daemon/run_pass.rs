@@ -211,7 +211,7 @@ fn log_changes(
         }
         let key = (v.decision, v.reasons.clone());
         if memory.decisions.get(&v.name) != Some(&key) {
-            tracing::debug!(run = %run.display(), checkpoint = %v.name, decision = v.decision.as_str(), reasons = %reasons, detail = %v.detail, "decision");
+            crate::report::log_decision(run, v);
             memory.decisions.insert(v.name.clone(), key);
         }
         if v.metric == MetricState::Unranked

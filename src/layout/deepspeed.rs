@@ -95,13 +95,6 @@ impl Layout for DeepSpeed {
 mod tests {
     use super::*;
 
-    fn step(n: u64) -> NameFields {
-        NameFields {
-            step: Some(n),
-            ..NameFields::default()
-        }
-    }
-
     #[test]
     fn tag_directories_are_checkpoints_and_other_names_are_not() {
         let d = DeepSpeed::new(None);
@@ -132,17 +125,20 @@ mod tests {
         let d = DeepSpeed::new(None);
         let unit = |n: u64| run.path().join(format!("global_step{n}"));
         assert!(matches!(
-            d.marker(&unit(100), Kind::Dir, &step(100)),
+            d.marker(&unit(100), Kind::Dir, &NameFields::at_step(100)),
             Marker::Missing(_)
         ));
         std::fs::write(run.path().join("latest"), "global_step200").unwrap();
-        assert_eq!(d.marker(&unit(200), Kind::Dir, &step(200)), Marker::Present);
         assert_eq!(
-            d.marker(&unit(100), Kind::Dir, &step(100)),
+            d.marker(&unit(200), Kind::Dir, &NameFields::at_step(200)),
+            Marker::Present
+        );
+        assert_eq!(
+            d.marker(&unit(100), Kind::Dir, &NameFields::at_step(100)),
             Marker::NotRequired
         );
         assert_eq!(
-            d.marker(&unit(300), Kind::Dir, &step(300)),
+            d.marker(&unit(300), Kind::Dir, &NameFields::at_step(300)),
             Marker::Missing("being written: `latest` still names global_step200".to_owned())
         );
         assert_eq!(

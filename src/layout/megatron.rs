@@ -113,23 +113,16 @@ impl Layout for Megatron {
 mod tests {
     use super::*;
 
-    fn step(n: u64) -> NameFields {
-        NameFields {
-            step: Some(n),
-            ..NameFields::default()
-        }
-    }
-
     #[test]
     fn iteration_directories_have_seven_or_more_digits() {
         let m = Megatron::new();
         assert_eq!(
             m.recognise("iter_0001000", Kind::Dir),
-            Recognition::Checkpoint(step(1000))
+            Recognition::Checkpoint(NameFields::at_step(1000))
         );
         assert_eq!(
             m.recognise("iter_12345678", Kind::Dir),
-            Recognition::Checkpoint(step(12_345_678))
+            Recognition::Checkpoint(NameFields::at_step(12_345_678))
         );
         for name in [
             "iter_1000",
@@ -161,19 +154,25 @@ mod tests {
         };
         let (u100, u200) = (unit(100), unit(200));
         assert!(matches!(
-            m.marker(&u100, Kind::Dir, &step(100)),
+            m.marker(&u100, Kind::Dir, &NameFields::at_step(100)),
             Marker::Missing(_)
         ));
         std::fs::write(run.path().join(TRACKER), "100").unwrap();
-        assert_eq!(m.marker(&u100, Kind::Dir, &step(100)), Marker::NotRequired);
         assert_eq!(
-            m.marker(&u200, Kind::Dir, &step(200)),
+            m.marker(&u100, Kind::Dir, &NameFields::at_step(100)),
+            Marker::NotRequired
+        );
+        assert_eq!(
+            m.marker(&u200, Kind::Dir, &NameFields::at_step(200)),
             Marker::Missing(format!("being written: {TRACKER} says 100"))
         );
         assert_eq!(m.pointers(run.path(), &[])[0].target, "iter_0000100");
         std::fs::write(run.path().join(TRACKER), "release").unwrap();
         assert!(m.pointers(run.path(), &[]).is_empty());
-        assert_eq!(m.marker(&u200, Kind::Dir, &step(200)), Marker::NotRequired);
+        assert_eq!(
+            m.marker(&u200, Kind::Dir, &NameFields::at_step(200)),
+            Marker::NotRequired
+        );
     }
 
     #[test]

@@ -159,10 +159,7 @@ pub(crate) fn step_directory(name_regex: &regex::Regex, name: &str, kind: Kind) 
         return Recognition::NotACheckpoint;
     };
     match captures["step"].parse() {
-        Ok(step) => Recognition::Checkpoint(NameFields {
-            step: Some(step),
-            ..NameFields::default()
-        }),
+        Ok(step) => Recognition::Checkpoint(NameFields::at_step(step)),
         Err(_) => Recognition::Unparsable(format!("step of `{name}` is too large")),
     }
 }

@@ -16,6 +16,21 @@ pub struct RunPlan {
     pub plan: Plan,
 }
 
+/// The DEBUG line of one decision, the same from `plan`/`prune` and the daemon.
+pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
+    tracing::debug!(
+        run = %run.display(),
+        checkpoint = %v.name,
+        step = v.step,
+        bytes = v.bytes,
+        metric = v.metric.value(),
+        decision = v.decision.as_str(),
+        reasons = %v.reasons_text(),
+        detail = %v.detail,
+        "decision"
+    );
+}
+
 /// Sizes as people read them: `512 B`, `1.5 KiB`, `3.2 GiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
