@@ -5,7 +5,9 @@
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant, SystemTime};
 
-use ckptd::checkpoint::{Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection};
+use ckptd::checkpoint::{
+    Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
+};
 use ckptd::plan::{plan, Decision};
 use ckptd::policy::{BestRule, Mode, Policy};
 
@@ -27,10 +29,13 @@ fn checkpoints(now: SystemTime) -> Vec<Checkpoint> {
                     files: 8,
                     bytes: 1 << 30,
                     newest_mtime: at,
+                    newest_ctime: at,
+                    inodes: 0,
                 }),
                 stable_since: Some(at),
                 marker: Marker::Present,
-                open_for_writing: false,
+                writers: Writers::Checked { open: false },
+                confirmed: None,
                 metric: MetricObservation::Final(Some(loss)),
                 protections: if i % 1000 == 0 {
                     vec![Protection::Pinned]

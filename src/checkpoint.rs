@@ -13,13 +13,29 @@ pub enum Kind {
     Dir,
 }
 
-/// The stat summary of a whole checkpoint; a change in any field means it is still being written.
+/// The stat summary of a whole checkpoint; a change in any field means it is being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fingerprint {
     pub files: u64,
     pub bytes: u64,
     /// The newest mtime of anything inside the unit: the checkpoint's completion time.
     pub newest_mtime: SystemTime,
+    /// The newest ctime inside the unit. A writer can set mtimes (`rsync -t`, `touch -d`) but
+    /// not ctimes, so a truncate-and-rewrite that keeps size and mtime still shows here.
+    pub newest_ctime: SystemTime,
+    /// A digest of the inode numbers inside the unit: a file replaced by a rename shows here.
+    pub inodes: u64,
+}
+
+/// Whether a local process writes to the checkpoint, as far as this look knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writers {
+    /// `/proc` was read at this look; `open` when some local process holds a file of the
+    /// checkpoint open for writing.
+    Checked { open: bool },
+    /// `/proc` was not read at this look (the daemon skips the costly walk for checkpoints it
+    /// already confirmed). Only good enough while the fingerprint is the `confirmed` one.
+    NotChecked,
 }
 
 /// What the layout's completion marker says.
@@ -85,8 +101,12 @@ pub struct Checkpoint {
     /// "since the newest mtime"; the daemon, which watches, may know a later instant.
     pub stable_since: Option<SystemTime>,
     pub marker: Marker,
-    /// A local process holds a file of this checkpoint open for writing.
-    pub open_for_writing: bool,
+    /// Whether a local process holds a file of this checkpoint open for writing.
+    pub writers: Writers,
+    /// The fingerprint at the last look that found this checkpoint complete with no writer
+    /// (daemon only; `None` in one-shot commands). A checkpoint whose fingerprint differs from
+    /// it is being written again (a trainer re-saving the same name after a resume).
+    pub confirmed: Option<Fingerprint>,
     pub metric: MetricObservation,
     pub protections: Vec<Protection>,
     /// Why the scanner already knows this one is not complete (an unreadable file, say).

@@ -29,6 +29,8 @@ pub mod pattern;
 pub mod pins;
 pub mod plan;
 pub mod policy;
+pub mod regular_file;
 pub mod report;
 pub mod runs;
 pub mod scan;
+pub mod storage_clock;

@@ -1,14 +1,23 @@
-//! The per-run advisory lock `<run>/.ckptd.lock`: several ckptd processes (one per node over
-//! shared storage, or a `prune` beside the daemon) never plan and delete in one run at once.
+//! The per-run advisory lock: several ckptd processes (one per node over shared storage, or a
+//! `prune` beside the daemon) never plan and delete in one run at once. Its file,
+//! `<run>/.ckptd.lock`, is also the run's clock probe (see [`crate::storage_clock`]).
 //!
-//! `flock(2)`; on NFS, Linux maps it onto POSIX byte-range locks, which the server arbitrates
-//! across nodes. The lock is released when the handle is dropped or the process dies.
+//! Two locks are taken, both with `flock(2)`:
+//! - the run directory itself, which needs no new inode or block, so it can be taken on a
+//!   completely full filesystem (local filesystems; NFS refuses flock on a directory);
+//! - `.ckptd.lock`, which on NFS Linux maps onto POSIX byte-range locks that the server
+//!   arbitrates across nodes. When the file cannot be created because the filesystem is full,
+//!   the directory lock alone keeps local processes apart: freeing space must not wait on a
+//!   file that needs space.
+//!
+//! Both are released when the handles are dropped or the process dies.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
 
 /// The lock file's name inside a run.
 pub const LOCK_FILE: &str = ".ckptd.lock";
@@ -16,7 +25,23 @@ pub const LOCK_FILE: &str = ".ckptd.lock";
 /// A held run lock.
 #[derive(Debug)]
 pub struct RunLock {
-    _fd: OwnedFd,
+    _dir: OwnedFd,
+    file: Option<OwnedFd>,
+}
+
+impl RunLock {
+    /// The lock file, when it could be created (not on a full filesystem it never had).
+    pub fn file(&self) -> Option<BorrowedFd<'_>> {
+        self.file.as_ref().map(AsFd::as_fd)
+    }
+}
+
+/// Whether an error says the filesystem has no room (blocks, inodes or quota).
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw_os_error),
+        Some(Errno::NOSPC | Errno::DQUOT)
+    )
 }
 
 /// Takes the lock of `run` without waiting: `Ok(None)` when another process holds it.
@@ -26,17 +51,37 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let fd = rustix::fs::openat(
+    let dir_locked = match rustix::fs::flock(dir.as_fd(), FlockOperation::NonBlockingLockExclusive)
+    {
+        Ok(()) => true,
+        Err(Errno::WOULDBLOCK) => return Ok(None),
+        // NFS and some FUSE filesystems refuse flock on a directory: the file lock decides.
+        Err(_) => false,
+    };
+    let file = match rustix::fs::openat(
         dir.as_fd(),
         LOCK_FILE,
         OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
-    )?;
-    match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Some(RunLock { _fd: fd })),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(e.into()),
+    ) {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            let e = io::Error::from(e);
+            if dir_locked && is_no_space(&e) {
+                None
+            } else {
+                return Err(e);
+            }
+        }
+    };
+    if let Some(fd) = &file {
+        match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(Some(RunLock { _dir: dir, file }))
 }
 
 #[cfg(test)]
@@ -49,6 +94,22 @@ mod tests {
         let first = try_lock(dir.path()).unwrap().expect("free");
         assert!(try_lock(dir.path()).unwrap().is_none());
         drop(first);
+        assert!(try_lock(dir.path()).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_directory_lock_alone_keeps_a_second_holder_out() {
+        // What a process holds when the filesystem was too full to create the lock file.
+        let dir = tempfile::tempdir().unwrap();
+        let held = rustix::fs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        rustix::fs::flock(held.as_fd(), FlockOperation::NonBlockingLockExclusive).unwrap();
+        assert!(try_lock(dir.path()).unwrap().is_none());
+        drop(held);
         assert!(try_lock(dir.path()).unwrap().is_some());
     }
 }

@@ -4,99 +4,12 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::daemon::{wait_until, Daemon};
 use common::Fixture;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// A running `ckptd run`, its stderr captured in a file.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(f: &Fixture, env: &[(&str, &str)]) -> Self {
-        let log = f.path("daemon.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ckptd"));
-        command
-            .args(["run", "--config", "ckptd.toml"])
-            .current_dir(f.dir.path())
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET")
-            .env("CKPTD_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let daemon = Self {
-            child: command.spawn().unwrap(),
-            log,
-        };
-        daemon.wait_log("ckptd ready");
-        daemon
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        wait_until(
-            &format!("log line {needle:?}"),
-            || self.log().contains(needle),
-            || self.log(),
-        );
-    }
-
-    fn signal(&self, signal: rustix::process::Signal) {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id()).unwrap()).unwrap();
-        rustix::process::kill_process(pid, signal).unwrap();
-    }
-
-    /// SIGTERM, then the exit status, which must come within a few seconds.
-    fn stop(mut self) -> std::process::ExitStatus {
-        self.signal(rustix::process::Signal::TERM);
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "no exit 10 s after SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool, context: impl Fn() -> String) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn config(f: &Fixture, runs: &str, extra: &str) {
     f.config(&format!(
@@ -336,7 +249,27 @@ fn deletions_reach_the_ledger_and_counters() {
         counters,
         serde_json::json!({"deletions": 2, "bytes_freed": 200})
     );
+    // Each deletion: its intent before the rename, its result after.
     let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
-    assert_eq!(ledger.lines().count(), 2);
-    assert!(ledger.contains("\"checkpoint\":\"ckpt-1.pt\""), "{ledger}");
+    let mut events: Vec<(String, String)> = ledger
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["checkpoint"].as_str().unwrap().to_owned(),
+                v["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    events.sort();
+    let expected: Vec<(String, String)> = [
+        ("ckpt-1.pt", "deleted"),
+        ("ckpt-1.pt", "deleting"),
+        ("ckpt-2.pt", "deleted"),
+        ("ckpt-2.pt", "deleting"),
+    ]
+    .iter()
+    .map(|(c, e)| ((*c).to_owned(), (*e).to_owned()))
+    .collect();
+    assert_eq!(events, expected, "{ledger}");
 }

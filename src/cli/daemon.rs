@@ -18,11 +18,16 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
         }
     };
     crate::logging::init(config.daemon.log_format, verbosity);
+    let defaults = Options::default();
     let options = Options {
         event_queue: std::env::var("CKPTD_EVENT_QUEUE")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(Options::default().event_queue),
+            .unwrap_or(defaults.event_queue),
+        trash_retry: std::env::var("CKPTD_TRASH_RETRY")
+            .ok()
+            .and_then(|v| humantime::parse_duration(&v).ok())
+            .unwrap_or(defaults.trash_retry),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -10,7 +10,6 @@ mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
@@ -123,7 +122,7 @@ fn dispatch(cli: Cli) -> u8 {
             let Some(config) = load(&config.config, cli.verbose) else {
                 return EXIT_USAGE;
             };
-            match pass::plan_runs(&config, &runs, SystemTime::now()) {
+            match pass::plan_runs(&config, &runs, pass::Access::ReadOnly) {
                 Ok(passes) => {
                     let plans: Vec<RunPlan> =
                         passes.into_iter().map(pass::Pass::into_run_plan).collect();

@@ -1,5 +1,10 @@
-//! One planning pass: discover runs, apply run overrides, scan, plan. Shared by `plan` and
-//! `prune` so what `plan` shows is exactly what `prune` would do.
+//! One planning pass: discover runs, apply run overrides, read the run's clock, scan, plan.
+//! Shared by `plan` and `prune` so what `plan` shows is exactly what `prune` would do.
+//!
+//! Ages are measured on each run's storage clock (see `storage_clock`). `prune` creates the
+//! probe (the run's lock file) when it can; `plan`, `status` and dry runs write nothing and use
+//! a probe only if one is there. Where `prune` cannot read the storage clock, it looks twice,
+//! `settle` apart, and only what did not change between the two looks can count as complete.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -9,6 +14,16 @@ use crate::config::{apply_run_overrides, Config, Watch};
 use crate::plan::{plan, Plan};
 use crate::report::RunPlan;
 use crate::runs;
+use crate::storage_clock::RunClock;
+
+/// Whether the command may create the clock probe in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `plan`, `status`, dry runs: nothing is written.
+    ReadOnly,
+    /// `prune`: the run's lock file is created (it is the probe) and stamped.
+    Acting,
+}
 
 /// A planned run.
 pub struct Pass {
@@ -17,6 +32,8 @@ pub struct Pass {
     pub watch: Watch,
     pub checkpoints: Vec<Checkpoint>,
     pub plan: Plan,
+    /// "Now" for this run when it was planned.
+    pub clock: RunClock,
 }
 
 impl Pass {
@@ -34,7 +51,7 @@ impl Pass {
 pub fn plan_runs(
     config: &Config,
     selected: &[PathBuf],
-    now: SystemTime,
+    access: Access,
 ) -> Result<Vec<Pass>, String> {
     let mut found = runs::discover(config, true);
     if !selected.is_empty() {
@@ -50,13 +67,75 @@ pub fn plan_runs(
         }
         found.retain(|r| wanted.contains(&r.path));
     }
-    Ok(found
+    let mut passes: Vec<Pass> = found
         .into_iter()
-        .filter_map(|run| plan_one(&run.path, &config.watches[run.watch], now))
-        .collect())
+        .filter_map(|run| plan_one(&run.path, &config.watches[run.watch], access))
+        .collect();
+    if access == Access::Acting {
+        look_again_where_the_clock_is_unknown(&mut passes);
+    }
+    Ok(passes)
 }
 
-fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
+/// "Now" for `run`: through its probe when the command may act there, else only through a
+/// probe it already has.
+fn read_clock(run: &Path, watch: &Watch, access: Access) -> RunClock {
+    if access == Access::ReadOnly || watch.dry_run {
+        return RunClock::read_only(run);
+    }
+    match crate::lock::try_lock(run) {
+        Ok(Some(lock)) => RunClock::through(lock.file()),
+        // The daemon holds the lock: its probe file exists.
+        Ok(None) => RunClock::read_only(run),
+        Err(_) => RunClock::local(),
+    }
+}
+
+/// The fallback for runs whose storage clock is unknown (a read-only mount, a full
+/// filesystem without a probe): an mtime cannot say how long ago a file was written there, so
+/// `prune` waits `settle` and looks again. A checkpoint whose fingerprint did not change between
+/// the two looks has been quiet for at least `settle` on our own clock; one that changed is
+/// being written.
+fn look_again_where_the_clock_is_unknown(passes: &mut [Pass]) {
+    let unknown: Vec<usize> = (0..passes.len())
+        .filter(|&i| !passes[i].clock.on_storage && passes[i].plan.deletions().next().is_some())
+        .collect();
+    let Some(wait) = unknown.iter().map(|&i| passes[i].watch.policy.settle).max() else {
+        return;
+    };
+    for &i in &unknown {
+        tracing::warn!(run = %passes[i].run.display(), settle = %crate::duration::show(wait), "storage clock of {} unknown (cannot stamp its .ckptd.lock): looking again in {} before deleting anything there", passes[i].run.display(), crate::duration::show(wait));
+    }
+    std::thread::sleep(wait);
+    for &i in &unknown {
+        let pass = &mut passes[i];
+        let first_look = pass.clock.now;
+        let mut again = match crate::scan::scan_run(&pass.run, &pass.watch) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(run = %pass.run.display(), error = %e, "cannot list run directory {}: {e}; nothing deleted there", pass.run.display());
+                pass.plan.verdicts.clear();
+                continue;
+            }
+        };
+        let now = SystemTime::now();
+        for c in &mut again {
+            let before = pass.checkpoints.iter().find(|b| b.name == c.name);
+            let unchanged =
+                c.fingerprint.is_some() && before.is_some_and(|b| b.fingerprint == c.fingerprint);
+            c.stable_since = Some(if unchanged { first_look } else { now });
+        }
+        pass.plan = plan(&again, &pass.watch.policy, now);
+        pass.checkpoints = again;
+        pass.clock = RunClock {
+            now,
+            on_storage: false,
+        };
+        log_plan(&pass.run, &pass.watch, &pass.plan);
+    }
+}
+
+fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
     let watch = match apply_run_overrides(watch, run) {
         Ok(Some(overridden)) => overridden,
         Ok(None) => watch.clone(),
@@ -65,6 +144,8 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
             watch.clone()
         }
     };
+    // Read before scanning: a write that lands during the scan is then never taken for old.
+    let clock = read_clock(run, &watch, access);
     let checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
         Err(e) => {
@@ -72,7 +153,19 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
             return None;
         }
     };
-    let plan = plan(&checkpoints, &watch.policy, now);
+    let plan = plan(&checkpoints, &watch.policy, clock.now);
+    log_plan(run, &watch, &plan);
+    Some(Pass {
+        run: run.to_owned(),
+        watch,
+        checkpoints,
+        plan,
+        clock,
+    })
+}
+
+/// DEBUG lines for every decision, and one WARN for the checkpoints keep_best cannot rank.
+fn log_plan(run: &Path, watch: &Watch, plan: &Plan) {
     for v in &plan.verdicts {
         crate::report::log_decision(run, v);
     }
@@ -89,10 +182,4 @@ fn plan_one(run: &Path, watch: &Watch, now: SystemTime) -> Option<Pass> {
             );
         }
     }
-    Some(Pass {
-        run: run.to_owned(),
-        watch,
-        checkpoints,
-        plan,
-    })
 }

@@ -2,7 +2,6 @@
 //! then carry the plan out (or, with `--dry-run` or `dry_run = true`, only log it).
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::SystemTime;
 
 use super::pass::{self, Pass};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -15,7 +14,12 @@ const ASK_ABOVE: usize = 10;
 
 pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, yes: bool) -> u8 {
     let mut failed = 0;
-    let passes = match pass::plan_runs(config, selected, SystemTime::now()) {
+    let access = if dry_run {
+        pass::Access::ReadOnly
+    } else {
+        pass::Access::Acting
+    };
+    let passes = match pass::plan_runs(config, selected, access) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("ckptd: {message}");
@@ -64,7 +68,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             }
         };
         // Holding the lock, whatever is in the trash is a leftover of an interrupted pass.
-        failed += execute::empty_leftover_trash(&p.run);
+        failed += execute::empty_leftover_trash(&p.run, &mut execute::NoJournal);
         total.absorb(execute::carry_out(
             &p.run,
             &p.watch,

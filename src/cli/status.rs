@@ -12,7 +12,7 @@ use crate::report::human_bytes;
 
 pub fn status(config: &Config) -> u8 {
     let now = SystemTime::now();
-    let passes = match pass::plan_runs(config, &[], now) {
+    let passes = match pass::plan_runs(config, &[], pass::Access::ReadOnly) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("ckptd: {message}");

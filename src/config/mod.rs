@@ -93,7 +93,7 @@ impl Config {
 
     /// Reads and validates the config file at `file`.
     pub fn load(file: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(file).map_err(|e| {
+        let text = crate::regular_file::read_to_string(file).map_err(|e| {
             ConfigErrors(vec![ConfigError {
                 file: file.to_owned(),
                 line: 0,

@@ -26,7 +26,7 @@ pub fn apply_run_overrides(watch: &Watch, run: &Path) -> Result<Option<Watch>, C
         return Ok(None);
     }
     let file = run.join(OVERRIDES_FILE);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match crate::regular_file::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {

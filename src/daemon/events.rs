@@ -72,10 +72,20 @@ impl FsWatcher {
 
     /// Watches `dir` (its direct children) unless already watched.
     pub fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+        self.watch_with(dir, RecursiveMode::NonRecursive)
+    }
+
+    /// Watches `dir` and every directory below it (a checkpoint directory, for rewrites in
+    /// place deep inside it).
+    pub fn watch_tree(&mut self, dir: &Path) -> notify::Result<()> {
+        self.watch_with(dir, RecursiveMode::Recursive)
+    }
+
+    fn watch_with(&mut self, dir: &Path, mode: RecursiveMode) -> notify::Result<()> {
         if self.watched.contains(dir) {
             return Ok(());
         }
-        self.inner.watch(dir, RecursiveMode::NonRecursive)?;
+        self.inner.watch(dir, mode)?;
         self.watched.insert(dir.to_owned());
         Ok(())
     }

@@ -1,16 +1,25 @@
 //! What the daemon keeps in its state directory: `counters.json` (deletions and bytes freed,
-//! for the systemd STATUS line, rewritten via a temp file and a rename) and `ledger.jsonl` (one
-//! line per deletion, appended: when, which run, which checkpoint, how many bytes, why).
+//! for the systemd STATUS line, rewritten via a temp file and a rename) and `ledger.jsonl`
+//! (appended, each line flushed to disk before ckptd goes on): for every deletion a
+//! `deleting` line before the checkpoint is moved out of the run and a `deleted` (or
+//! `not-deleted`) line after, so a crash at any instant leaves no deletion unrecorded.
 //!
 //! The state directory is `[daemon] state_dir`, else `$STATE_DIRECTORY` (systemd's
-//! `StateDirectory=`), else `$XDG_STATE_HOME/ckptd`, else `~/.local/state/ckptd`. When none can
-//! be written, the daemon runs on without persistence (one WARN).
+//! `StateDirectory=`), else `$XDG_STATE_HOME/ckptd`, else `~/.local/state/ckptd`. One daemon owns
+//! it (an exclusive `flock` on the directory, held for the daemon's life): a second one on the
+//! same directory refuses to start rather than lose the first one's counts. When no directory
+//! can be written, the daemon runs on without persistence (one WARN).
 
 use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
+
+use crate::execute::Journal;
+use crate::plan::Verdict;
 
 /// Totals since the state directory was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,7 +32,16 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct Ledger {
     dir: Option<PathBuf>,
+    /// The exclusive lock on `dir`, held while the daemon runs.
+    _lock: Option<OwnedFd>,
     pub counters: Counters,
+}
+
+/// Why the daemon cannot start with its state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state directory {} is in use by another running ckptd: two daemons on one state directory would overwrite each other's counters and ledger; give each its own [daemon] state_dir", .0.display())]
+    InUse(PathBuf),
 }
 
 /// The state directory to use, by the precedence above.
@@ -50,47 +68,73 @@ pub fn state_dir(configured: Option<&Path>) -> Option<PathBuf> {
 }
 
 impl Ledger {
-    /// Opens (creating) the state directory and loads the counters.
-    pub fn open(dir: Option<PathBuf>) -> Self {
-        let dir = dir.and_then(|dir| match std::fs::create_dir_all(&dir) {
-            Ok(()) => Some(dir),
+    /// Opens (creating) the state directory, takes its lock and loads the counters.
+    pub fn open(dir: Option<PathBuf>) -> Result<Self, StateError> {
+        let Some(dir) = dir else {
+            return Ok(Self::without_state());
+        };
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "state directory {} unusable: {e}; counters and ledger are not kept", dir.display());
+            return Ok(Self::without_state());
+        }
+        let lock = match lock_dir(&dir) {
+            Ok(Some(fd)) => Some(fd),
+            Ok(None) => return Err(StateError::InUse(dir)),
             Err(e) => {
-                tracing::warn!(path = %dir.display(), error = %e, "state directory unusable: counters and ledger are not kept");
+                tracing::warn!(path = %dir.display(), error = %e, "cannot lock state directory {}: {e}; make sure no other ckptd uses it", dir.display());
                 None
             }
-        });
-        let counters = dir
-            .as_ref()
-            .and_then(|d| std::fs::read(d.join("counters.json")).ok())
+        };
+        let counters = std::fs::read(dir.join("counters.json"))
+            .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        Self { dir, counters }
+        Ok(Self {
+            dir: Some(dir),
+            _lock: lock,
+            counters,
+        })
     }
 
-    /// Records one deletion.
-    pub fn record(&mut self, run: &Path, watch: &str, checkpoint: &str, bytes: u64, detail: &str) {
-        self.counters.deletions += 1;
-        self.counters.bytes_freed += bytes;
+    fn without_state() -> Self {
+        Self {
+            dir: None,
+            _lock: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Appends one line and flushes it to disk. A failure (a full disk) is a WARN: deleting
+    /// is what frees the disk, so it never waits on the ledger.
+    fn append(&self, line: &serde_json::Value) {
         let Some(dir) = &self.dir else {
             return;
         };
-        let line = serde_json::json!({
-            "time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
-            "run": run.display().to_string(),
-            "watch": watch,
-            "checkpoint": checkpoint,
-            "bytes": bytes,
-            "reasons": ["unkept"],
-            "detail": detail,
-        });
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("ledger.jsonl"))
-            .and_then(|mut f| writeln!(f, "{line}"));
+            .and_then(|mut f| {
+                writeln!(f, "{line}")?;
+                f.sync_data()
+            });
         if let Err(e) = appended {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger");
+            tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
         }
+    }
+
+    fn line(event: &str, run: &Path, watch: &str, v: &Verdict) -> serde_json::Value {
+        serde_json::json!({
+            "time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            "event": event,
+            "run": run.display().to_string(),
+            "watch": watch,
+            "checkpoint": v.name,
+            "step": v.step,
+            "bytes": v.bytes.unwrap_or(0),
+            "reasons": ["unkept"],
+            "detail": v.detail,
+        })
     }
 
     /// Writes the counters: to a temp file, then renamed into place.
@@ -104,35 +148,92 @@ impl Ledger {
             .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|()| std::fs::rename(&tmp, dir.join("counters.json")));
         if let Err(e) = result {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot save counters");
+            tracing::warn!(path = %dir.display(), error = %e, "cannot save counters in {}: {e}", dir.display());
         }
+    }
+}
+
+impl Journal for Ledger {
+    fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.append(&Self::line("deleting", run, watch, v));
+    }
+
+    fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.counters.deletions += 1;
+        self.counters.bytes_freed += v.bytes.unwrap_or(0);
+        self.append(&Self::line("deleted", run, watch, v));
+    }
+
+    fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool) {
+        let mut line = Self::line("not-deleted", run, watch, v);
+        line["error"] = error.into();
+        line["in_trash"] = in_trash.into();
+        self.append(&line);
+    }
+
+    fn trash_removed(&mut self, run: &Path, path: &Path) {
+        self.append(&serde_json::json!({
+            "time": SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
+            "event": "trash-removed",
+            "run": run.display().to_string(),
+            "path": path.display().to_string(),
+        }));
+    }
+}
+
+/// Takes the exclusive lock on the state directory: `Ok(None)` when another process holds it.
+/// The directory itself is locked, so no file needs creating (the disk may be full).
+fn lock_dir(dir: &Path) -> std::io::Result<Option<OwnedFd>> {
+    let fd = rustix::fs::open(
+        dir,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(fd)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::{Completeness, Decision, MetricState};
+
+    fn verdict(name: &str, bytes: u64) -> Verdict {
+        Verdict {
+            name: name.to_owned(),
+            step: Some(5),
+            bytes: Some(bytes),
+            completeness: Completeness::Complete,
+            metric: MetricState::NotWanted,
+            decision: Decision::Delete,
+            reasons: Vec::new(),
+            detail: "older than the last 1".to_owned(),
+        }
+    }
 
     #[test]
-    fn counters_survive_a_restart_and_the_ledger_grows() {
+    fn counters_survive_a_restart_and_each_deletion_has_its_intent_and_result() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(Some(dir.path().to_owned()));
-        ledger.record(
-            Path::new("/r"),
+        let mut ledger = Ledger::open(Some(dir.path().to_owned())).unwrap();
+        let run = Path::new("/r");
+        for (name, bytes) in [("checkpoint-5", 100), ("checkpoint-6", 50)] {
+            ledger.deleting(run, "w", &verdict(name, bytes));
+            ledger.deleted(run, "w", &verdict(name, bytes));
+        }
+        ledger.deleting(run, "w", &verdict("checkpoint-7", 1));
+        ledger.not_deleted(
+            run,
             "w",
-            "checkpoint-5",
-            100,
-            "older than the last 1",
-        );
-        ledger.record(
-            Path::new("/r"),
-            "w",
-            "checkpoint-6",
-            50,
-            "older than the last 1",
+            &verdict("checkpoint-7", 1),
+            "Permission denied",
+            false,
         );
         ledger.save();
-        let again = Ledger::open(Some(dir.path().to_owned()));
+        drop(ledger);
+        let again = Ledger::open(Some(dir.path().to_owned())).unwrap();
         assert_eq!(
             again.counters,
             Counters {
@@ -140,8 +241,39 @@ mod tests {
                 bytes_freed: 150
             }
         );
-        let lines = std::fs::read_to_string(dir.path().join("ledger.jsonl")).unwrap();
-        assert_eq!(lines.lines().count(), 2);
-        assert!(lines.contains("\"checkpoint\":\"checkpoint-6\""));
+        let text = std::fs::read_to_string(dir.path().join("ledger.jsonl")).unwrap();
+        let events: Vec<(String, String)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["event"].as_str().unwrap().to_owned(),
+                    v["checkpoint"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("deleting", "checkpoint-5"),
+            ("deleted", "checkpoint-5"),
+            ("deleting", "checkpoint-6"),
+            ("deleted", "checkpoint-6"),
+            ("deleting", "checkpoint-7"),
+            ("not-deleted", "checkpoint-7"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(e, c)| ((*e).to_owned(), (*c).to_owned()))
+            .collect();
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn a_second_daemon_on_the_same_state_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Ledger::open(Some(dir.path().to_owned())).unwrap();
+        let second = Ledger::open(Some(dir.path().to_owned()));
+        assert!(matches!(second, Err(StateError::InUse(ref d)) if d == dir.path()));
+        drop(first);
+        assert!(Ledger::open(Some(dir.path().to_owned())).is_ok());
     }
 }

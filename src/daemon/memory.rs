@@ -5,8 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::settle::Tracker;
+use crate::checkpoint::Fingerprint;
 use crate::plan::{Decision, Reason};
 
+// Each flag says one independent thing was reported once; they do not form a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Default)]
 pub struct RunMemory {
     /// Index of the watch in the current config.
@@ -18,6 +21,13 @@ pub struct RunMemory {
     pub decisions: HashMap<String, (Decision, Vec<Reason>)>,
     /// Checkpoints whose completion was logged.
     pub complete: HashSet<String>,
+    /// The fingerprint at which each checkpoint was last found complete with no local writer:
+    /// while it is unchanged the open-writer walk may be skipped (see `scan_run_knowing`).
+    pub confirmed: HashMap<String, Fingerprint>,
+    /// Complete directory checkpoints the plan keeps, watched for rewrites in place.
+    pub kept_dirs: Vec<(String, Fingerprint)>,
+    /// The storage clock could not be read (WARNed once, until it can again).
+    pub clock_warned: bool,
     /// Incomplete checkpoints already reported as stale.
     pub stale_warned: HashSet<String>,
     /// Checkpoints already reported as unranked.
@@ -71,6 +81,8 @@ impl RunMemory {
         self.decisions
             .retain(|name, _| present.contains(name.as_str()));
         self.complete.retain(|name| present.contains(name.as_str()));
+        self.confirmed
+            .retain(|name, _| present.contains(name.as_str()));
         self.dry_run_logged
             .retain(|name| present.contains(name.as_str()));
         self.stale_warned

@@ -39,6 +39,8 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 pub enum DaemonError {
     #[error("cannot start the filesystem watcher: {0}; {help}", help = INSTANCE_LIMIT_HELP)]
     Watcher(#[source] notify::Error),
+    #[error(transparent)]
+    State(#[from] ledger::StateError),
 }
 
 /// Tuning that tests change; production uses the defaults.
@@ -46,11 +48,17 @@ pub enum DaemonError {
 pub struct Options {
     /// Capacity of the event channel; overflow becomes a full rescan.
     pub event_queue: usize,
+    /// How soon trash that could not be removed (an immutable file, a busy mount) is tried
+    /// again, whether or not anything else happens in its run.
+    pub trash_retry: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { event_queue: 4096 }
+        Self {
+            event_queue: 4096,
+            trash_retry: Duration::from_secs(60),
+        }
     }
 }
 
@@ -68,6 +76,7 @@ struct Daemon {
     stopping: Arc<AtomicBool>,
     /// Half of `WatchdogSec`, and when the next ping is due.
     watchdog: Option<(Duration, Instant)>,
+    options: Options,
 }
 
 /// Runs the daemon until a `Shutdown` arrives (or the control channel closes).
@@ -78,9 +87,9 @@ pub async fn run(
     stopping: Arc<AtomicBool>,
     options: Options,
 ) -> Result<(), DaemonError> {
+    let ledger = Ledger::open(ledger::state_dir(config.daemon.state_dir.as_deref()))?;
     let (watcher, mut events) =
         FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
-    let ledger = Ledger::open(ledger::state_dir(config.daemon.state_dir.as_deref()));
     let mut daemon = Daemon {
         next_rescan: Instant::now() + config.daemon.rescan_interval,
         config,
@@ -92,6 +101,7 @@ pub async fn run(
         ledger,
         stopping,
         watchdog: systemd::watchdog_interval().map(|d| (d, Instant::now() + d)),
+        options,
     };
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
     daemon.discover(true);
@@ -180,8 +190,9 @@ impl Daemon {
 
     /// The periodic rescan: globs are expanded again, and a run gets a pass when its
     /// directory changed since its last pass (a child added, removed or renamed: what a lost
-    /// event would have said). Changes inside checkpoints raise no events anyway; settle and
-    /// metric deadlines are timers. One `stat` per run keeps 1,000 idle runs cheap.
+    /// event would have said) or when a kept directory checkpoint was rewritten in place (its
+    /// events may have been lost too). Settle and metric deadlines are timers. One `stat` per
+    /// run, plus a walk of its few kept directories, keeps 1,000 idle runs cheap.
     fn periodic_rescan(&mut self) {
         self.rediscover = true;
         let now = Instant::now();
@@ -189,7 +200,12 @@ impl Daemon {
             .runs
             .iter()
             .filter(|(run, memory)| {
-                memory.dir_stamp.is_none() || memory.dir_stamp != memory::dir_stamp(run)
+                memory.dir_stamp.is_none()
+                    || memory.dir_stamp != memory::dir_stamp(run)
+                    || memory.kept_dirs.iter().any(|(name, seen)| {
+                        crate::scan::fingerprint(&run.join(name), crate::checkpoint::Kind::Dir).ok()
+                            != Some(*seen)
+                    })
             })
             .map(|(run, _)| run.clone())
             .collect();
@@ -290,10 +306,18 @@ impl Daemon {
     /// Watches exactly: glob parents, event-driven runs, and their metric log directories.
     fn sync_watches(&mut self) {
         let mut wanted: Vec<PathBuf> = self.glob_parents.iter().cloned().collect();
+        let mut trees: Vec<PathBuf> = Vec::new();
         for (run, memory) in &self.runs {
             if !memory.polled {
                 wanted.push(run.clone());
                 wanted.extend(memory.metric_dirs.iter().cloned());
+                trees.extend(memory.kept_dirs.iter().map(|(name, _)| run.join(name)));
+            }
+        }
+        for tree in &trees {
+            // A checkpoint may vanish between the pass and here; the rescan covers the rest.
+            if let Err(e) = self.watcher.watch_tree(tree) {
+                tracing::debug!(path = %tree.display(), error = %e, "cannot watch checkpoint directory: rewrites in place are seen at the next rescan");
             }
         }
         let mut failed_runs = Vec::new();
@@ -310,7 +334,8 @@ impl Daemon {
                 memory.polled = true;
             }
         }
-        self.watcher.retain(&wanted.into_iter().collect());
+        self.watcher
+            .retain(&wanted.into_iter().chain(trees).collect());
     }
 
     /// Handles rediscovery and every run that is due, one at a time.
@@ -350,6 +375,7 @@ impl Daemon {
         };
         let watch = &self.config.watches[memory.watch];
         let metric_dirs_before = memory.metric_dirs.clone();
+        let kept_before = memory.kept_dirs.clone();
         let outcome = run_pass::run_pass(run, watch, memory, &mut self.ledger, &self.stopping);
         if outcome.gone {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
@@ -361,7 +387,11 @@ impl Daemon {
             let poll = Instant::now() + watch.poll_interval;
             next = Some(next.map_or(poll, |n| n.min(poll)));
         }
-        let changed = memory.metric_dirs != metric_dirs_before;
+        if outcome.trash_left {
+            let retry = Instant::now() + self.options.trash_retry;
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        let changed = memory.metric_dirs != metric_dirs_before || memory.kept_dirs != kept_before;
         if !outcome.executed.deleted.is_empty() {
             systemd::status(&self.status_line());
         }
@@ -404,10 +434,13 @@ impl Daemon {
     }
 }
 
-/// ckptd's own writes in a run (the lock, the trash) must not wake it up again.
+/// ckptd's own writes in a run (the lock and clock probe, the trash) must not wake it up again.
 fn is_own_file(path: &Path) -> bool {
     path.components().any(|c| {
         let c = c.as_os_str();
-        c == crate::lock::LOCK_FILE || c == crate::execute::trash::TRASH_DIR
+        c == crate::lock::LOCK_FILE
+            || c == crate::execute::trash::TRASH_DIR
+            || c.to_str()
+                .is_some_and(|c| c.starts_with(crate::execute::trash::TRASH_SIBLING_PREFIX))
     })
 }

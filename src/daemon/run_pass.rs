@@ -2,10 +2,13 @@
 //! and say when to look again. The same scanner, planner and executor as `ckptd prune`, so a
 //! rescan and the events converge on the same decisions.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
+
+use crate::checkpoint::{Checkpoint, Fingerprint, Kind, Writers};
+use crate::storage_clock::RunClock;
 
 use tokio::time::Instant;
 
@@ -28,6 +31,9 @@ pub struct PassOutcome {
     pub recheck_at: Option<Instant>,
     pub checkpoints: usize,
     pub in_progress: usize,
+    /// Trash could not be emptied (an immutable file, say): retry on a timer, since a quiet
+    /// run may see no other pass for a long time.
+    pub trash_left: bool,
 }
 
 /// Runs one pass. `stopping` is checked between deletions.
@@ -43,7 +49,7 @@ pub fn run_pass(
         outcome.gone = true;
         return outcome;
     }
-    let _lock = match crate::lock::try_lock(run) {
+    let lock = match crate::lock::try_lock(run) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             tracing::debug!(run = %run.display(), "another ckptd holds the run lock: pass skipped");
@@ -58,7 +64,7 @@ pub fn run_pass(
                 outcome.busy = true;
             } else {
                 // Once per run: a read-only mount or a filesystem without flock stays so.
-                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock: this run is left alone until it can be taken");
+                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock of {}: {e}; this run is left alone until it can be taken", run.display());
                 memory.lock_error_logged = true;
                 outcome.busy = true;
             }
@@ -66,27 +72,37 @@ pub fn run_pass(
         }
     };
     memory.lock_error_logged = false;
-    // Taken before scanning: a change during the pass makes the next rescan look again.
+    // "Now" on the clock that stamps this run's files (see `storage_clock`).
+    let clock = RunClock::through(lock.file());
+    if !clock.on_storage && !memory.clock_warned {
+        memory.clock_warned = true;
+        tracing::warn!(run = %run.display(), "cannot stamp .ckptd.lock in {}: the storage clock is unknown, so a checkpoint counts as complete only after two looks {} apart saw it unchanged", run.display(), crate::duration::show(base.policy.settle));
+    } else if clock.on_storage {
+        memory.clock_warned = false;
+    }
+    // Taken before scanning (after the lock file exists): a change during the pass makes the
+    // next rescan look again.
     memory.dir_stamp = super::memory::dir_stamp(run);
     // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a removal
     // that failed): finish it.
-    if std::fs::symlink_metadata(run.join(crate::execute::trash::TRASH_DIR)).is_ok() {
-        crate::execute::empty_leftover_trash(run);
+    if execute::has_leftover_trash(run) {
+        outcome.trash_left = execute::empty_leftover_trash(run, ledger) > 0;
     }
     let watch = effective_watch(run, base, memory);
-    let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &memory.complete) {
+    let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &memory.confirmed) {
         Ok(c) => c,
         Err(e) => {
             outcome.gone = !run.is_dir();
             if !outcome.gone {
-                tracing::warn!(run = %run.display(), error = %e, "cannot list run directory");
+                tracing::warn!(run = %run.display(), error = %e, "cannot list run directory {}: {e}", run.display());
             }
             return outcome;
         }
     };
-    let (now, wall_now) = (Instant::now(), SystemTime::now());
+    let now = Instant::now();
 
-    // Settle: the tracker knows what a one-shot scan cannot (a change that kept old mtimes).
+    // Settle: the tracker knows what a one-shot scan cannot (a change that kept old mtimes,
+    // and on an unknown storage clock, how long we have seen it unchanged).
     let present: HashSet<&str> = checkpoints.iter().map(|c| c.name.as_str()).collect();
     memory.retain(&present);
     let mut recheck: Vec<Instant> = Vec::new();
@@ -97,22 +113,23 @@ pub fn run_pass(
         let tracker = memory
             .trackers
             .entry(c.name.clone())
-            .and_modify(|t| t.observe(fingerprint, now, wall_now))
-            .or_insert_with(|| Tracker::new(fingerprint, wall_now));
-        c.stable_since = Some(tracker.stable_since());
-        if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, wall_now) {
+            .and_modify(|t| t.observe(fingerprint, now, clock))
+            .or_insert_with(|| Tracker::new(fingerprint, now, clock));
+        c.stable_since = Some(tracker.stable_since(now, clock));
+        if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, clock) {
             recheck.push(recheck_at);
         }
     }
 
-    let plan = plan(&checkpoints, &watch.policy, wall_now);
-    log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, wall_now);
+    let plan = plan(&checkpoints, &watch.policy, clock.now);
+    remember_confirmed(run, memory, &plan.verdicts, &checkpoints);
+    log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, clock.now);
     recheck.extend(pending_deadlines(
         &watch,
         &plan.verdicts,
         &checkpoints,
         now,
-        wall_now,
+        clock.now,
     ));
     outcome.checkpoints = plan.verdicts.len();
     outcome.in_progress = plan.verdicts.iter().filter(|v| !v.is_complete()).count();
@@ -125,15 +142,13 @@ pub fn run_pass(
         }
     } else {
         outcome.executed =
-            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, stopping);
+            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, stopping, ledger);
+        outcome.trash_left |= outcome.executed.trash_left;
     }
-    let executed = &outcome.executed;
-    for ((name, bytes), detail) in executed.deleted.iter().zip(&executed.details) {
-        ledger.record(run, &watch.name, name, *bytes, detail);
-    }
-    if !executed.deleted.is_empty() {
+    if !outcome.executed.deleted.is_empty() {
         ledger.save();
     }
+    memory.kept_dirs = kept_directories(&plan.verdicts, &checkpoints);
     outcome.recheck_at = recheck.into_iter().min();
     memory.metric_dirs = watch
         .metric_source
@@ -141,6 +156,52 @@ pub fn run_pass(
         .map(|s| s.log_dirs(run))
         .unwrap_or_default();
     outcome
+}
+
+/// Remembers the fingerprint of each checkpoint that this look found complete with no writer,
+/// so later passes may skip the open-writer walk while nothing changes; a checkpoint that is
+/// incomplete again (rewritten in place) has its completion logged again once it settles.
+fn remember_confirmed(
+    run: &Path,
+    memory: &mut RunMemory,
+    verdicts: &[Verdict],
+    checkpoints: &[Checkpoint],
+) {
+    let by_name = by_name(checkpoints);
+    for v in verdicts {
+        let Some(c) = by_name.get(v.name.as_str()) else {
+            continue;
+        };
+        if !v.is_complete() {
+            if memory.complete.remove(&c.name) {
+                tracing::info!(run = %run.display(), checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint {} changed after it was complete (re-saved in place?): incomplete again until it settles", c.name);
+            }
+        } else if let (Writers::Checked { open: false }, Some(f)) = (c.writers, c.fingerprint) {
+            memory.confirmed.insert(c.name.clone(), f);
+        }
+    }
+}
+
+/// The complete directory checkpoints the plan keeps, with their fingerprints: the daemon
+/// watches them (and fingerprints them at each periodic rescan), so a trainer rewriting one in
+/// place is noticed although nothing changes in the run directory itself.
+fn kept_directories(
+    verdicts: &[Verdict],
+    checkpoints: &[Checkpoint],
+) -> Vec<(String, Fingerprint)> {
+    let by_name = by_name(checkpoints);
+    verdicts
+        .iter()
+        .filter(|v| v.is_complete() && v.decision == Decision::Keep)
+        .filter_map(|v| by_name.get(v.name.as_str()))
+        .filter(|c| c.kind == Kind::Dir)
+        .filter_map(|c| c.fingerprint.map(|f| (c.name.clone(), f)))
+        .collect()
+}
+
+/// The plan's verdicts come in checkpoint order, not scan order: look checkpoints up by name.
+fn by_name(checkpoints: &[Checkpoint]) -> HashMap<&str, &Checkpoint> {
+    checkpoints.iter().map(|c| (c.name.as_str(), c)).collect()
 }
 
 /// The watch with the run's `.ckptd.toml` applied; an invalid file is one WARN per change.

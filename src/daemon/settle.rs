@@ -1,15 +1,18 @@
 //! The settle state machine, one per checkpoint: unseen → writing → settled → complete.
 //!
 //! The newest mtime says when a checkpoint was last written; the tracker adds what a one-shot
-//! scan cannot know: whether the fingerprint changed while we watched without the mtime moving
-//! (a copy that preserves mtimes, `rsync -t`). Then the quiet time counts from the moment we saw
-//! the change. Built on `tokio::time::Instant`, so tests drive it with `pause()`/`advance()`.
+//! scan cannot know: whether the fingerprint changed while we watched without the mtime
+//! dating the change (a copy that preserves mtimes, `rsync -t`; a rewrite that only moved
+//! ctimes), and, when the run's storage clock is unknown, how long we ourselves have seen it
+//! unchanged. Then the quiet time counts from our own look. Built on `tokio::time::Instant`, so
+//! tests drive it with `pause()`/`advance()`.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use crate::checkpoint::Fingerprint;
+use crate::storage_clock::RunClock;
 
 /// How far before our last look a new mtime may lie and still date the change: kernels stamp
 /// files with a coarse clock (a few ms), and a write may land while we look.
@@ -28,55 +31,69 @@ pub enum Settle {
 #[derive(Debug, Clone)]
 pub struct Tracker {
     fingerprint: Fingerprint,
-    /// When we last looked (wall clock).
-    seen_at: SystemTime,
-    /// When we saw the current fingerprint replace another without its newest mtime being
-    /// newer than our previous look: the mtime then cannot date the change, so we do.
-    changed_at: Option<(Instant, SystemTime)>,
+    /// When we first saw the current fingerprint.
+    since: Instant,
+    /// Whether the newest mtime dates the current fingerprint: it was first seen on a known
+    /// storage clock, or it replaced another with an mtime later than our previous look.
+    dated_by_mtime: bool,
+    /// Our previous look, on the run's storage clock (`None` when that clock was unknown).
+    seen_on_storage: Option<SystemTime>,
 }
 
 impl Tracker {
     /// The first sighting (state "unseen" → this).
-    pub fn new(fingerprint: Fingerprint, wall_now: SystemTime) -> Self {
+    pub fn new(fingerprint: Fingerprint, now: Instant, clock: RunClock) -> Self {
         Self {
             fingerprint,
-            seen_at: wall_now,
-            changed_at: None,
+            since: now,
+            dated_by_mtime: clock.on_storage,
+            seen_on_storage: clock.on_storage.then_some(clock.now),
         }
     }
 
-    /// Records a fresh fingerprint seen at (`now`, `wall_now`).
-    pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, wall_now: SystemTime) {
+    /// Records a fresh fingerprint seen at `now`.
+    pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, clock: RunClock) {
         if fingerprint != self.fingerprint {
             // A write since our last look carries an mtime after that look, give or take the
             // filesystem's coarse timestamps and a write racing the look itself (MTIME_SLACK).
             // A change whose newest mtime is older (`cp -p`, `rsync -t` bringing old files
-            // in) is dated by us.
-            let dated_by_mtime = fingerprint.newest_mtime > self.fingerprint.newest_mtime
-                && fingerprint.newest_mtime + MTIME_SLACK > self.seen_at;
-            self.changed_at = if dated_by_mtime {
-                None
-            } else {
-                Some((now, wall_now))
+            // in, a rewrite that only moved ctimes) is dated by us; so is any change while the
+            // storage clock is unknown.
+            self.dated_by_mtime = match (clock.on_storage, self.seen_on_storage) {
+                (true, Some(seen)) => {
+                    fingerprint.newest_mtime > self.fingerprint.newest_mtime
+                        && fingerprint.newest_mtime + MTIME_SLACK > seen
+                }
+                _ => false,
             };
             self.fingerprint = fingerprint;
+            self.since = now;
         }
-        self.seen_at = wall_now;
+        self.seen_on_storage = clock.on_storage.then_some(clock.now);
     }
 
-    /// Since when (wall clock) the checkpoint is known unchanged: what the planner compares
+    /// Since when the checkpoint is known unchanged, on `clock`: what the planner compares
     /// with `settle`.
-    pub fn stable_since(&self) -> SystemTime {
-        match self.changed_at {
-            Some((_, wall)) => wall.max(self.fingerprint.newest_mtime),
-            None => self.fingerprint.newest_mtime,
+    pub fn stable_since(&self, now: Instant, clock: RunClock) -> SystemTime {
+        let first_seen = clock
+            .now
+            .checked_sub(now.saturating_duration_since(self.since))
+            .unwrap_or(UNIX_EPOCH);
+        if !clock.on_storage {
+            // An mtime on an unknown clock says nothing about age: only our own looks do.
+            first_seen
+        } else if self.dated_by_mtime {
+            self.fingerprint.newest_mtime
+        } else {
+            first_seen.max(self.fingerprint.newest_mtime)
         }
     }
 
     /// The state at `now`, given `settle`.
-    pub fn state(&self, settle: Duration, now: Instant, wall_now: SystemTime) -> Settle {
-        let quiet = wall_now
-            .duration_since(self.stable_since())
+    pub fn state(&self, settle: Duration, now: Instant, clock: RunClock) -> Settle {
+        let quiet = clock
+            .now
+            .duration_since(self.stable_since(now, clock))
             .unwrap_or(Duration::ZERO);
         if quiet >= settle {
             Settle::Settled
@@ -97,6 +114,8 @@ mod tests {
             files,
             bytes,
             newest_mtime: mtime,
+            newest_ctime: mtime,
+            inodes: 7,
         }
     }
 
@@ -115,9 +134,14 @@ mod tests {
                 wall_start: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             }
         }
-        fn now(&self) -> (Instant, SystemTime) {
+        /// Now, with the storage clock known.
+        fn now(&self) -> (Instant, RunClock) {
             let now = Instant::now();
-            (now, self.wall_start + (now - self.start))
+            let clock = RunClock {
+                now: self.wall_start + (now - self.start),
+                on_storage: true,
+            };
+            (now, clock)
         }
     }
 
@@ -125,7 +149,7 @@ mod tests {
     async fn a_checkpoint_being_written_settles_settle_after_its_last_write() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, w0), w0);
+        let mut tracker = Tracker::new(fp(1, 10, w0.now), t0, w0);
         assert_eq!(
             tracker.state(SETTLE, t0, w0),
             Settle::Writing {
@@ -136,7 +160,7 @@ mod tests {
         // More is written 20 s later: the deadline moves with the newest mtime.
         tokio::time::advance(Duration::from_secs(20)).await;
         let (t1, w1) = clock.now();
-        tracker.observe(fp(2, 20, w1), t1, w1);
+        tracker.observe(fp(2, 20, w1.now), t1, w1);
         assert_eq!(
             tracker.state(SETTLE, t1, w1),
             Settle::Writing {
@@ -146,7 +170,7 @@ mod tests {
 
         tokio::time::advance(Duration::from_secs(29)).await;
         let (t2, w2) = clock.now();
-        tracker.observe(fp(2, 20, w1), t2, w2);
+        tracker.observe(fp(2, 20, w1.now), t2, w2);
         assert_eq!(
             tracker.state(SETTLE, t2, w2),
             Settle::Writing {
@@ -157,14 +181,14 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         let (t3, w3) = clock.now();
         assert_eq!(tracker.state(SETTLE, t3, w3), Settle::Settled);
-        assert_eq!(tracker.stable_since(), w1);
+        assert_eq!(tracker.stable_since(t3, w3), w1.now);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_old_checkpoint_seen_for_the_first_time_is_settled_at_once() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let tracker = Tracker::new(fp(3, 30, w0 - Duration::from_secs(3600)), w0);
+        let tracker = Tracker::new(fp(3, 30, w0.now - Duration::from_secs(3600)), t0, w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
     }
 
@@ -172,9 +196,9 @@ mod tests {
     async fn a_change_that_keeps_old_mtimes_restarts_the_quiet_time() {
         // `cp -p` or `rsync -t` of an old checkpoint: bytes grow, mtimes stay in the past.
         let clock = Clock::new();
-        let old = clock.now().1 - Duration::from_secs(3600);
+        let old = clock.now().1.now - Duration::from_secs(3600);
         let (t0, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, old), w0);
+        let mut tracker = Tracker::new(fp(1, 10, old), t0, w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
 
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -191,7 +215,7 @@ mod tests {
         let (t2, w2) = clock.now();
         tracker.observe(fp(2, 99, old), t2, w2);
         assert_eq!(tracker.state(SETTLE, t2, w2), Settle::Settled);
-        assert_eq!(tracker.stable_since(), w1);
+        assert_eq!(tracker.stable_since(t2, w2), w1.now);
     }
 
     #[tokio::test(start_paused = true)]
@@ -199,11 +223,11 @@ mod tests {
         // `rsync -t`: each new file is older than our last look, yet newer than the previous
         // newest mtime. The mtime moved forward, but it does not date the change.
         let clock = Clock::new();
-        let (_, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, w0 - Duration::from_secs(7200)), w0);
+        let (t0, w0) = clock.now();
+        let mut tracker = Tracker::new(fp(1, 10, w0.now - Duration::from_secs(7200)), t0, w0);
         tokio::time::advance(Duration::from_secs(5)).await;
         let (t1, w1) = clock.now();
-        tracker.observe(fp(2, 20, w0 - Duration::from_secs(3600)), t1, w1);
+        tracker.observe(fp(2, 20, w0.now - Duration::from_secs(3600)), t1, w1);
         assert_eq!(
             tracker.state(SETTLE, t1, w1),
             Settle::Writing {
@@ -217,14 +241,14 @@ mod tests {
         // Regression: a trainer writing in chunks while ckptd looked got its last write dated
         // by the look (50 ms later), delaying every deletion by that much.
         let clock = Clock::new();
-        let (_, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, w0 - Duration::from_millis(100)), w0);
+        let (t0, w0) = clock.now();
+        let mut tracker = Tracker::new(fp(1, 10, w0.now - Duration::from_millis(100)), t0, w0);
         tokio::time::advance(Duration::from_millis(50)).await;
         let (t1, w1) = clock.now();
         // Written 4 ms before our previous look, as a coarse kernel clock may stamp it.
-        let written = w0 - Duration::from_millis(4);
+        let written = w0.now - Duration::from_millis(4);
         tracker.observe(fp(2, 20, written), t1, w1);
-        assert_eq!(tracker.stable_since(), written);
+        assert_eq!(tracker.stable_since(t1, w1), written);
         assert_eq!(
             tracker.state(SETTLE, t1, w1),
             Settle::Writing {
@@ -237,7 +261,81 @@ mod tests {
     async fn settle_zero_is_settled_immediately() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let tracker = Tracker::new(fp(1, 1, w0), w0);
+        let tracker = Tracker::new(fp(1, 1, w0.now), t0, w0);
         assert_eq!(tracker.state(Duration::ZERO, t0, w0), Settle::Settled);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rewrite_that_keeps_size_and_mtime_restarts_the_quiet_time() {
+        // A truncate-and-rewrite of the same size whose mtime was set back: only the ctime
+        // (or the inode) tells. The change is dated by our look.
+        let clock = Clock::new();
+        let old = clock.now().1.now - Duration::from_secs(3600);
+        let (t0, w0) = clock.now();
+        let mut tracker = Tracker::new(fp(1, 10, old), t0, w0);
+        assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let (t1, w1) = clock.now();
+        let mut rewritten = fp(1, 10, old);
+        rewritten.newest_ctime = w1.now;
+        tracker.observe(rewritten, t1, w1);
+        assert_eq!(
+            tracker.state(SETTLE, t1, w1),
+            Settle::Writing {
+                recheck_at: t1 + SETTLE
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_an_unknown_storage_clock_only_our_own_looks_count() {
+        // The probe could not be written: an mtime from an hour ago may be a write from a
+        // second ago on a lagging server. Quiet time counts from our first look.
+        let clock = Clock::new();
+        let (t0, known) = clock.now();
+        let unknown = RunClock {
+            on_storage: false,
+            ..known
+        };
+        let tracker = Tracker::new(
+            fp(1, 10, known.now - Duration::from_secs(3600)),
+            t0,
+            unknown,
+        );
+        assert_eq!(
+            tracker.state(SETTLE, t0, unknown),
+            Settle::Writing {
+                recheck_at: t0 + SETTLE
+            }
+        );
+        tokio::time::advance(SETTLE).await;
+        let (t1, w1) = clock.now();
+        let w1 = RunClock {
+            on_storage: false,
+            ..w1
+        };
+        assert_eq!(tracker.state(SETTLE, t1, w1), Settle::Settled);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_on_a_lagging_storage_clock_is_dated_on_that_clock() {
+        // The storage stamps files two minutes behind us; its clock (the probe) is "now".
+        let clock = Clock::new();
+        let (t0, ours) = clock.now();
+        let lag = Duration::from_secs(120);
+        let storage = RunClock {
+            now: ours.now - lag,
+            on_storage: true,
+        };
+        let tracker = Tracker::new(fp(1, 10, storage.now), t0, storage);
+        assert_eq!(
+            tracker.state(SETTLE, t0, storage),
+            Settle::Writing {
+                recheck_at: t0 + SETTLE
+            }
+        );
+        // Against our own clock the same file would have looked two minutes old: settled.
+        let ours_tracker = Tracker::new(fp(1, 10, storage.now), t0, ours);
+        assert_eq!(ours_tracker.state(SETTLE, t0, ours), Settle::Settled);
     }
 }

@@ -25,6 +25,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Deletions that failed (ERROR): permission denied, busy, and the like.
     pub failed: usize,
+    /// Something moved out of the run could not be removed: the trash needs another try.
+    pub trash_left: bool,
 }
 
 impl Outcome {
@@ -39,24 +41,58 @@ impl Outcome {
         self.would_delete.extend(other.would_delete);
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.trash_left |= other.trash_left;
     }
 }
 
-/// Empties trash left by an interrupted pass. Errors are logged, never fatal.
-pub fn empty_leftover_trash(run: &Path) -> usize {
+/// Where every deletion is recorded as it happens: the intent before the rename, the result
+/// after, so a crash at any instant leaves no deletion unrecorded. The daemon's ledger is one;
+/// one-shot commands record nothing beyond their log.
+pub trait Journal {
+    /// About to move `v` out of the run.
+    fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict);
+    /// `v` is gone from the run and removed.
+    fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict);
+    /// `v` was not deleted, or (with `in_trash`) was moved out of the run but not removed.
+    fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool);
+    /// A leftover in the trash (of a crash, or of a failed removal) was removed.
+    fn trash_removed(&mut self, run: &Path, path: &Path);
+}
+
+/// The journal of commands that keep none.
+pub struct NoJournal;
+
+impl Journal for NoJournal {
+    fn deleting(&mut self, _: &Path, _: &str, _: &Verdict) {}
+    fn deleted(&mut self, _: &Path, _: &str, _: &Verdict) {}
+    fn not_deleted(&mut self, _: &Path, _: &str, _: &Verdict, _: &str, _: bool) {}
+    fn trash_removed(&mut self, _: &Path, _: &Path) {}
+}
+
+/// Empties trash left by an interrupted pass or a failed removal. Errors are logged, never
+/// fatal; returns how many errors (0 or 1).
+pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> usize {
     let result = RunDir::open(run).and_then(|dir| dir.empty_trash());
     match result {
         Ok(removed) => {
             for path in &removed {
                 tracing::info!(run = %run.display(), path = %path.display(), "removed trash left by an interrupted deletion");
+                journal.trash_removed(run, path);
             }
             0
         }
         Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot empty .ckptd-trash");
+            tracing::error!(run = %run.display(), error = %e, "cannot empty the trash of {}: {e}; retried later", run.display());
             1
         }
     }
+}
+
+/// Whether `run` holds trash to empty (cheap: a stat, and a listing only of the run).
+pub fn has_leftover_trash(run: &Path) -> bool {
+    RunDir::open(run)
+        .and_then(|dir| dir.has_trash())
+        .unwrap_or(false)
 }
 
 /// Carries out the deletions of `plan` for `run`. `scanned` are the checkpoints the plan was
@@ -68,7 +104,15 @@ pub fn carry_out(
     scanned: &[Checkpoint],
     dry_run: bool,
 ) -> Outcome {
-    carry_out_until(run, watch, plan, scanned, dry_run, &AtomicBool::new(false))
+    carry_out_until(
+        run,
+        watch,
+        plan,
+        scanned,
+        dry_run,
+        &AtomicBool::new(false),
+        &mut NoJournal,
+    )
 }
 
 /// [`carry_out`], stopping before the next deletion once `stopping` is set: on shutdown the
@@ -80,6 +124,7 @@ pub fn carry_out_until(
     scanned: &[Checkpoint],
     dry_run: bool,
     stopping: &AtomicBool,
+    journal: &mut dyn Journal,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let deletions: Vec<&Verdict> = plan.deletions().collect();
@@ -115,24 +160,31 @@ pub fn carry_out_until(
             outcome.skipped += 1;
             continue;
         }
+        journal.deleting(run, &watch.name, v);
         match dir.move_to_trash(&v.name) {
-            Ok(in_trash) => match trash::remove(&in_trash) {
+            Ok(trashed) => match dir.remove_trashed(&trashed) {
                 Ok(()) => {
+                    journal.deleted(run, &watch.name, v);
                     log_deletion(run, &watch.name, v, "checkpoint deleted");
                     outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
                     outcome.details.push(v.detail.clone());
                 }
                 Err(e) => {
-                    tracing::error!(run = %run.display(), checkpoint = %v.name, path = %in_trash.display(), error = %e, "moved to trash but not removed: retried on the next pass");
+                    let path = dir.trashed_path(&trashed);
+                    journal.not_deleted(run, &watch.name, v, &e.to_string(), true);
+                    tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
                     outcome.failed += 1;
+                    outcome.trash_left = true;
                 }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                journal.not_deleted(run, &watch.name, v, "already gone", false);
                 tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
                 outcome.skipped += 1;
             }
             Err(e) => {
-                tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint");
+                journal.not_deleted(run, &watch.name, v, &e.to_string(), false);
+                tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
                 outcome.failed += 1;
             }
         }

@@ -5,17 +5,38 @@
 //! path component swapped for a symlink cannot redirect it — and only then removed. A crash
 //! between the two leaves the checkpoint whole in the trash, where no framework looks and the
 //! next pass finishes the removal.
+//!
+//! On a full filesystem there may be no inode or block for `.ckptd-trash/`. Then the
+//! checkpoint is renamed in place to a sibling `.ckptd-trash-<name>.<unique>` instead: a rename
+//! within one directory needs no new inode, is just as atomic, and the name is just as
+//! invisible to frameworks (a dot name that keeps none of the checkpoint's suffix). Either way
+//! the contents are then unlinked through directory handles, largest files first, so the space
+//! a full disk needs comes back as early as possible.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
+use crate::lock::is_no_space;
+
 /// The trash directory's name inside a run.
 pub const TRASH_DIR: &str = ".ckptd-trash";
+
+/// The prefix of a checkpoint renamed in place because the trash directory had no room.
+pub const TRASH_SIBLING_PREFIX: &str = ".ckptd-trash-";
+
+/// Where a checkpoint went on its way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trashed {
+    /// `<run>/.ckptd-trash/<name>`.
+    InTrashDir(String),
+    /// `<run>/<name>`, a `.ckptd-trash-…` sibling (the filesystem was full).
+    Beside(String),
+}
 
 /// An open handle on a run directory, taken without following a symlink.
 pub struct RunDir {
@@ -42,12 +63,40 @@ impl RunDir {
         Ok(FileType::from_raw_mode(stat.st_mode))
     }
 
-    /// Moves the direct child `name` into the trash; returns its path there.
-    pub fn move_to_trash(&self, name: &str) -> io::Result<PathBuf> {
-        let trash = self.open_trash(true)?;
+    /// Moves the direct child `name` out of the run: into the trash, or, when the filesystem
+    /// has no room for that, beside itself under a trash name.
+    pub fn move_to_trash(&self, name: &str) -> io::Result<Trashed> {
         let unique = unique_name(name);
-        rustix::fs::renameat(self.fd.as_fd(), name, trash.as_fd(), unique.as_str())?;
-        Ok(self.path.join(TRASH_DIR).join(unique))
+        let into_trash = self.open_trash(true).and_then(|trash| {
+            rustix::fs::renameat(self.fd.as_fd(), name, trash.as_fd(), unique.as_str())
+                .map_err(io::Error::from)
+        });
+        match into_trash {
+            Ok(()) => Ok(Trashed::InTrashDir(unique)),
+            Err(e) if is_no_space(&e) => {
+                let beside = format!("{TRASH_SIBLING_PREFIX}{unique}");
+                rustix::fs::renameat(self.fd.as_fd(), name, self.fd.as_fd(), beside.as_str())?;
+                tracing::warn!(run = %self.path.display(), checkpoint = name, renamed_to = %beside, "filesystem full, no room for .ckptd-trash/: checkpoint renamed in place before removal");
+                Ok(Trashed::Beside(beside))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The path of a trashed checkpoint, for messages.
+    pub fn trashed_path(&self, trashed: &Trashed) -> PathBuf {
+        match trashed {
+            Trashed::InTrashDir(name) => self.path.join(TRASH_DIR).join(name),
+            Trashed::Beside(name) => self.path.join(name),
+        }
+    }
+
+    /// Removes a trashed checkpoint, largest files first.
+    pub fn remove_trashed(&self, trashed: &Trashed) -> io::Result<()> {
+        match trashed {
+            Trashed::InTrashDir(name) => remove_tree(self.open_trash(false)?.as_fd(), name),
+            Trashed::Beside(name) => remove_tree(self.fd.as_fd(), name),
+        }
     }
 
     /// Opens (and with `create`, makes) the trash directory, refusing a symlink in its place.
@@ -72,12 +121,18 @@ impl RunDir {
         let _ = rustix::fs::unlinkat(self.fd.as_fd(), TRASH_DIR, AtFlags::REMOVEDIR);
     }
 
-    /// Removes everything in the trash (leftovers of an interrupted pass), then the trash
-    /// directory itself. Returns the paths removed; stops at the first error.
+    /// Removes everything in the trash and every `.ckptd-trash-…` sibling (leftovers of an
+    /// interrupted pass or of a removal that failed), then the trash directory itself.
+    /// Returns the paths removed; stops at the first error.
     pub fn empty_trash(&self) -> io::Result<Vec<PathBuf>> {
+        let mut removed = Vec::new();
+        for name in self.trash_siblings()? {
+            remove_tree(self.fd.as_fd(), &name)?;
+            removed.push(self.path.join(name));
+        }
         match self.child_type(TRASH_DIR) {
             Ok(FileType::Directory) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
             Ok(_) => {
                 return Err(io::Error::other(format!(
                     "{} is not a directory: left alone",
@@ -86,27 +141,139 @@ impl RunDir {
             }
             Err(e) => return Err(e),
         }
-        let trash_path = self.path.join(TRASH_DIR);
-        let mut removed = Vec::new();
-        for entry in std::fs::read_dir(&trash_path)? {
-            let path = entry?.path();
-            remove(&path)?;
-            removed.push(path);
+        let trash = self.open_trash(false)?;
+        for name in child_names(trash.as_fd())? {
+            remove_tree(trash.as_fd(), &name)?;
+            removed.push(self.path.join(TRASH_DIR).join(name));
         }
         self.tidy_trash();
         Ok(removed)
     }
+
+    /// Whether the run holds anything to empty: the trash directory or a trash sibling.
+    pub fn has_trash(&self) -> io::Result<bool> {
+        Ok(self.child_type(TRASH_DIR).is_ok() || !self.trash_siblings()?.is_empty())
+    }
+
+    fn trash_siblings(&self) -> io::Result<Vec<String>> {
+        Ok(child_names(self.fd.as_fd())?
+            .into_iter()
+            .filter(|name| name.starts_with(TRASH_SIBLING_PREFIX))
+            .collect())
+    }
 }
 
-/// Removes a file or a whole directory without following symlinks inside it.
-pub fn remove(path: &Path) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if meta.is_dir() {
-        // std's remove_dir_all never follows symlinks inside (CVE-2022-21658 fixed in 1.58.1).
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
+/// The names in the directory `dir` (UTF-8 ones: ckptd names everything it trashes).
+fn child_names(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
+    let own = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut names = Vec::new();
+    for entry in rustix::fs::Dir::read_from(own.as_fd())? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if name != "." && name != ".." {
+            names.push(name.to_owned());
+        }
     }
+    Ok(names)
+}
+
+/// Removes `name` in `parent` and everything below it, never following a symlink and never
+/// crossing into another filesystem mounted inside: the files of the whole tree largest
+/// first, then the directories deepest first. Handles are held only along one path at a time,
+/// so a tree of any shape cannot exhaust the process's file descriptors.
+fn remove_tree(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    let stat = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+        return Ok(rustix::fs::unlinkat(parent, name, AtFlags::empty())?);
+    }
+    let mut tree = Tree::default();
+    let root = open_dir(parent, name)?;
+    tree.walk(root.as_fd(), stat.st_dev, &mut vec![name.to_owned()])?;
+    drop(root);
+    tree.files.sort_by_key(|file| std::cmp::Reverse(file.2));
+    let mut opened: Option<(Vec<String>, OwnedFd)> = None;
+    for (dir, file, _) in &tree.files {
+        if opened.as_ref().is_none_or(|(path, _)| path != dir) {
+            opened = Some((dir.clone(), open_path(parent, dir)?));
+        }
+        if let Some((_, fd)) = &opened {
+            rustix::fs::unlinkat(fd.as_fd(), file.as_str(), AtFlags::empty())?;
+        }
+    }
+    drop(opened);
+    // Found parents first: in reverse, every directory is empty when its turn comes.
+    for dir in tree.dirs.iter().rev() {
+        let (last, above) = dir.split_last().expect("a directory has a name");
+        let holder = if above.is_empty() {
+            None
+        } else {
+            Some(open_path(parent, above)?)
+        };
+        let at = holder.as_ref().map_or(parent, AsFd::as_fd);
+        rustix::fs::unlinkat(at, last.as_str(), AtFlags::REMOVEDIR)?;
+    }
+    Ok(())
+}
+
+/// What a walk found: directories in the order found (parents first) and files with sizes,
+/// each as its path of names from the tree's parent.
+#[derive(Default)]
+struct Tree {
+    dirs: Vec<Vec<String>>,
+    files: Vec<(Vec<String>, String, u64)>,
+}
+
+impl Tree {
+    fn walk(&mut self, dir: BorrowedFd<'_>, device: u64, path: &mut Vec<String>) -> io::Result<()> {
+        self.dirs.push(path.clone());
+        for child in child_names(dir)? {
+            let st = rustix::fs::statat(dir, child.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                let size = u64::try_from(st.st_size).unwrap_or(0);
+                self.files.push((path.clone(), child, size));
+                continue;
+            }
+            if st.st_dev != device {
+                // Another filesystem mounted inside the checkpoint is not the checkpoint's.
+                return Err(io::Error::other(format!(
+                    "{}/{child} is a mount point: left alone",
+                    path.join("/")
+                )));
+            }
+            let fd = open_dir(dir, &child)?;
+            path.push(child);
+            self.walk(fd.as_fd(), device, path)?;
+            path.pop();
+        }
+        Ok(())
+    }
+}
+
+/// Opens the directory at `path` (names below `parent`), one component at a time, refusing
+/// a symlink anywhere.
+fn open_path(parent: BorrowedFd<'_>, path: &[String]) -> io::Result<OwnedFd> {
+    let (first, rest) = path.split_first().expect("a path has a name");
+    let mut fd = open_dir(parent, first)?;
+    for name in rest {
+        fd = open_dir(fd.as_fd(), name)?;
+    }
+    Ok(fd)
+}
+
+fn open_dir(parent: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        parent,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 fn unique_name(name: &str) -> String {
@@ -136,7 +303,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("ckpt/sub")).unwrap();
         std::fs::write(dir.path().join("ckpt/sub/x"), b"1").unwrap();
         let run = RunDir::open(dir.path()).unwrap();
-        let moved = run.move_to_trash("ckpt").unwrap();
+        let moved = run.trashed_path(&run.move_to_trash("ckpt").unwrap());
         assert!(!dir.path().join("ckpt").exists());
         assert!(moved.join("sub/x").exists());
         assert_eq!(run.empty_trash().unwrap(), [moved]);
@@ -150,7 +317,7 @@ mod tests {
         assert!(name.len() > 240);
         std::fs::write(dir.path().join(&name), b"x").unwrap();
         let run = RunDir::open(dir.path()).unwrap();
-        let moved = run.move_to_trash(&name).unwrap();
+        let moved = run.trashed_path(&run.move_to_trash(&name).unwrap());
         assert!(moved.exists());
     }
 
@@ -186,5 +353,47 @@ mod tests {
         run.move_to_trash("ckpt").unwrap();
         run.empty_trash().unwrap();
         assert!(precious.path().join("keep").exists());
+    }
+
+    #[test]
+    fn removal_takes_the_largest_files_first_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ckpt/a/b")).unwrap();
+        std::fs::write(dir.path().join("ckpt/small"), [0u8; 10]).unwrap();
+        std::fs::write(dir.path().join("ckpt/a/b/big"), vec![0u8; 100_000]).unwrap();
+        std::fs::write(dir.path().join("ckpt/a/mid"), vec![0u8; 1000]).unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        let trashed = run.move_to_trash("ckpt").unwrap();
+        run.remove_trashed(&trashed).unwrap();
+        assert!(!run.trashed_path(&trashed).exists());
+        run.tidy_trash();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_tree_with_more_directories_than_handles_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..=2000 {
+            std::fs::create_dir_all(dir.path().join(format!("ckpt/d{i}"))).unwrap();
+            std::fs::write(dir.path().join(format!("ckpt/d{i}/x")), b"1").unwrap();
+        }
+        let run = RunDir::open(dir.path()).unwrap();
+        let trashed = run.move_to_trash("ckpt").unwrap();
+        run.remove_trashed(&trashed).unwrap();
+        assert!(!run.trashed_path(&trashed).exists());
+    }
+
+    #[test]
+    fn trash_siblings_left_by_a_full_disk_are_emptied_with_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".ckptd-trash-ckpt.1.2.3/sub")).unwrap();
+        std::fs::write(dir.path().join(".ckptd-trash-ckpt.1.2.3/sub/x"), b"1").unwrap();
+        std::fs::write(dir.path().join("checkpoint-5"), b"1").unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        assert!(run.has_trash().unwrap());
+        let removed = run.empty_trash().unwrap();
+        assert_eq!(removed, [dir.path().join(".ckptd-trash-ckpt.1.2.3")]);
+        assert!(!run.has_trash().unwrap());
+        assert!(dir.path().join("checkpoint-5").exists());
     }
 }

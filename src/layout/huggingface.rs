@@ -31,7 +31,7 @@ impl HuggingFace {
 }
 
 fn read_state(unit: &Path) -> Result<Json, String> {
-    let text = std::fs::read_to_string(unit.join(STATE)).map_err(|e| e.to_string())?;
+    let text = crate::regular_file::read_to_string(&unit.join(STATE)).map_err(|e| e.to_string())?;
     json::parse(&text)
 }
 

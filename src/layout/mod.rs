@@ -131,7 +131,7 @@ pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>
 /// The trimmed text of a small pointer file a framework writes (`latest`,
 /// `latest_checkpointed_iteration.txt`); `None` when missing, empty or unreadable.
 fn read_pointer_file(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::regular_file::read_to_string(path).ok()?;
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
 }

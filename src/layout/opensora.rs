@@ -55,7 +55,7 @@ impl Layout for OpenSora {
     }
 
     fn marker(&self, unit: &Path, _kind: Kind, _fields: &NameFields) -> Marker {
-        let states = std::fs::read_to_string(unit.join(RUNNING_STATES))
+        let states = crate::regular_file::read_to_string(&unit.join(RUNNING_STATES))
             .ok()
             .and_then(|text| json::parse::<Json>(&text).ok());
         if states

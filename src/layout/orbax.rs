@@ -61,7 +61,7 @@ impl Layout for Orbax {
         if unit.join(COMMIT_SUCCESS).is_file() {
             return Marker::Present;
         }
-        let text = match std::fs::read_to_string(unit.join(STEP_METADATA)) {
+        let text = match crate::regular_file::read_to_string(&unit.join(STEP_METADATA)) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return has_item_dir(unit),
             Err(e) => return Marker::Missing(format!("{STEP_METADATA} unreadable: {e}")),

@@ -10,7 +10,7 @@ use super::json::{self, Json};
 
 /// The metric, or `None` when the file is missing, unreadable, or does not hold it.
 pub fn read(file: &Path, step: Option<u64>, metric: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = crate::regular_file::read_to_string(file).ok()?;
     match json::parse::<Json>(&text) {
         Ok(doc) => value_for(&doc, step, metric),
         Err(e) => {

@@ -8,7 +8,7 @@ use super::run_log::{FileRecords, RunLog};
 use crate::pattern::parse_number;
 
 pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
-    let text = std::fs::read(file).map_err(|e| e.to_string())?;
+    let text = crate::regular_file::read(file).map_err(|e| e.to_string())?;
     parse(&text, step_key, metric)
 }
 

@@ -8,7 +8,7 @@ use super::json::{self, Json};
 use super::run_log::{FileRecords, RunLog};
 
 pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let text = crate::regular_file::read_to_string(file).map_err(|e| e.to_string())?;
     let (log, bad_lines) = parse(&text, step_key, metric);
     if let Some(first) = bad_lines.first() {
         tracing::warn!(

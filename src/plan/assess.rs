@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::checkpoint::{Checkpoint, Marker, MetricObservation};
+use crate::checkpoint::{Checkpoint, Marker, MetricObservation, Writers};
 use crate::policy::Policy;
 
 /// Complete, or the reason it is not (shown in `plan` and the logs).
@@ -56,8 +56,18 @@ fn completeness(checkpoint: &Checkpoint, settle: Duration, now: SystemTime) -> C
     if let Marker::Missing(what) = &checkpoint.marker {
         return Incomplete(what.clone());
     }
-    if checkpoint.open_for_writing {
-        return Incomplete("open for writing by a local process".to_owned());
+    match checkpoint.writers {
+        Writers::Checked { open: true } => {
+            return Incomplete("open for writing by a local process".to_owned());
+        }
+        // The open-writer check was skipped on the strength of an earlier look: only sound
+        // while nothing changed since. A changed checkpoint is being written again.
+        Writers::NotChecked if checkpoint.confirmed != checkpoint.fingerprint => {
+            return Incomplete(
+                "changed since it was last complete: not yet checked for writers".to_owned(),
+            );
+        }
+        Writers::Checked { open: false } | Writers::NotChecked => {}
     }
     match now.duration_since(stable_since) {
         // An mtime in the future (clock skew on shared storage) cannot prove it settled.

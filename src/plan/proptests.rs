@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::tests::{ck, now};
 use super::{plan, Decision, Plan};
-use crate::checkpoint::{Checkpoint, Marker, MetricObservation, Protection};
+use crate::checkpoint::{Checkpoint, Fingerprint, Marker, MetricObservation, Protection, Writers};
 use crate::policy::{BestRule, Mode, Policy};
 
 fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
@@ -161,5 +161,45 @@ proptest! {
         let left = survivors(&input, &first);
         let second = plan(&left, &policy, now());
         prop_assert_eq!(deleted(&second), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_checkpoint_changed_since_it_was_last_complete_is_incomplete_until_rechecked_and_settled(
+        input in arb_run(),
+        policy in arb_policy(),
+        which in any::<prop::sample::Index>(),
+        how in 0u8..3,
+        quiet in 0u64..30,
+    ) {
+        // The daemon confirmed it complete at one fingerprint; now it has another (a trainer
+        // re-saving the same name). Until the open-writer check has been made again, found no
+        // writer, and the change has settled, it is incomplete, kept, and counts for nothing.
+        prop_assume!(!input.is_empty());
+        let mut input = input;
+        let i = which.index(input.len());
+        let current: Fingerprint = input[i].fingerprint.unwrap();
+        input[i].confirmed = Some(Fingerprint {
+            inodes: current.inodes.wrapping_add(1),
+            ..current
+        });
+        match how {
+            0 => input[i].writers = Writers::NotChecked,
+            1 => input[i].writers = Writers::Checked { open: true },
+            _ => {
+                input[i].writers = Writers::Checked { open: false };
+                input[i].stable_since = Some(now() - Duration::from_secs(quiet));
+            }
+        }
+        let name = input[i].name.clone();
+        let p = plan(&input, &policy, now());
+        let v = p.verdict(&name).unwrap();
+        prop_assert!(!v.is_complete(), "{} counted as complete: {:?}", name, v);
+        prop_assert_eq!(v.decision, Decision::Keep);
+        // The same run without it: it took no rule's place.
+        let without: Vec<Checkpoint> = input.iter().filter(|c| c.name != name).cloned().collect();
+        let q = plan(&without, &policy, now());
+        for w in &q.verdicts {
+            prop_assert_eq!(p.verdict(&w.name).unwrap().decision, w.decision, "{}", w.name);
+        }
     }
 }

@@ -5,7 +5,9 @@ use std::num::NonZeroU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{plan, Decision, Plan, Reason};
-use crate::checkpoint::{Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection};
+use crate::checkpoint::{
+    Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
+};
 use crate::policy::{BestRule, Mode, Policy};
 
 /// A fixed "now", well away from the epoch, so ages are easy to read.
@@ -25,10 +27,13 @@ pub(super) fn ck(name: &str, step: u64, age_secs: u64) -> Checkpoint {
             files: 1,
             bytes: 100,
             newest_mtime: t,
+            newest_ctime: t,
+            inodes: 0,
         }),
         stable_since: Some(t),
         marker: Marker::NotRequired,
-        open_for_writing: false,
+        writers: Writers::Checked { open: false },
+        confirmed: None,
         metric: MetricObservation::NotWanted,
         protections: Vec::new(),
         scan_problem: None,
@@ -416,7 +421,7 @@ fn unreadable_open_or_future_checkpoints_are_incomplete() {
     unreadable.stable_since = None;
     unreadable.scan_problem = Some("cannot read x: permission denied".to_owned());
     let mut open = ck("checkpoint-1200", 1200, 9999);
-    open.open_for_writing = true;
+    open.writers = Writers::Checked { open: true };
     let mut future = ck("checkpoint-1300", 1300, 0);
     future.stable_since = Some(now() + Duration::from_secs(60));
     let mut input = ten();

@@ -1,8 +1,11 @@
 //! The stat fingerprint of a checkpoint: file count, total bytes, newest mtime, over the whole
-//! unit. Symlinks inside are counted, never followed.
+//! unit, plus the newest ctime and a digest of the inode numbers, which no writer can set back,
+//! so a rewrite that keeps sizes and mtimes is still a change. Symlinks inside are counted,
+//! never followed.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
 
@@ -12,40 +15,68 @@ use crate::checkpoint::{Fingerprint, Kind};
 pub fn fingerprint(unit: &Path, kind: Kind) -> Result<Fingerprint, String> {
     let unreadable =
         |path: &Path, e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
+    let mut sum = Sum::default();
     if kind == Kind::File {
         let meta = std::fs::symlink_metadata(unit).map_err(|e| unreadable(unit, &e))?;
-        return Ok(Fingerprint {
-            files: 1,
-            bytes: meta.len(),
-            newest_mtime: meta.modified().map_err(|e| unreadable(unit, &e))?,
-        });
+        sum.add(&meta).map_err(|e| unreadable(unit, &e))?;
+        return Ok(sum.into_fingerprint());
     }
-    let mut files = 0;
-    let mut bytes = 0;
-    let mut newest = SystemTime::UNIX_EPOCH;
     for entry in WalkDir::new(unit).follow_links(false) {
         let entry = entry.map_err(|e| {
             let path = e.path().unwrap_or(unit).to_owned();
             unreadable(&path, &e)
         })?;
         let meta = entry.metadata().map_err(|e| unreadable(entry.path(), &e))?;
-        newest = newest.max(meta.modified().map_err(|e| unreadable(entry.path(), &e))?);
+        sum.add(&meta).map_err(|e| unreadable(entry.path(), &e))?;
+    }
+    Ok(sum.into_fingerprint())
+}
+
+/// The running totals of a walk.
+#[derive(Default)]
+struct Sum {
+    files: u64,
+    bytes: u64,
+    newest_mtime: Option<SystemTime>,
+    newest_ctime: Option<SystemTime>,
+    inodes: u64,
+}
+
+impl Sum {
+    fn add(&mut self, meta: &std::fs::Metadata) -> std::io::Result<()> {
+        let mtime = meta.modified()?;
+        let ctime = UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(meta.ctime()).unwrap_or(0),
+                u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+            );
+        self.newest_mtime = self.newest_mtime.max(Some(mtime));
+        self.newest_ctime = self.newest_ctime.max(Some(ctime));
+        // Order-independent; names swapped between inodes show in the ctimes (rename sets them).
+        self.inodes = self
+            .inodes
+            .wrapping_add(meta.ino().wrapping_mul(0x9E37_79B9_7F4A_7C15));
         if !meta.is_dir() {
-            files += 1;
-            bytes += meta.len();
+            self.files += 1;
+            self.bytes += meta.len();
+        }
+        Ok(())
+    }
+
+    fn into_fingerprint(self) -> Fingerprint {
+        Fingerprint {
+            files: self.files,
+            bytes: self.bytes,
+            newest_mtime: self.newest_mtime.unwrap_or(UNIX_EPOCH),
+            newest_ctime: self.newest_ctime.unwrap_or(UNIX_EPOCH),
+            inodes: self.inodes,
         }
     }
-    Ok(Fingerprint {
-        files,
-        bytes,
-        newest_mtime: newest,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn a_directory_sums_every_file_and_takes_the_newest_mtime() {
@@ -79,6 +110,38 @@ mod tests {
         let f = fingerprint(&unit, Kind::Dir).unwrap();
         assert_eq!(f.files, 1);
         assert!(f.bytes < 1000, "followed the link: {}", f.bytes);
+    }
+
+    #[test]
+    fn a_rewrite_in_place_that_keeps_size_and_mtime_changes_the_fingerprint() {
+        // A trainer re-saving the same name after a resume, or `rsync -t` replacing a file:
+        // same bytes, same mtime, but the ctime (and with a rename, the inode) moves.
+        let dir = tempfile::tempdir().unwrap();
+        let unit = dir.path().join("ckpt_200.pt");
+        std::fs::write(&unit, [1u8; 64]).unwrap();
+        let old = filetime::FileTime::from_unix_time(1_000_000, 0);
+        filetime::set_file_mtime(&unit, old).unwrap();
+        let before = fingerprint(&unit, Kind::File).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let replacement = dir.path().join("tmp");
+        std::fs::write(&replacement, [2u8; 64]).unwrap();
+        filetime::set_file_mtime(&replacement, old).unwrap();
+        std::fs::rename(&replacement, &unit).unwrap();
+        let after = fingerprint(&unit, Kind::File).unwrap();
+        assert_eq!(
+            (before.bytes, before.newest_mtime),
+            (after.bytes, after.newest_mtime)
+        );
+        assert_ne!(before, after);
+        assert_ne!(before.inodes, after.inodes);
+
+        // Truncated and rewritten through the same inode: the ctime moves.
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&unit, [3u8; 64]).unwrap();
+        filetime::set_file_mtime(&unit, old).unwrap();
+        let again = fingerprint(&unit, Kind::File).unwrap();
+        assert_eq!(again.inodes, after.inodes);
+        assert_ne!(again, after);
     }
 
     #[test]

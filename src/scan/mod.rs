@@ -11,7 +11,9 @@ mod pointers;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{Checkpoint, Kind, Marker, MetricObservation, Protection};
+use crate::checkpoint::{
+    Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
+};
 use crate::config::Watch;
 use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
 use crate::pattern::{NameFields, Recognition};
@@ -29,16 +31,17 @@ struct Candidate {
 
 /// Scans `run` for `watch`. Fails only when the run directory itself cannot be listed.
 pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
-    scan_run_knowing(run, watch, &HashSet::new())
+    scan_run_knowing(run, watch, &HashMap::new())
 }
 
-/// [`scan_run`] for the daemon, which already saw `known_complete` complete: a finished
-/// checkpoint is not reopened for writing by a trainer, so the costly walk over every
-/// process's open files is done only while some checkpoint is still unconfirmed.
+/// [`scan_run`] for the daemon, which remembers the fingerprint at which it last `confirmed`
+/// each checkpoint complete with no writer. The costly walk over every process's open files is
+/// skipped only while every checkpoint still has exactly that fingerprint: any change (a
+/// trainer re-saving the same name) makes the walk happen again.
 pub fn scan_run_knowing<S: std::hash::BuildHasher>(
     run: &Path,
     watch: &Watch,
-    known_complete: &HashSet<String, S>,
+    confirmed: &HashMap<String, Fingerprint, S>,
 ) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
@@ -47,17 +50,11 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
         (Some(source), Some(metric)) => source.load_run_log(run, metric),
         _ => None,
     };
-    let writers = if candidates.iter().all(|c| known_complete.contains(&c.name)) {
-        HashSet::new()
-    } else {
-        open_writers::open_for_writing(run)
-    };
-
-    let checkpoints = candidates
-        .into_iter()
-        .map(|candidate| {
-            let unit = run.join(&candidate.name);
-            let (fingerprint, scan_problem) = match fingerprint(&unit, candidate.kind) {
+    // Fingerprints first: they decide whether the open-writer walk is needed.
+    let fingerprints: Vec<(Option<Fingerprint>, Option<String>)> = candidates
+        .iter()
+        .map(
+            |candidate| match fingerprint(&run.join(&candidate.name), candidate.kind) {
                 Ok(f) => (Some(f), None),
                 Err(problem) => {
                     tracing::warn!(
@@ -68,7 +65,20 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
                     );
                     (None, Some(problem))
                 }
-            };
+            },
+        )
+        .collect();
+    let all_confirmed = candidates
+        .iter()
+        .zip(&fingerprints)
+        .all(|(c, (f, _))| f.is_none() || f.as_ref() == confirmed.get(&c.name));
+    let writers = (!all_confirmed).then(|| open_writers::open_for_writing(run));
+
+    let checkpoints = candidates
+        .into_iter()
+        .zip(fingerprints)
+        .map(|(candidate, (fingerprint, scan_problem))| {
+            let unit = run.join(&candidate.name);
             let metric = match (&watch.metric_source, wants_metric) {
                 (Some(source), Some(metric)) => source.observe(
                     metric,
@@ -87,7 +97,13 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
                 } else {
                     Marker::NotRequired
                 },
-                open_for_writing: is_open(&writers, &unit),
+                writers: match &writers {
+                    Some(open) => Writers::Checked {
+                        open: is_open(open, &unit),
+                    },
+                    None => Writers::NotChecked,
+                },
+                confirmed: confirmed.get(&candidate.name).copied(),
                 protections: protections
                     .get(&candidate.name)
                     .cloned()

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod daemon;
+pub mod mount;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
@@ -59,6 +62,42 @@ impl Fixture {
             .stdin(Stdio::null())
             .output()
             .expect("run ckptd")
+    }
+
+    /// Runs `ckptd ARGS` like [`Fixture::ckptd`], but fails the test (killing ckptd) if it has
+    /// not exited within `deadline`: for commands that a bug would make hang.
+    pub fn ckptd_within(&self, args: &[&str], deadline: Duration) -> Output {
+        let out_path = self.path(".ckptd-test-stdout");
+        let err_path = self.path(".ckptd-test-stderr");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ckptd"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("CKPTD_LOG")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(std::fs::File::create(&err_path).unwrap())
+            .spawn()
+            .expect("run ckptd");
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "ckptd {args:?} still running after {deadline:?}\nstderr:\n{}",
+                    std::fs::read_to_string(&err_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Output {
+            status,
+            stdout: std::fs::read(&out_path).unwrap_or_default(),
+            stderr: std::fs::read(&err_path).unwrap_or_default(),
+        }
     }
 
     /// `ckptd plan --json --config ckptd.toml`, parsed.

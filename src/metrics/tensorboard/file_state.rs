@@ -5,7 +5,6 @@
 //! has not finished flushing stays unread until it is whole) and the file's identity. A file
 //! that shrank, or whose (device, inode) changed, was replaced and is read again from the start.
 
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -45,7 +44,7 @@ impl FileState {
     /// Reads whatever `path` gained since the last call. Corruption is a WARN (once per
     /// offset) and the records before it are kept; only a file that cannot be read is an error.
     pub fn update(&mut self, path: &Path, tag: &str) -> Result<(), String> {
-        let mut file = File::open(path).map_err(|e| e.to_string())?;
+        let mut file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
         let meta = file.metadata().map_err(|e| e.to_string())?;
         let identity = (meta.dev(), meta.ino());
         if self.identity != Some(identity) || meta.len() < self.offset {
