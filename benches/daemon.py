@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Daemon benchmarks for `ckptd run` (release build), each against a baseline in the same run.
 
-    cargo build --release && python3 benches/daemon.py [--idle-seconds 300]
+    cargo build --release && python3 benches/daemon.py [--idle-seconds 300] [--bin PATH]
 
 1. Reaction: a trainer writes a checkpoint; with keep_last = 1 its completion deletes the
    previous one. Reaction = (deletion seen) - (last write) - settle. Baseline: this script's
@@ -140,11 +140,15 @@ def idle_and_memory(tmp, seconds, rescan):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument("--bin", help="the ckptd binary to measure (default: target/release/ckptd)")
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--skip-idle", action="store_true", help="only measure reaction")
     parser.add_argument("--skip-reaction", action="store_true", help="only measure idle cost")
     parser.add_argument("--rescan", default="5m", help="rescan_interval for the idle test")
     args = parser.parse_args()
+    global BINARY
+    if args.bin:
+        BINARY = os.path.abspath(args.bin)
     if not os.path.exists(BINARY):
         sys.exit("build first: cargo build --release")
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ pub mod config;
 pub mod daemon;
 pub mod duration;
 pub mod execute;
+pub mod fs_kind;
 pub mod layout;
 pub mod lock;
 pub mod logging;

@@ -58,22 +58,38 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         // NFS and some FUSE filesystems refuse flock on a directory: the file lock decides.
         Err(_) => false,
     };
+    // Something else in the lock file's place (a FIFO would block an open for writing) is
+    // refused by its stat; the open is non-blocking besides, should one be swapped in.
+    match rustix::fs::statat(
+        dir.as_fd(),
+        LOCK_FILE,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st)
+            if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                != rustix::fs::FileType::RegularFile =>
+        {
+            return Err(not_regular(run));
+        }
+        _ => {}
+    }
     let file = match rustix::fs::openat(
         dir.as_fd(),
         LOCK_FILE,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
         Mode::from_raw_mode(0o644),
     ) {
         Ok(fd) => Some(fd),
-        Err(e) => {
-            let e = io::Error::from(e);
-            if dir_locked && is_no_space(&e) {
-                None
-            } else {
-                return Err(e);
-            }
-        }
+        // The directory lock alone is enough only where no other node can act on the run.
+        Err(e) if dir_locked && is_no_space(&e.into()) && crate::fs_kind::is_local(run) => None,
+        Err(e) => return Err(e.into()),
     };
+    if let Some(fd) = &file {
+        let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
+        if kind != rustix::fs::FileType::RegularFile {
+            return Err(not_regular(run));
+        }
+    }
     if let Some(fd) = &file {
         match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
@@ -82,6 +98,13 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         }
     }
     Ok(Some(RunLock { _dir: dir, file }))
+}
+
+fn not_regular(run: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is not a regular file",
+        run.join(LOCK_FILE).display()
+    ))
 }
 
 #[cfg(test)]

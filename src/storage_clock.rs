@@ -35,8 +35,18 @@ impl RunClock {
         }
     }
 
-    /// Reads the storage clock through the probe file `probe` (held open), else this
-    /// machine's.
+    /// Reads the storage clock of `run` through its probe file `probe` (held open), else this
+    /// machine's. On filesystems whose clients stamp mtimes with their own clocks (Lustre,
+    /// GPFS, CephFS), no probe can read a trainer's clock: the clock is unknown there.
+    pub fn of(run: &Path, probe: Option<BorrowedFd<'_>>) -> Self {
+        if crate::fs_kind::probe_reads_writers_clock(run) {
+            Self::through(probe)
+        } else {
+            Self::local()
+        }
+    }
+
+    /// Reads the clock through the probe file `probe` (held open), else this machine's.
     pub fn through(probe: Option<BorrowedFd<'_>>) -> Self {
         match probe.map(stamp) {
             Some(Ok(now)) => Self {
@@ -60,7 +70,7 @@ impl RunClock {
             Mode::empty(),
         );
         match probe {
-            Ok(fd) if is_regular(&fd) => Self::through(Some(std::os::fd::AsFd::as_fd(&fd))),
+            Ok(fd) if is_regular(&fd) => Self::of(run, Some(std::os::fd::AsFd::as_fd(&fd))),
             _ => Self::local(),
         }
     }

@@ -354,3 +354,57 @@ fn trash_that_could_not_be_removed_is_retried_on_a_timer() {
     assert_eq!(d.stop().code(), Some(0));
     drop(inner);
 }
+
+#[test]
+fn prune_leaves_a_users_own_trash_like_names_and_is_not_blocked_by_a_fifo_lock() {
+    // Names in ckptd's namespace that ckptd did not make are never removed; a FIFO in place
+    // of the lock file is an error for that run, not a hang.
+    let f = Fixture::new();
+    for step in 1..=2 {
+        let name = format!("run/ckpt-{step}.pt");
+        f.write(&name, b"x");
+        f.age(&name, 10 - step);
+    }
+    f.write("run/.ckptd-trash-notes/important.txt", b"mine");
+    f.write("run/.ckptd-trash-readme", b"mine");
+    config(&f, "ckpt-{step}.pt", "keep_last = 1\n");
+    let out = f.ckptd_within(
+        &["prune", "--config", "ckptd.toml"],
+        Duration::from_secs(30),
+    );
+    common::assert_success(&out);
+    assert_eq!(
+        f.listing("run"),
+        [".ckptd-trash-notes", ".ckptd-trash-readme", "ckpt-2.pt"]
+    );
+    assert_eq!(
+        std::fs::read(f.path("run/.ckptd-trash-notes/important.txt")).unwrap(),
+        b"mine"
+    );
+
+    f.write("run/ckpt-3.pt", b"x");
+    f.age("run/ckpt-3.pt", 1);
+    std::fs::remove_file(f.path("run/.ckptd.lock")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        f.path("run/.ckptd.lock"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let out = f.ckptd_within(
+        &["prune", "--config", "ckptd.toml"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("not a regular file"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert!(
+        exists(&f, "run/ckpt-2.pt"),
+        "nothing is deleted without the lock"
+    );
+}

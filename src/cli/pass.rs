@@ -34,6 +34,9 @@ pub struct Pass {
     pub plan: Plan,
     /// "Now" for this run when it was planned.
     pub clock: RunClock,
+    /// `prune` will act here (its lock could be taken), so an unknown clock means a second
+    /// look before deleting.
+    acting: bool,
 }
 
 impl Pass {
@@ -78,16 +81,17 @@ pub fn plan_runs(
 }
 
 /// "Now" for `run`: through its probe when the command may act there, else only through a
-/// probe it already has.
-fn read_clock(run: &Path, watch: &Watch, access: Access) -> RunClock {
+/// probe it already has; and whether it will act there.
+fn read_clock(run: &Path, watch: &Watch, access: Access) -> (RunClock, bool) {
     if access == Access::ReadOnly || watch.dry_run {
-        return RunClock::read_only(run);
+        return (RunClock::read_only(run), false);
     }
     match crate::lock::try_lock(run) {
-        Ok(Some(lock)) => RunClock::through(lock.file()),
+        Ok(Some(lock)) => (RunClock::of(run, lock.file()), true),
         // The daemon holds the lock: its probe file exists.
-        Ok(None) => RunClock::read_only(run),
-        Err(_) => RunClock::local(),
+        Ok(None) => (RunClock::read_only(run), true),
+        // The lock cannot be taken: nothing will be deleted here, so no second look either.
+        Err(_) => (RunClock::local(), false),
     }
 }
 
@@ -98,7 +102,10 @@ fn read_clock(run: &Path, watch: &Watch, access: Access) -> RunClock {
 /// being written.
 fn look_again_where_the_clock_is_unknown(passes: &mut [Pass]) {
     let unknown: Vec<usize> = (0..passes.len())
-        .filter(|&i| !passes[i].clock.on_storage && passes[i].plan.deletions().next().is_some())
+        .filter(|&i| {
+            let p = &passes[i];
+            p.acting && !p.clock.on_storage && p.plan.deletions().next().is_some()
+        })
         .collect();
     let Some(wait) = unknown.iter().map(|&i| passes[i].watch.policy.settle).max() else {
         return;
@@ -145,7 +152,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         }
     };
     // Read before scanning: a write that lands during the scan is then never taken for old.
-    let clock = read_clock(run, &watch, access);
+    let (clock, acting) = read_clock(run, &watch, access);
     let checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
         Err(e) => {
@@ -161,6 +168,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         checkpoints,
         plan,
         clock,
+        acting,
     })
 }
 

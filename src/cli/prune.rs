@@ -62,7 +62,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
                 continue;
             }
             Err(e) => {
-                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock: nothing deleted");
+                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}; nothing deleted there", p.run.display());
                 total.failed += p.plan.deletions().count().max(1);
                 continue;
             }

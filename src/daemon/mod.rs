@@ -7,7 +7,6 @@
 
 mod discovery;
 mod events;
-mod fs_kind;
 mod ledger;
 mod memory;
 mod run_pass;
@@ -33,6 +32,10 @@ pub use signals::Control;
 
 /// Events within this window are handled in one pass: a trainer writing a file produces many.
 const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// How many of a run's newest kept checkpoint directories are watched (with their
+/// subdirectories) for rewrites in place.
+const WATCHED_KEPT_DIRS: usize = 8;
 
 /// Errors that stop the daemon (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -272,7 +275,7 @@ impl Daemon {
         let now = Instant::now();
         for run in found {
             let watch = &self.config.watches[run.watch];
-            let network = fs_kind::network_filesystem(&run.path);
+            let network = crate::fs_kind::network_filesystem(&run.path);
             let polled = match watch.watcher {
                 WatcherMode::Poll => true,
                 WatcherMode::Events => false,
@@ -311,7 +314,16 @@ impl Daemon {
             if !memory.polled {
                 wanted.push(run.clone());
                 wanted.extend(memory.metric_dirs.iter().cloned());
-                trees.extend(memory.kept_dirs.iter().map(|(name, _)| run.join(name)));
+                // The newest are the ones a resumed trainer re-saves; the periodic rescan
+                // covers every kept directory, and the cap keeps inotify watches bounded.
+                trees.extend(
+                    memory
+                        .kept_dirs
+                        .iter()
+                        .rev()
+                        .take(WATCHED_KEPT_DIRS)
+                        .map(|(name, _)| run.join(name)),
+                );
             }
         }
         for tree in &trees {

@@ -19,6 +19,9 @@ use crate::config::{apply_run_overrides, Watch};
 use crate::execute;
 use crate::plan::{plan, Decision, MetricState, Reason, Verdict};
 
+/// The furthest ahead a pass schedules a look: later deadlines are left to rescans.
+const FAR_DEADLINE: Duration = Duration::from_secs(86_400 * 365);
+
 /// What a pass found and did.
 #[derive(Debug, Default)]
 pub struct PassOutcome {
@@ -73,7 +76,7 @@ pub fn run_pass(
     };
     memory.lock_error_logged = false;
     // "Now" on the clock that stamps this run's files (see `storage_clock`).
-    let clock = RunClock::through(lock.file());
+    let clock = RunClock::of(run, lock.file());
     if !clock.on_storage && !memory.clock_warned {
         memory.clock_warned = true;
         tracing::warn!(run = %run.display(), "cannot stamp .ckptd.lock in {}: the storage clock is unknown, so a checkpoint counts as complete only after two looks {} apart saw it unchanged", run.display(), crate::duration::show(base.policy.settle));
@@ -182,9 +185,10 @@ fn remember_confirmed(
     }
 }
 
-/// The complete directory checkpoints the plan keeps, with their fingerprints: the daemon
-/// watches them (and fingerprints them at each periodic rescan), so a trainer rewriting one in
-/// place is noticed although nothing changes in the run directory itself.
+/// The complete directory checkpoints the plan keeps, in checkpoint order, with their
+/// fingerprints: the daemon watches the newest of them and fingerprints all of them at each
+/// periodic rescan, so a trainer rewriting one in place is noticed although nothing changes in
+/// the run directory itself.
 fn kept_directories(
     verdicts: &[Verdict],
     checkpoints: &[Checkpoint],
@@ -326,8 +330,12 @@ fn pending_deadlines(
             .and_then(crate::checkpoint::Checkpoint::completed_at);
         if v.reasons.contains(&Reason::MetricPending) {
             if let Some(t) = completed {
-                let timeout_at = t + watch.policy.metric_timeout;
-                out.push(now + timeout_at.duration_since(wall_now).unwrap_or_default());
+                // Checked: an mtime near the end of time (any writer can set one) must not
+                // overflow; a deadline that far away is the next rescan's business.
+                if let Some(timeout_at) = t.checked_add(watch.policy.metric_timeout) {
+                    let wait = timeout_at.duration_since(wall_now).unwrap_or_default();
+                    out.push(now + wait.min(FAR_DEADLINE));
+                }
             }
         }
         if !v.is_complete() && v.decision == Decision::Keep {

@@ -62,7 +62,10 @@ impl Tracker {
             self.dated_by_mtime = match (clock.on_storage, self.seen_on_storage) {
                 (true, Some(seen)) => {
                     fingerprint.newest_mtime > self.fingerprint.newest_mtime
-                        && fingerprint.newest_mtime + MTIME_SLACK > seen
+                        && fingerprint
+                            .newest_mtime
+                            .checked_add(MTIME_SLACK)
+                            .is_none_or(|t| t > seen)
                 }
                 _ => false,
             };

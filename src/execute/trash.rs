@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags};
 
 use crate::lock::is_no_space;
 
@@ -67,15 +70,28 @@ impl RunDir {
     /// has no room for that, beside itself under a trash name.
     pub fn move_to_trash(&self, name: &str) -> io::Result<Trashed> {
         let unique = unique_name(name);
+        // NOREPLACE: a name that somehow exists already is an error, never overwritten.
         let into_trash = self.open_trash(true).and_then(|trash| {
-            rustix::fs::renameat(self.fd.as_fd(), name, trash.as_fd(), unique.as_str())
-                .map_err(io::Error::from)
+            rustix::fs::renameat_with(
+                self.fd.as_fd(),
+                name,
+                trash.as_fd(),
+                unique.as_str(),
+                RenameFlags::NOREPLACE,
+            )
+            .map_err(io::Error::from)
         });
         match into_trash {
             Ok(()) => Ok(Trashed::InTrashDir(unique)),
             Err(e) if is_no_space(&e) => {
                 let beside = format!("{TRASH_SIBLING_PREFIX}{unique}");
-                rustix::fs::renameat(self.fd.as_fd(), name, self.fd.as_fd(), beside.as_str())?;
+                rustix::fs::renameat_with(
+                    self.fd.as_fd(),
+                    name,
+                    self.fd.as_fd(),
+                    beside.as_str(),
+                    RenameFlags::NOREPLACE,
+                )?;
                 tracing::warn!(run = %self.path.display(), checkpoint = name, renamed_to = %beside, "filesystem full, no room for .ckptd-trash/: checkpoint renamed in place before removal");
                 Ok(Trashed::Beside(beside))
             }
@@ -93,10 +109,18 @@ impl RunDir {
 
     /// Removes a trashed checkpoint, largest files first.
     pub fn remove_trashed(&self, trashed: &Trashed) -> io::Result<()> {
+        let device = self.device()?;
         match trashed {
-            Trashed::InTrashDir(name) => remove_tree(self.open_trash(false)?.as_fd(), name),
-            Trashed::Beside(name) => remove_tree(self.fd.as_fd(), name),
+            Trashed::InTrashDir(name) => {
+                remove_tree(self.open_trash(false)?.as_fd(), &cname(name)?, device)
+            }
+            Trashed::Beside(name) => remove_tree(self.fd.as_fd(), &cname(name)?, device),
         }
+    }
+
+    /// The device of the run directory: nothing on another one is ever removed.
+    fn device(&self) -> io::Result<u64> {
+        Ok(rustix::fs::fstat(&self.fd)?.st_dev)
     }
 
     /// Opens (and with `create`, makes) the trash directory, refusing a symlink in its place.
@@ -125,9 +149,10 @@ impl RunDir {
     /// interrupted pass or of a removal that failed), then the trash directory itself.
     /// Returns the paths removed; stops at the first error.
     pub fn empty_trash(&self) -> io::Result<Vec<PathBuf>> {
+        let device = self.device()?;
         let mut removed = Vec::new();
         for name in self.trash_siblings()? {
-            remove_tree(self.fd.as_fd(), &name)?;
+            remove_tree(self.fd.as_fd(), &cname(&name)?, device)?;
             removed.push(self.path.join(name));
         }
         match self.child_type(TRASH_DIR) {
@@ -142,9 +167,19 @@ impl RunDir {
             Err(e) => return Err(e),
         }
         let trash = self.open_trash(false)?;
+        if rustix::fs::fstat(&trash)?.st_dev != device {
+            return Err(io::Error::other(format!(
+                "{} is a mount point: left alone",
+                self.path.join(TRASH_DIR).display()
+            )));
+        }
         for name in child_names(trash.as_fd())? {
-            remove_tree(trash.as_fd(), &name)?;
-            removed.push(self.path.join(TRASH_DIR).join(name));
+            remove_tree(trash.as_fd(), &name, device)?;
+            removed.push(
+                self.path
+                    .join(TRASH_DIR)
+                    .join(std::ffi::OsStr::from_bytes(name.to_bytes())),
+            );
         }
         self.tidy_trash();
         Ok(removed)
@@ -155,16 +190,34 @@ impl RunDir {
         Ok(self.child_type(TRASH_DIR).is_ok() || !self.trash_siblings()?.is_empty())
     }
 
+    /// The run's children named exactly as [`move_to_trash`] names a sibling: a user's own
+    /// `.ckptd-trash-notes` is not one, and is never touched.
     fn trash_siblings(&self) -> io::Result<Vec<String>> {
         Ok(child_names(self.fd.as_fd())?
             .into_iter()
-            .filter(|name| name.starts_with(TRASH_SIBLING_PREFIX))
+            .filter_map(|name| name.into_string().ok())
+            .filter(|name| is_trash_sibling(name))
             .collect())
     }
 }
 
-/// The names in the directory `dir` (UTF-8 ones: ckptd names everything it trashes).
-fn child_names(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
+/// Whether `name` is a sibling `move_to_trash` made: the prefix, a name, then
+/// `.<pid>.<nanos>.<n>` (see `unique_name`).
+fn is_trash_sibling(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TRASH_SIBLING_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.rsplitn(4, '.');
+    let numbers = [parts.next(), parts.next(), parts.next()];
+    let named = parts.next().is_some_and(|n| !n.is_empty());
+    named
+        && numbers
+            .iter()
+            .all(|p| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// The names in the directory `dir`, as the kernel has them (not necessarily UTF-8).
+fn child_names(dir: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
     let own = rustix::fs::openat(
         dir,
         ".",
@@ -174,10 +227,8 @@ fn child_names(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in rustix::fs::Dir::read_from(own.as_fd())? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().to_str() else {
-            continue;
-        };
-        if name != "." && name != ".." {
+        let name = entry.file_name();
+        if name != c"." && name != c".." {
             names.push(name.to_owned());
         }
     }
@@ -185,26 +236,29 @@ fn child_names(dir: BorrowedFd<'_>) -> io::Result<Vec<String>> {
 }
 
 /// Removes `name` in `parent` and everything below it, never following a symlink and never
-/// crossing into another filesystem mounted inside: the files of the whole tree largest
+/// touching another filesystem than `device` (the run's): the files of the whole tree largest
 /// first, then the directories deepest first. Handles are held only along one path at a time,
 /// so a tree of any shape cannot exhaust the process's file descriptors.
-fn remove_tree(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+fn remove_tree(parent: BorrowedFd<'_>, name: &CStr, device: u64) -> io::Result<()> {
     let stat = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
         return Ok(rustix::fs::unlinkat(parent, name, AtFlags::empty())?);
     }
+    if stat.st_dev != device {
+        return Err(mount_point(&[name.to_owned()]));
+    }
     let mut tree = Tree::default();
     let root = open_dir(parent, name)?;
-    tree.walk(root.as_fd(), stat.st_dev, &mut vec![name.to_owned()])?;
+    tree.walk(root.as_fd(), device, &mut vec![name.to_owned()])?;
     drop(root);
     tree.files.sort_by_key(|file| std::cmp::Reverse(file.2));
-    let mut opened: Option<(Vec<String>, OwnedFd)> = None;
+    let mut opened: Option<(Vec<CString>, OwnedFd)> = None;
     for (dir, file, _) in &tree.files {
         if opened.as_ref().is_none_or(|(path, _)| path != dir) {
             opened = Some((dir.clone(), open_path(parent, dir)?));
         }
         if let Some((_, fd)) = &opened {
-            rustix::fs::unlinkat(fd.as_fd(), file.as_str(), AtFlags::empty())?;
+            rustix::fs::unlinkat(fd.as_fd(), file.as_c_str(), AtFlags::empty())?;
         }
     }
     drop(opened);
@@ -217,7 +271,7 @@ fn remove_tree(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
             Some(open_path(parent, above)?)
         };
         let at = holder.as_ref().map_or(parent, AsFd::as_fd);
-        rustix::fs::unlinkat(at, last.as_str(), AtFlags::REMOVEDIR)?;
+        rustix::fs::unlinkat(at, last.as_c_str(), AtFlags::REMOVEDIR)?;
     }
     Ok(())
 }
@@ -226,15 +280,20 @@ fn remove_tree(parent: BorrowedFd<'_>, name: &str) -> io::Result<()> {
 /// each as its path of names from the tree's parent.
 #[derive(Default)]
 struct Tree {
-    dirs: Vec<Vec<String>>,
-    files: Vec<(Vec<String>, String, u64)>,
+    dirs: Vec<Vec<CString>>,
+    files: Vec<(Vec<CString>, CString, u64)>,
 }
 
 impl Tree {
-    fn walk(&mut self, dir: BorrowedFd<'_>, device: u64, path: &mut Vec<String>) -> io::Result<()> {
+    fn walk(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        device: u64,
+        path: &mut Vec<CString>,
+    ) -> io::Result<()> {
         self.dirs.push(path.clone());
         for child in child_names(dir)? {
-            let st = rustix::fs::statat(dir, child.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+            let st = rustix::fs::statat(dir, child.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)?;
             if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
                 let size = u64::try_from(st.st_size).unwrap_or(0);
                 self.files.push((path.clone(), child, size));
@@ -242,10 +301,8 @@ impl Tree {
             }
             if st.st_dev != device {
                 // Another filesystem mounted inside the checkpoint is not the checkpoint's.
-                return Err(io::Error::other(format!(
-                    "{}/{child} is a mount point: left alone",
-                    path.join("/")
-                )));
+                path.push(child);
+                return Err(mount_point(path));
             }
             let fd = open_dir(dir, &child)?;
             path.push(child);
@@ -256,9 +313,17 @@ impl Tree {
     }
 }
 
+fn mount_point(path: &[CString]) -> io::Error {
+    let shown: Vec<String> = path
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    io::Error::other(format!("{} is a mount point: left alone", shown.join("/")))
+}
+
 /// Opens the directory at `path` (names below `parent`), one component at a time, refusing
 /// a symlink anywhere.
-fn open_path(parent: BorrowedFd<'_>, path: &[String]) -> io::Result<OwnedFd> {
+fn open_path(parent: BorrowedFd<'_>, path: &[CString]) -> io::Result<OwnedFd> {
     let (first, rest) = path.split_first().expect("a path has a name");
     let mut fd = open_dir(parent, first)?;
     for name in rest {
@@ -267,7 +332,11 @@ fn open_path(parent: BorrowedFd<'_>, path: &[String]) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn open_dir(parent: BorrowedFd<'_>, name: &str) -> io::Result<OwnedFd> {
+fn cname(name: &str) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::other("a name with a NUL byte"))
+}
+
+fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         parent,
         name,
@@ -389,11 +458,45 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".ckptd-trash-ckpt.1.2.3/sub")).unwrap();
         std::fs::write(dir.path().join(".ckptd-trash-ckpt.1.2.3/sub/x"), b"1").unwrap();
         std::fs::write(dir.path().join("checkpoint-5"), b"1").unwrap();
+        // A user's own names in ckptd's namespace that ckptd never made: left alone.
+        std::fs::create_dir(dir.path().join(".ckptd-trash-notes")).unwrap();
+        std::fs::write(dir.path().join(".ckptd-trash-notes/important.txt"), b"1").unwrap();
+        std::fs::write(dir.path().join(".ckptd-trash-x.1.2"), b"1").unwrap();
         let run = RunDir::open(dir.path()).unwrap();
         assert!(run.has_trash().unwrap());
         let removed = run.empty_trash().unwrap();
         assert_eq!(removed, [dir.path().join(".ckptd-trash-ckpt.1.2.3")]);
         assert!(!run.has_trash().unwrap());
         assert!(dir.path().join("checkpoint-5").exists());
+        assert!(dir.path().join(".ckptd-trash-notes/important.txt").exists());
+        assert!(dir.path().join(".ckptd-trash-x.1.2").exists());
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_inside_a_checkpoint_are_removed_too() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("step1")).unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.bin");
+        std::fs::write(dir.path().join("step1").join(odd), b"1").unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        let trashed = run.move_to_trash("step1").unwrap();
+        run.remove_trashed(&trashed).unwrap();
+        run.tidy_trash();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn sibling_names_are_recognised_exactly() {
+        let made = format!("{TRASH_SIBLING_PREFIX}{}", unique_name("checkpoint-5"));
+        assert!(is_trash_sibling(&made), "{made}");
+        for other in [
+            ".ckptd-trash-notes",
+            ".ckptd-trash-.1.2.3",
+            ".ckptd-trash-a.1.2.x",
+            ".ckptd-trash",
+        ] {
+            assert!(!is_trash_sibling(other), "{other}");
+        }
     }
 }

@@ -50,29 +50,23 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
         (Some(source), Some(metric)) => source.load_run_log(run, metric),
         _ => None,
     };
-    // Fingerprints first: they decide whether the open-writer walk is needed.
-    let fingerprints: Vec<(Option<Fingerprint>, Option<String>)> = candidates
-        .iter()
-        .map(
-            |candidate| match fingerprint(&run.join(&candidate.name), candidate.kind) {
-                Ok(f) => (Some(f), None),
-                Err(problem) => {
-                    tracing::warn!(
-                        run = %run.display(),
-                        checkpoint = %candidate.name,
-                        reason = %problem,
-                        "checkpoint unreadable: kept as incomplete"
-                    );
-                    (None, Some(problem))
-                }
-            },
-        )
-        .collect();
-    let all_confirmed = candidates
-        .iter()
-        .zip(&fingerprints)
-        .all(|(c, (f, _))| f.is_none() || f.as_ref() == confirmed.get(&c.name));
-    let writers = (!all_confirmed).then(|| open_writers::open_for_writing(run));
+    // The open-writer walk comes before the fingerprints it vouches for: a writer that
+    // finishes and closes between the two then shows as a fresh mtime, never as an old
+    // fingerprint with no writer. It is skipped only when every checkpoint was confirmed and
+    // none changed; when one changed, the walk is made and everything fingerprinted again.
+    let every_name_confirmed = candidates.iter().all(|c| confirmed.contains_key(&c.name));
+    let mut writers = (!every_name_confirmed).then(|| open_writers::open_for_writing(run));
+    let mut fingerprints = fingerprint_all(run, &candidates);
+    if writers.is_none() {
+        let changed = candidates
+            .iter()
+            .zip(&fingerprints)
+            .any(|(c, (f, _))| f.is_some() && f.as_ref() != confirmed.get(&c.name));
+        if changed {
+            writers = Some(open_writers::open_for_writing(run));
+            fingerprints = fingerprint_all(run, &candidates);
+        }
+    }
 
     let checkpoints = candidates
         .into_iter()
@@ -120,6 +114,30 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
         })
         .collect();
     Ok(checkpoints)
+}
+
+/// Each candidate's fingerprint, or why it could not be read (a WARN).
+fn fingerprint_all(
+    run: &Path,
+    candidates: &[Candidate],
+) -> Vec<(Option<Fingerprint>, Option<String>)> {
+    candidates
+        .iter()
+        .map(
+            |candidate| match fingerprint(&run.join(&candidate.name), candidate.kind) {
+                Ok(f) => (Some(f), None),
+                Err(problem) => {
+                    tracing::warn!(
+                        run = %run.display(),
+                        checkpoint = %candidate.name,
+                        reason = %problem,
+                        "checkpoint unreadable: kept as incomplete"
+                    );
+                    (None, Some(problem))
+                }
+            },
+        )
+        .collect()
 }
 
 /// Whether any path in `writers` (resolved paths) lies in `unit`.
@@ -227,4 +245,54 @@ pub fn current_pointers(run: &Path, layout: &dyn Layout) -> std::io::Result<Hash
         .into_iter()
         .map(|p| p.target)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn watch(dir: &Path) -> Watch {
+        let text = "[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n";
+        let mut config = Config::parse(text, &dir.join("ckptd.toml")).unwrap();
+        config.watches.remove(0)
+    }
+
+    #[test]
+    fn the_open_writer_walk_is_skipped_only_while_every_fingerprint_is_the_confirmed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("ckpt-1.pt"), b"one").unwrap();
+        std::fs::write(run.join("ckpt-2.pt"), b"two").unwrap();
+        let watch = watch(dir.path());
+        let first = scan_run(&run, &watch).unwrap();
+        assert!(first
+            .iter()
+            .all(|c| c.writers == Writers::Checked { open: false }));
+        let confirmed: HashMap<String, Fingerprint> = first
+            .iter()
+            .map(|c| (c.name.clone(), c.fingerprint.unwrap()))
+            .collect();
+
+        let unchanged = scan_run_knowing(&run, &watch, &confirmed).unwrap();
+        assert!(unchanged.iter().all(|c| c.writers == Writers::NotChecked));
+
+        // Re-saved in place and held open: the walk is made again and sees the writer (once
+        // the shared /proc snapshot, at most 250 ms old, is taken after the open).
+        let writer = std::fs::File::create(run.join("ckpt-2.pt")).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rewritten = scan_run_knowing(&run, &watch, &confirmed).unwrap();
+            let two = rewritten.iter().find(|c| c.name == "ckpt-2.pt").unwrap();
+            assert_ne!(two.confirmed, two.fingerprint);
+            assert!(matches!(two.writers, Writers::Checked { .. }), "{two:?}");
+            if two.writers == (Writers::Checked { open: true }) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "writer never seen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        drop(writer);
+    }
 }

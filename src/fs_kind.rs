@@ -1,6 +1,7 @@
 //! Which runs live on filesystems whose changes inotify cannot see: NFS, Lustre, GPFS,
 //! CIFS/SMB, FUSE (and Ceph, 9p, AFS). Writes from other nodes produce no local events there,
-//! so those runs are polled.
+//! so those runs are polled. Some of them also stamp mtimes with the writing client's clock,
+//! not a server's, so no probe ckptd writes can read the clock a trainer's writes carry.
 
 use std::path::Path;
 
@@ -29,6 +30,24 @@ pub fn network_filesystem(path: &Path) -> Option<&'static str> {
         .iter()
         .find(|(m, _)| *m == magic)
         .map(|&(_, name)| name)
+}
+
+/// Filesystems whose clients stamp mtimes with their own clocks (Lustre, GPFS, CephFS): a
+/// trainer on another node writes with that node's clock, which a probe written from here
+/// cannot read. On these, ckptd counts only the quiet time it observed itself.
+const CLIENT_CLOCK_FILESYSTEMS: &[&str] = &["lustre", "gpfs", "ceph"];
+
+/// Whether a probe written from this node reads the clock that stamps every writer's files
+/// on the filesystem of `path`.
+pub fn probe_reads_writers_clock(path: &Path) -> bool {
+    !network_filesystem(path).is_some_and(|fs| CLIENT_CLOCK_FILESYSTEMS.contains(&fs))
+}
+
+/// Whether the filesystem of `path` is certainly local to this node: no other node can act on
+/// it, so a lock taken here excludes everyone (on a network filesystem a directory lock may be
+/// node-local while another node acts).
+pub fn is_local(path: &Path) -> bool {
+    rustix::fs::statfs(path).is_ok() && network_filesystem(path).is_none()
 }
 
 #[cfg(test)]
