@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Watch;
-use crate::plan::{Plan, Verdict};
+use crate::plan::{Plan, Reason, Verdict};
 use trash::RunDir;
 
 /// What one pass over a run did.
@@ -148,6 +148,15 @@ pub fn carry_out_until(
             return outcome;
         }
     };
+    // The newest complete checkpoints are what makes the others deletable (the resume
+    // point). A trainer may start re-saving one of them after the plan was made; from then on
+    // it is not complete, and the older ones are the resume point again.
+    let anchors: Vec<&Checkpoint> = plan
+        .verdicts
+        .iter()
+        .filter(|v| v.reasons.contains(&Reason::NewestComplete))
+        .filter_map(|v| scanned.iter().find(|c| c.name == v.name))
+        .collect();
     for v in deletions {
         if stopping.load(Ordering::SeqCst) {
             break;
@@ -155,6 +164,12 @@ pub fn carry_out_until(
         let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
             continue;
         };
+        if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
+            let rest = plan.deletions().skip_while(|d| d.name != v.name).count();
+            tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = rest, "newest complete checkpoint {} changed since planning (re-saved in place?): {rest} deletions deferred to the next pass", changed.name);
+            outcome.skipped += rest;
+            break;
+        }
         if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
             tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
             outcome.skipped += 1;
@@ -211,4 +226,49 @@ pub fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
         crate::report::human_bytes(v.bytes.unwrap_or(0)),
         v.detail
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn deletions_wait_when_the_newest_complete_changed_since_planning() {
+        // A trainer starts re-saving the newest checkpoint between the plan and the deletion:
+        // the older one is the resume point again, and must stay.
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let old = filetime::FileTime::from_unix_time(1_000_000_000, 0);
+        for step in [1, 2] {
+            let file = run.join(format!("ckpt-{step}.pt"));
+            std::fs::write(&file, [1u8; 64]).unwrap();
+            filetime::set_file_mtime(
+                &file,
+                filetime::FileTime::from_unix_time(1_000_000_000 + step, 0),
+            )
+            .unwrap();
+        }
+        let text = "[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n";
+        let watch = Config::parse(text, &dir.path().join("ckptd.toml"))
+            .unwrap()
+            .watches
+            .remove(0);
+        let scanned = crate::scan::scan_run(&run, &watch).unwrap();
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        assert_eq!(
+            plan.deletions()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>(),
+            ["ckpt-1.pt"]
+        );
+        // Truncated and half rewritten, its mtime even set back: size and ctime tell.
+        std::fs::write(run.join("ckpt-2.pt"), [2u8; 32]).unwrap();
+        filetime::set_file_mtime(run.join("ckpt-2.pt"), old).unwrap();
+        let outcome = carry_out(&run, &watch, &plan, &scanned, false);
+        assert!(outcome.deleted.is_empty(), "{outcome:?}");
+        assert_eq!(outcome.skipped, 1);
+        assert!(run.join("ckpt-1.pt").exists());
+    }
 }

@@ -11,6 +11,13 @@ use crate::layout::is_never_a_checkpoint;
 use crate::pattern::Recognition;
 use crate::{pins, scan};
 
+/// Whether `checkpoint` is still there, the same kind, with the fingerprint it was planned with.
+pub fn unchanged(dir: &RunDir, checkpoint: &Checkpoint) -> bool {
+    checkpoint.fingerprint.is_some()
+        && scan::fingerprint(&dir.path.join(&checkpoint.name), checkpoint.kind).ok()
+            == checkpoint.fingerprint
+}
+
 /// `Ok` when `checkpoint` may still be deleted; otherwise why not.
 pub fn still_deletable(dir: &RunDir, watch: &Watch, checkpoint: &Checkpoint) -> Result<(), String> {
     let name = checkpoint.name.as_str();
