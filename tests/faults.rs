@@ -17,6 +17,17 @@ fn config(f: &Fixture, pattern: &str, extra: &str) {
     ));
 }
 
+fn mkfifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+}
+
 fn exists(f: &Fixture, relative: &str) -> bool {
     f.path(relative).exists()
 }
@@ -272,14 +283,7 @@ fn a_fifo_as_the_config_is_refused_on_sighup_and_the_daemon_goes_on() {
     config(&f, "ckpt-{step}.pt", "keep_last = 1\nsettle = \"1s\"\n");
     let d = Daemon::start(&f, &[]);
     std::fs::remove_file(f.path("ckptd.toml")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        f.path("ckptd.toml"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&f.path("ckptd.toml"));
     d.signal(rustix::process::Signal::HUP);
     d.wait_log("config reload refused");
     assert!(
@@ -300,14 +304,7 @@ fn a_fifo_as_the_config_is_refused_on_sighup_and_the_daemon_goes_on() {
 #[test]
 fn a_fifo_as_the_config_is_refused_at_start_without_blocking() {
     let f = Fixture::new();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        f.path("ckptd.toml"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&f.path("ckptd.toml"));
     let out = f.ckptd_within(
         &["check", "--config", "ckptd.toml"],
         Duration::from_secs(30),
@@ -385,14 +382,7 @@ fn prune_leaves_a_users_own_trash_like_names_and_is_not_blocked_by_a_fifo_lock()
     f.write("run/ckpt-3.pt", b"x");
     f.age("run/ckpt-3.pt", 1);
     std::fs::remove_file(f.path("run/.ckptd.lock")).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        f.path("run/.ckptd.lock"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    mkfifo(&f.path("run/.ckptd.lock"));
     let out = f.ckptd_within(
         &["prune", "--config", "ckptd.toml"],
         Duration::from_secs(30),
@@ -407,4 +397,26 @@ fn prune_leaves_a_users_own_trash_like_names_and_is_not_blocked_by_a_fifo_lock()
         exists(&f, "run/ckpt-2.pt"),
         "nothing is deleted without the lock"
     );
+}
+
+#[test]
+fn a_rewrite_in_a_kept_directory_that_is_not_watched_is_seen_at_the_next_rescan() {
+    // Only the 8 newest kept directories are watched; an older kept one rewritten in place is
+    // found by the periodic rescan, which fingerprints every kept directory.
+    let f = Fixture::new();
+    for step in 1..=10 {
+        let name = format!("run/ckpt-{step}");
+        f.write(&format!("{name}/model.bin"), vec![1u8; 100]);
+        f.age(&name, 100 - step);
+    }
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\nrescan_interval = \"2s\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 10\nsettle = \"1s\"\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    std::fs::write(f.path("run/ckpt-1/model.bin"), vec![2u8; 100]).unwrap();
+    // Whether the rescan catches it still settling or already settled, its new completion is
+    // logged (nothing changed in the run directory, and its events are not watched).
+    d.wait_log("checkpoint complete: ckpt-1 ");
+    assert_eq!(f.listing("run").len(), 10);
+    assert_eq!(d.stop().code(), Some(0));
 }

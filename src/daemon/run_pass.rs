@@ -180,7 +180,15 @@ fn remember_confirmed(
                 tracing::info!(run = %run.display(), checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint {} changed after it was complete (re-saved in place?): incomplete again until it settles", c.name);
             }
         } else if let (Writers::Checked { open: false }, Some(f)) = (c.writers, c.fingerprint) {
-            memory.confirmed.insert(c.name.clone(), f);
+            if memory
+                .confirmed
+                .insert(c.name.clone(), f)
+                .is_some_and(|before| before != f)
+            {
+                // Re-saved in place and already settled when we looked: a new completion,
+                // logged as such.
+                memory.complete.remove(&c.name);
+            }
         }
     }
 }
