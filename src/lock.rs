@@ -59,7 +59,7 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         Err(_) => false,
     };
     // Something else in the lock file's place (a FIFO would block an open for writing) is
-    // refused by its stat; the open is non-blocking besides, should one be swapped in.
+    // refused by its stat.
     match rustix::fs::statat(
         dir.as_fd(),
         LOCK_FILE,
@@ -73,31 +73,56 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         }
         _ => {}
     }
-    let file = match rustix::fs::openat(
-        dir.as_fd(),
-        LOCK_FILE,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
-        Mode::from_raw_mode(0o644),
-    ) {
+    let file = match open_lock_file(dir.as_fd()) {
         Ok(fd) => Some(fd),
         // The directory lock alone is enough only where no other node can act on the run.
-        Err(e) if dir_locked && is_no_space(&e.into()) && crate::fs_kind::is_local(run) => None,
-        Err(e) => return Err(e.into()),
+        Err(e) if dir_locked && is_no_space(&e) && crate::fs_kind::is_local(run) => None,
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot open {}: {e}", run.join(LOCK_FILE).display()),
+            ))
+        }
     };
     if let Some(fd) = &file {
         let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
         if kind != rustix::fs::FileType::RegularFile {
             return Err(not_regular(run));
         }
-    }
-    if let Some(fd) = &file {
         match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                return Err(io::Error::other(format!(
+                    "cannot lock {}: {e}",
+                    run.join(LOCK_FILE).display()
+                )))
+            }
         }
     }
     Ok(Some(RunLock { _dir: dir, file }))
+}
+
+/// Opens (creating) the lock file for writing, as the clock probe needs; a lock file another
+/// user owns (left by a `sudo ckptd prune`, say) is opened for reading: `flock` needs no more,
+/// and the clock probe then counts as unwritable.
+fn open_lock_file(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // Non-blocking besides the stat check: a FIFO swapped in must not hang us.
+    let flags = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    match rustix::fs::openat(
+        dir,
+        LOCK_FILE,
+        OFlags::WRONLY | OFlags::CREATE | flags,
+        Mode::from_raw_mode(0o644),
+    ) {
+        Err(Errno::ACCESS | Errno::PERM) => Ok(rustix::fs::openat(
+            dir,
+            LOCK_FILE,
+            OFlags::RDONLY | flags,
+            Mode::empty(),
+        )?),
+        other => Ok(other?),
+    }
 }
 
 fn not_regular(run: &Path) -> io::Error {

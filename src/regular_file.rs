@@ -50,7 +50,7 @@ fn refuse_unless_regular(kind: std::fs::FileType) -> io::Result<()> {
     };
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("{what}, not a regular file: not read"),
+        format!("{what}, not a regular file"),
     ))
 }
 

@@ -70,7 +70,7 @@ fn a_checkpoint_rewritten_in_place_is_incomplete_while_its_writer_pauses() {
     );
     assert!(
         d.log()
-            .contains("ckpt-200.pt changed after it was complete"),
+            .contains("checkpoint changed after it was complete (re-saved in place?): ckpt-200.pt is incomplete again"),
         "{}",
         d.log()
     );
@@ -419,4 +419,48 @@ fn a_rewrite_in_a_kept_directory_that_is_not_watched_is_seen_at_the_next_rescan(
     d.wait_log("checkpoint complete: ckpt-1 ");
     assert_eq!(f.listing("run").len(), 10);
     assert_eq!(d.stop().code(), Some(0));
+}
+
+#[test]
+fn prune_as_the_run_owner_works_beside_a_lock_file_root_left() {
+    // `sudo ckptd prune` (or the root daemon) leaves a root-owned .ckptd.lock; the training
+    // account's own prune then locks it read-only, cannot stamp it (unknown storage clock),
+    // and so looks twice, `settle` apart, before deleting.
+    if !rustix::process::geteuid().is_root()
+        || Command::new("setpriv").arg("--help").output().is_err()
+    {
+        eprintln!("skipped: needs root and setpriv to act as another user");
+        return;
+    }
+    let f = Fixture::new();
+    for step in 1..=2 {
+        let name = format!("run/ckpt-{step}.pt");
+        f.write(&name, b"x");
+        f.age(&name, 10 - step);
+    }
+    config(&f, "ckpt-{step}.pt", "keep_last = 1\nsettle = \"1s\"\n");
+    std::fs::write(f.path("run/.ckptd.lock"), b"").unwrap();
+    let nobody = rustix::process::Uid::from_raw(65534);
+    for path in [
+        f.dir.path().to_owned(),
+        f.path("run"),
+        f.path("run/ckpt-1.pt"),
+        f.path("run/ckpt-2.pt"),
+    ] {
+        rustix::fs::chown(&path, Some(nobody), None).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["prune", "--config", "ckptd.toml"])
+        .current_dir(f.dir.path())
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    assert!(
+        common::stderr(&out).contains("looking again in 1s"),
+        "{}",
+        common::stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-2.pt"]);
 }

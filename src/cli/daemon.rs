@@ -9,6 +9,17 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
 use crate::daemon::{self, signals, Options};
 
+/// A tuning variable from the environment; one that does not parse is a WARN, not a silence.
+fn tuning<T: std::fmt::Debug>(name: &str, default: T, parse: impl Fn(&str) -> Option<T>) -> T {
+    let Ok(value) = std::env::var(name) else {
+        return default;
+    };
+    parse(&value).unwrap_or_else(|| {
+        tracing::warn!(variable = name, value = %value, "{name}={value:?} is not valid: the default {default:?} applies");
+        default
+    })
+}
+
 pub fn run(config_path: &Path, verbosity: u8) -> u8 {
     let config = match Config::load(config_path) {
         Ok(config) => config,
@@ -20,14 +31,12 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
     crate::logging::init(config.daemon.log_format, verbosity);
     let defaults = Options::default();
     let options = Options {
-        event_queue: std::env::var("CKPTD_EVENT_QUEUE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(defaults.event_queue),
-        trash_retry: std::env::var("CKPTD_TRASH_RETRY")
-            .ok()
-            .and_then(|v| humantime::parse_duration(&v).ok())
-            .unwrap_or(defaults.trash_retry),
+        event_queue: tuning("CKPTD_EVENT_QUEUE", defaults.event_queue, |v| {
+            v.parse().ok().filter(|n| *n > 0)
+        }),
+        trash_retry: tuning("CKPTD_TRASH_RETRY", defaults.trash_retry, |v| {
+            humantime::parse_duration(v).ok()
+        }),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -37,6 +37,9 @@ pub struct Pass {
     /// `prune` will act here (its lock could be taken), so an unknown clock means a second
     /// look before deleting.
     acting: bool,
+    /// Another process held the run lock when the clock was read and the storage clock was
+    /// unknown: `prune` skips this run rather than wait a second look for a lock it may not get.
+    pub busy_without_clock: bool,
 }
 
 impl Pass {
@@ -80,18 +83,21 @@ pub fn plan_runs(
     Ok(passes)
 }
 
-/// "Now" for `run`: through its probe when the command may act there, else only through a
-/// probe it already has; and whether it will act there.
-fn read_clock(run: &Path, watch: &Watch, access: Access) -> (RunClock, bool) {
+/// "Now" for `run`, through its probe when the command may act there, else only through a
+/// probe it already has; whether it will act there; whether the lock was busy.
+fn read_clock(run: &Path, watch: &Watch, access: Access) -> (RunClock, bool, bool) {
     if access == Access::ReadOnly || watch.dry_run {
-        return (RunClock::read_only(run), false);
+        return (RunClock::read_only(run), false, false);
     }
     match crate::lock::try_lock(run) {
-        Ok(Some(lock)) => (RunClock::of(run, lock.file()), true),
+        Ok(Some(lock)) => (RunClock::of(run, lock.file()), true, false),
         // The daemon holds the lock: its probe file exists.
-        Ok(None) => (RunClock::read_only(run), true),
+        Ok(None) => {
+            let clock = RunClock::read_only(run);
+            (clock, clock.on_storage, !clock.on_storage)
+        }
         // The lock cannot be taken: nothing will be deleted here, so no second look either.
-        Err(_) => (RunClock::local(), false),
+        Err(_) => (RunClock::local(), false, false),
     }
 }
 
@@ -152,7 +158,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         }
     };
     // Read before scanning: a write that lands during the scan is then never taken for old.
-    let (clock, acting) = read_clock(run, &watch, access);
+    let (clock, acting, busy_without_clock) = read_clock(run, &watch, access);
     let checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
         Err(e) => {
@@ -169,6 +175,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         plan,
         clock,
         acting,
+        busy_without_clock,
     })
 }
 

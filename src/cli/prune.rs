@@ -54,6 +54,11 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             ));
             continue;
         }
+        if p.busy_without_clock {
+            tracing::warn!(run = %p.run.display(), "another ckptd is acting on {}: skipped", p.run.display());
+            total.skipped += p.plan.deletions().count();
+            continue;
+        }
         let _lock = match crate::lock::try_lock(&p.run) {
             Ok(Some(lock)) => lock,
             Ok(None) => {

@@ -79,7 +79,7 @@ pub fn run_pass(
     let clock = RunClock::of(run, lock.file());
     if !clock.on_storage && !memory.clock_warned {
         memory.clock_warned = true;
-        tracing::warn!(run = %run.display(), "cannot stamp .ckptd.lock in {}: the storage clock is unknown, so a checkpoint counts as complete only after two looks {} apart saw it unchanged", run.display(), crate::duration::show(base.policy.settle));
+        tracing::warn!(run = %run.display(), "cannot write ckptd's clock probe {}/.ckptd.lock (a full filesystem, a lock file owned by another user, or a filesystem whose clients stamp their own times): the storage clock is unknown, so a checkpoint counts as complete only after ckptd has seen it unchanged for {}", run.display(), crate::duration::show(base.policy.settle));
     } else if clock.on_storage {
         memory.clock_warned = false;
     }
@@ -125,7 +125,7 @@ pub fn run_pass(
     }
 
     let plan = plan(&checkpoints, &watch.policy, clock.now);
-    remember_confirmed(run, memory, &plan.verdicts, &checkpoints);
+    remember_confirmed(run, &watch.name, memory, &plan.verdicts, &checkpoints);
     log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, clock.now);
     recheck.extend(pending_deadlines(
         &watch,
@@ -166,6 +166,7 @@ pub fn run_pass(
 /// incomplete again (rewritten in place) has its completion logged again once it settles.
 fn remember_confirmed(
     run: &Path,
+    watch: &str,
     memory: &mut RunMemory,
     verdicts: &[Verdict],
     checkpoints: &[Checkpoint],
@@ -177,7 +178,7 @@ fn remember_confirmed(
         };
         if !v.is_complete() {
             if memory.complete.remove(&c.name) {
-                tracing::info!(run = %run.display(), checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint {} changed after it was complete (re-saved in place?): incomplete again until it settles", c.name);
+                tracing::info!(run = %run.display(), watch = %watch, checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint changed after it was complete (re-saved in place?): {} is incomplete again until it settles", c.name);
             }
         } else if let (Writers::Checked { open: false }, Some(f)) = (c.writers, c.fingerprint) {
             if memory
