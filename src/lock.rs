@@ -85,13 +85,22 @@ pub fn try_lock(run: &Path) -> io::Result<Option<RunLock>> {
         }
     };
     if let Some(fd) = &file {
-        let kind = rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode);
-        if kind != rustix::fs::FileType::RegularFile {
+        let st = rustix::fs::fstat(fd)?;
+        // A hard link would make the probe's byte land in another file (a checkpoint's).
+        if !is_own_probe(&st) {
             return Err(not_regular(run));
         }
         match rustix::fs::flock(fd.as_fd(), FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => return Ok(None),
+            // NFSv4 wants a handle open for writing for an exclusive lock.
+            Err(Errno::BADF) => {
+                return Err(io::Error::other(format!(
+                    "cannot lock {}: it belongs to uid {} and this user may not write it; chown it to the account ckptd runs as, or remove it",
+                    run.join(LOCK_FILE).display(),
+                    st.st_uid
+                )))
+            }
             Err(e) => {
                 return Err(io::Error::other(format!(
                     "cannot lock {}: {e}",
@@ -125,9 +134,16 @@ fn open_lock_file(dir: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     }
 }
 
+/// Whether `st` is what ckptd's lock file and clock probe must be: a regular file with no
+/// other name.
+pub fn is_own_probe(st: &rustix::fs::Stat) -> bool {
+    rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+        && st.st_nlink == 1
+}
+
 fn not_regular(run: &Path) -> io::Error {
     io::Error::other(format!(
-        "{} is not a regular file",
+        "{} is not a regular file with a single name: left alone",
         run.join(LOCK_FILE).display()
     ))
 }

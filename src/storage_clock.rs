@@ -77,9 +77,7 @@ impl RunClock {
 }
 
 fn is_regular(fd: &std::os::fd::OwnedFd) -> bool {
-    rustix::fs::fstat(fd).is_ok_and(|st| {
-        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
-    })
+    rustix::fs::fstat(fd).is_ok_and(|st| crate::lock::is_own_probe(&st))
 }
 
 /// Makes the storage stamp `fd` now and returns that stamp.

@@ -389,7 +389,7 @@ fn prune_leaves_a_users_own_trash_like_names_and_is_not_blocked_by_a_fifo_lock()
     );
     assert_eq!(out.status.code(), Some(1), "{}", common::stderr(&out));
     assert!(
-        common::stderr(&out).contains("not a regular file"),
+        common::stderr(&out).contains("not a regular file with a single name"),
         "{}",
         common::stderr(&out)
     );

@@ -34,9 +34,12 @@ pub struct Pass {
     pub plan: Plan,
     /// "Now" for this run when it was planned.
     pub clock: RunClock,
-    /// `prune` will act here (its lock could be taken), so an unknown clock means a second
-    /// look before deleting.
-    acting: bool,
+    /// `prune` may act here: its lock could be taken (or was busy) when the clock was read,
+    /// so an unknown clock got its second look. A run where it could not be taken is not
+    /// acted on even if the lock works later: its plan was never confirmed.
+    pub acting: bool,
+    /// Why the run lock could not be taken when planning, if it could not.
+    pub lock_error: Option<String>,
     /// Another process held the run lock when the clock was read and the storage clock was
     /// unknown: `prune` skips this run rather than wait a second look for a lock it may not get.
     pub busy_without_clock: bool,
@@ -84,21 +87,35 @@ pub fn plan_runs(
 }
 
 /// "Now" for `run`, through its probe when the command may act there, else only through a
-/// probe it already has; whether it will act there; whether the lock was busy.
-fn read_clock(run: &Path, watch: &Watch, access: Access) -> (RunClock, bool, bool) {
+/// probe it already has; whether it may act there, and why not.
+fn read_clock(run: &Path, watch: &Watch, access: Access) -> ClockRead {
+    let read = |clock, acting, busy_without_clock, lock_error| ClockRead {
+        clock,
+        acting,
+        busy_without_clock,
+        lock_error,
+    };
     if access == Access::ReadOnly || watch.dry_run {
-        return (RunClock::read_only(run), false, false);
+        return read(RunClock::read_only(run), false, false, None);
     }
     match crate::lock::try_lock(run) {
-        Ok(Some(lock)) => (RunClock::of(run, lock.file()), true, false),
+        Ok(Some(lock)) => read(RunClock::of(run, lock.file()), true, false, None),
         // The daemon holds the lock: its probe file exists.
         Ok(None) => {
             let clock = RunClock::read_only(run);
-            (clock, clock.on_storage, !clock.on_storage)
+            read(clock, clock.on_storage, !clock.on_storage, None)
         }
         // The lock cannot be taken: nothing will be deleted here, so no second look either.
-        Err(_) => (RunClock::local(), false, false),
+        Err(e) => read(RunClock::local(), false, false, Some(e.to_string())),
     }
+}
+
+/// What reading a run's clock found out.
+struct ClockRead {
+    clock: RunClock,
+    acting: bool,
+    busy_without_clock: bool,
+    lock_error: Option<String>,
 }
 
 /// The fallback for runs whose storage clock is unknown (a read-only mount, a full
@@ -158,7 +175,12 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         }
     };
     // Read before scanning: a write that lands during the scan is then never taken for old.
-    let (clock, acting, busy_without_clock) = read_clock(run, &watch, access);
+    let ClockRead {
+        clock,
+        acting,
+        busy_without_clock,
+        lock_error,
+    } = read_clock(run, &watch, access);
     let checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
         Err(e) => {
@@ -175,6 +197,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         plan,
         clock,
         acting,
+        lock_error,
         busy_without_clock,
     })
 }

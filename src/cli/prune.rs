@@ -54,6 +54,11 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             ));
             continue;
         }
+        if let Some(e) = &p.lock_error {
+            tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}; nothing deleted there", p.run.display());
+            total.failed += p.plan.deletions().count().max(1);
+            continue;
+        }
         if p.busy_without_clock {
             tracing::warn!(run = %p.run.display(), "another ckptd is acting on {}: skipped", p.run.display());
             total.skipped += p.plan.deletions().count();

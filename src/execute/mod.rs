@@ -164,16 +164,17 @@ pub fn carry_out_until(
         let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
             continue;
         };
+        if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
+            outcome.skipped += 1;
+            continue;
+        }
+        // Last, right before the rename: the victim's own recheck may take a while.
         if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
             let rest = plan.deletions().skip_while(|d| d.name != v.name).count();
             tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = rest, "newest complete checkpoint {} changed since planning (re-saved in place?): {rest} deletions deferred to the next pass", changed.name);
             outcome.skipped += rest;
             break;
-        }
-        if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
-            tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
-            outcome.skipped += 1;
-            continue;
         }
         journal.deleting(run, &watch.name, v);
         match dir.move_to_trash(&v.name) {

@@ -70,28 +70,14 @@ impl RunDir {
     /// has no room for that, beside itself under a trash name.
     pub fn move_to_trash(&self, name: &str) -> io::Result<Trashed> {
         let unique = unique_name(name);
-        // NOREPLACE: a name that somehow exists already is an error, never overwritten.
-        let into_trash = self.open_trash(true).and_then(|trash| {
-            rustix::fs::renameat_with(
-                self.fd.as_fd(),
-                name,
-                trash.as_fd(),
-                unique.as_str(),
-                RenameFlags::NOREPLACE,
-            )
-            .map_err(io::Error::from)
-        });
+        let into_trash = self
+            .open_trash(true)
+            .and_then(|trash| rename_noreplace(self.fd.as_fd(), name, trash.as_fd(), &unique));
         match into_trash {
             Ok(()) => Ok(Trashed::InTrashDir(unique)),
             Err(e) if is_no_space(&e) => {
                 let beside = format!("{TRASH_SIBLING_PREFIX}{unique}");
-                rustix::fs::renameat_with(
-                    self.fd.as_fd(),
-                    name,
-                    self.fd.as_fd(),
-                    beside.as_str(),
-                    RenameFlags::NOREPLACE,
-                )?;
+                rename_noreplace(self.fd.as_fd(), name, self.fd.as_fd(), &beside)?;
                 tracing::warn!(run = %self.path.display(), checkpoint = name, renamed_to = %beside, "filesystem full, no room for .ckptd-trash/: checkpoint renamed in place before removal");
                 Ok(Trashed::Beside(beside))
             }
@@ -198,6 +184,48 @@ impl RunDir {
             .filter_map(|name| name.into_string().ok())
             .filter(|name| is_trash_sibling(name))
             .collect())
+    }
+}
+
+/// Renames `from` to `to` (handles on their directories) without ever replacing what may be
+/// at `to`: `RENAME_NOREPLACE` where the filesystem has it; where it refuses the flag (the NFS
+/// client does), a plain rename once `to` is seen not to exist (its name is unique to this
+/// process and instant, so only ckptd could have made it).
+fn rename_noreplace(
+    from_dir: BorrowedFd<'_>,
+    from: &str,
+    to_dir: BorrowedFd<'_>,
+    to: &str,
+) -> io::Result<()> {
+    with_plain_fallback(
+        || rustix::fs::renameat_with(from_dir, from, to_dir, to, RenameFlags::NOREPLACE),
+        || rename_if_absent(from_dir, from, to_dir, to),
+    )
+}
+
+/// A plain rename, refused when `to` exists.
+fn rename_if_absent(
+    from_dir: BorrowedFd<'_>,
+    from: &str,
+    to_dir: BorrowedFd<'_>,
+    to: &str,
+) -> rustix::io::Result<()> {
+    match rustix::fs::statat(to_dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(rustix::io::Errno::NOENT) => rustix::fs::renameat(from_dir, from, to_dir, to),
+        Ok(_) => Err(rustix::io::Errno::EXIST),
+        Err(e) => Err(e),
+    }
+}
+
+/// `first`, or `plain` when `first` says the filesystem does not support the flag.
+fn with_plain_fallback(
+    first: impl FnOnce() -> rustix::io::Result<()>,
+    plain: impl FnOnce() -> rustix::io::Result<()>,
+) -> io::Result<()> {
+    use rustix::io::Errno;
+    match first() {
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => Ok(plain()?),
+        other => Ok(other?),
     }
 }
 
@@ -498,5 +526,25 @@ mod tests {
         ] {
             assert!(!is_trash_sibling(other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_filesystem_without_rename_noreplace_gets_a_plain_rename_that_still_replaces_nothing() {
+        // What the NFS client answers to any rename flag.
+        let refused = || Err(rustix::io::Errno::INVAL);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ckpt"), b"1").unwrap();
+        std::fs::write(dir.path().join("taken"), b"2").unwrap();
+        let run = RunDir::open(dir.path()).unwrap();
+        let fd = run.fd.as_fd();
+        let plain = |to: &'static str| move || rename_if_absent(fd, "ckpt", fd, to);
+        let err = with_plain_fallback(refused, plain("taken")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(dir.path().join("taken")).unwrap(), b"2");
+        with_plain_fallback(refused, plain("free")).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("free")).unwrap(), b"1");
+        // Any other error is not a reason to fall back.
+        let busy = || Err(rustix::io::Errno::BUSY);
+        assert!(with_plain_fallback(busy, || panic!("no fallback")).is_err());
     }
 }
