@@ -21,9 +21,6 @@ pub struct RunMemory {
     pub decisions: HashMap<String, (Decision, Vec<Reason>)>,
     /// Checkpoints whose completion was logged.
     pub complete: HashSet<String>,
-    /// The fingerprint at which each checkpoint was last found complete with no local writer:
-    /// while it is unchanged the open-writer walk may be skipped (see `scan_run_knowing`).
-    pub confirmed: HashMap<String, Fingerprint>,
     /// Complete directory checkpoints the plan keeps, watched for rewrites in place.
     pub kept_dirs: Vec<(String, Fingerprint)>,
     /// The storage clock could not be read (WARNed once, until it can again).
@@ -81,8 +78,6 @@ impl RunMemory {
         self.decisions
             .retain(|name, _| present.contains(name.as_str()));
         self.complete.retain(|name| present.contains(name.as_str()));
-        self.confirmed
-            .retain(|name, _| present.contains(name.as_str()));
         self.dry_run_logged
             .retain(|name| present.contains(name.as_str()));
         self.stale_warned

@@ -92,7 +92,9 @@ pub fn run_pass(
         outcome.trash_left = execute::empty_leftover_trash(run, ledger) > 0;
     }
     let watch = effective_watch(run, base, memory);
-    let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &memory.confirmed) {
+    let trackers = &memory.trackers;
+    let confirmed = |name: &str| trackers.get(name).and_then(Tracker::confirmed);
+    let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &confirmed) {
         Ok(c) => c,
         Err(e) => {
             outcome.gone = !run.is_dir();
@@ -161,9 +163,9 @@ pub fn run_pass(
     outcome
 }
 
-/// Remembers the fingerprint of each checkpoint that this look found complete with no writer,
-/// so later passes may skip the open-writer walk while nothing changes; a checkpoint that is
-/// incomplete again (rewritten in place) has its completion logged again once it settles.
+/// Marks in its tracker each checkpoint this look found complete with no writer, so later
+/// passes may skip the open-writer walk while its fingerprint stays the same; a checkpoint that
+/// changed after it was complete (rewritten in place) has its completion logged again.
 fn remember_confirmed(
     run: &Path,
     watch: &str,
@@ -181,14 +183,14 @@ fn remember_confirmed(
                 tracing::info!(run = %run.display(), watch = %watch, checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint changed after it was complete (re-saved in place?): {} is incomplete again until it settles", c.name);
             }
         } else if let (Writers::Checked { open: false }, Some(f)) = (c.writers, c.fingerprint) {
-            if memory
-                .confirmed
-                .insert(c.name.clone(), f)
-                .is_some_and(|before| before != f)
-            {
+            if c.confirmed.is_some_and(|before| before != f) {
                 // Re-saved in place and already settled when we looked: a new completion,
                 // logged as such.
                 memory.complete.remove(&c.name);
+            }
+            // The tracker observed this very fingerprint in this pass.
+            if let Some(tracker) = memory.trackers.get_mut(&c.name) {
+                tracker.confirm();
             }
         }
     }

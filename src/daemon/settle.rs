@@ -38,6 +38,9 @@ pub struct Tracker {
     dated_by_mtime: bool,
     /// Our previous look, on the run's storage clock (`None` when that clock was unknown).
     seen_on_storage: Option<SystemTime>,
+    /// A look that read `/proc` found the checkpoint complete with no local writer at the
+    /// current fingerprint: while it stays unchanged, the walk may be skipped.
+    confirmed: bool,
 }
 
 impl Tracker {
@@ -48,7 +51,19 @@ impl Tracker {
             since: now,
             dated_by_mtime: clock.on_storage,
             seen_on_storage: clock.on_storage.then_some(clock.now),
+            confirmed: false,
         }
+    }
+
+    /// The fingerprint a look with the open-writer check confirmed, if it is still the
+    /// current one.
+    pub fn confirmed(&self) -> Option<Fingerprint> {
+        self.confirmed.then_some(self.fingerprint)
+    }
+
+    /// Records that a look with the open-writer check found the current fingerprint complete.
+    pub fn confirm(&mut self) {
+        self.confirmed = true;
     }
 
     /// Records a fresh fingerprint seen at `now`.
@@ -71,6 +86,7 @@ impl Tracker {
             };
             self.fingerprint = fingerprint;
             self.since = now;
+            self.confirmed = false;
         }
         self.seen_on_storage = clock.on_storage.then_some(clock.now);
     }

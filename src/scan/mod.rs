@@ -31,17 +31,17 @@ struct Candidate {
 
 /// Scans `run` for `watch`. Fails only when the run directory itself cannot be listed.
 pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
-    scan_run_knowing(run, watch, &HashMap::new())
+    scan_run_knowing(run, watch, &|_| None)
 }
 
 /// [`scan_run`] for the daemon, which remembers the fingerprint at which it last `confirmed`
 /// each checkpoint complete with no writer. The costly walk over every process's open files is
 /// skipped only while every checkpoint still has exactly that fingerprint: any change (a
 /// trainer re-saving the same name) makes the walk happen again.
-pub fn scan_run_knowing<S: std::hash::BuildHasher>(
+pub fn scan_run_knowing(
     run: &Path,
     watch: &Watch,
-    confirmed: &HashMap<String, Fingerprint, S>,
+    confirmed: &dyn Fn(&str) -> Option<Fingerprint>,
 ) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
@@ -54,14 +54,16 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
     // finishes and closes between the two then shows as a fresh mtime, never as an old
     // fingerprint with no writer. It is skipped only when every checkpoint was confirmed and
     // none changed; when one changed, the walk is made and everything fingerprinted again.
-    let every_name_confirmed = candidates.iter().all(|c| confirmed.contains_key(&c.name));
+    let confirmed: Vec<Option<Fingerprint>> =
+        candidates.iter().map(|c| confirmed(&c.name)).collect();
+    let every_name_confirmed = confirmed.iter().all(Option::is_some);
     let mut writers = (!every_name_confirmed).then(|| open_writers::open_for_writing(run));
     let mut fingerprints = fingerprint_all(run, &candidates);
     if writers.is_none() {
-        let changed = candidates
+        let changed = confirmed
             .iter()
             .zip(&fingerprints)
-            .any(|(c, (f, _))| f.is_some() && f.as_ref() != confirmed.get(&c.name));
+            .any(|(confirmed, (f, _))| f.is_some() && f != confirmed);
         if changed {
             writers = Some(open_writers::open_for_writing(run));
             fingerprints = fingerprint_all(run, &candidates);
@@ -71,7 +73,8 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
     let checkpoints = candidates
         .into_iter()
         .zip(fingerprints)
-        .map(|(candidate, (fingerprint, scan_problem))| {
+        .zip(confirmed)
+        .map(|((candidate, (fingerprint, scan_problem)), confirmed)| {
             let unit = run.join(&candidate.name);
             let metric = match (&watch.metric_source, wants_metric) {
                 (Some(source), Some(metric)) => source.observe(
@@ -97,7 +100,7 @@ pub fn scan_run_knowing<S: std::hash::BuildHasher>(
                     },
                     None => Writers::NotChecked,
                 },
-                confirmed: confirmed.get(&candidate.name).copied(),
+                confirmed,
                 protections: protections
                     .get(&candidate.name)
                     .cloned()
@@ -275,6 +278,7 @@ mod tests {
             .map(|c| (c.name.clone(), c.fingerprint.unwrap()))
             .collect();
 
+        let confirmed = |name: &str| confirmed.get(name).copied();
         let unchanged = scan_run_knowing(&run, &watch, &confirmed).unwrap();
         assert!(unchanged.iter().all(|c| c.writers == Writers::NotChecked));
 
