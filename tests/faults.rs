@@ -464,3 +464,122 @@ fn prune_as_the_run_owner_works_beside_a_lock_file_root_left() {
     );
     assert_eq!(f.listing("run"), ["ckpt-2.pt"]);
 }
+
+/// Two old checkpoints, keep_last = 1, settle 1 s: ckpt-2 is the newest and ckpt-1 goes unless
+/// ckpt-2 turns out to be open for writing.
+fn two_old_checkpoints(f: &Fixture) {
+    for step in 1..=2 {
+        let name = format!("run/ckpt-{step}.pt");
+        f.write(&name, vec![1u8; 100]);
+        f.age(&name, 10 - step);
+    }
+    config(f, "ckpt-{step}.pt", "keep_last = 1\nsettle = \"1s\"\n");
+}
+
+/// Waits until `plan` finds ckpt-2.pt open for writing, then checks `prune` keeps ckpt-1.pt.
+fn the_writer_is_seen(f: &Fixture) {
+    wait_until(
+        "plan to find ckpt-2.pt open for writing",
+        || {
+            common::decisions(&f.plan_json(), 0)
+                .iter()
+                .any(|(name, decision, reasons)| {
+                    name == "ckpt-2.pt" && decision == "keep" && reasons == &["incomplete"]
+                })
+        },
+        || format!("{:?}", common::decisions(&f.plan_json(), 0)),
+    );
+    f.prune();
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt"]);
+}
+
+#[test]
+fn a_writer_reaching_the_run_through_a_bind_mount_is_seen() {
+    // The writer's /proc/PID/fd path is the bind mount's, not the run's: files are matched by
+    // device and inode. It opens the file without writing (mtime stays old): only the
+    // open-writer check can tell.
+    let f = Fixture::new();
+    two_old_checkpoints(&f);
+    let Some(bind) = common::mount::Mount::bind(&f.path("run"), &f.path("elsewhere")) else {
+        return;
+    };
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(f.path("elsewhere/ckpt-2.pt"))
+        .unwrap();
+    the_writer_is_seen(&f);
+    drop(writer);
+    drop(bind);
+}
+
+/// Kills and reaps a child process when the test ends, however it ends.
+struct Kill<'a>(&'a mut std::process::Child);
+
+impl Drop for Kill<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_writer_in_another_mount_namespace_is_seen() {
+    // A trainer in a container: its own mount namespace, where the run is bind-mounted at a
+    // path that does not exist in ours.
+    let f = Fixture::new();
+    two_old_checkpoints(&f);
+    f.mkdir("container-view");
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind \"$0\" \"$1\" && exec sleep 120 3>>\"$1/ckpt-2.pt\"")
+        .arg(f.path("run"))
+        .arg(f.path("container-view"))
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipped: unshare is not available");
+        return;
+    };
+    let guard = Kill(&mut child);
+    let fd3 = format!("/proc/{}/fd/3", guard.0.id());
+    let mut exited = None;
+    wait_until(
+        "the writer in its namespace to open ckpt-2.pt, or to fail",
+        || {
+            exited = guard.0.try_wait().unwrap();
+            exited.is_some() || std::fs::symlink_metadata(&fd3).is_ok()
+        },
+        String::new,
+    );
+    if let Some(status) = exited {
+        eprintln!("skipped: unshare --mount is not permitted here ({status})");
+        return;
+    }
+    assert!(
+        std::fs::read_dir(f.path("container-view"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "the bind mount must exist only in the writer's namespace"
+    );
+    the_writer_is_seen(&f);
+    drop(guard);
+}
+
+#[test]
+fn an_empty_directory_is_never_the_newest_complete_checkpoint() {
+    // A trainer creates ckpt-2/ and has not written into it yet (or died right then).
+    let f = Fixture::new();
+    f.write("run/ckpt-1/model.bin", vec![1u8; 100]);
+    f.age("run/ckpt-1", 20);
+    f.mkdir("run/ckpt-2");
+    f.age("run/ckpt-2", 10);
+    config(&f, "ckpt-{step}", "keep_last = 1\n");
+    f.prune();
+    assert_eq!(f.listing("run"), ["ckpt-1", "ckpt-2"]);
+    let rows = common::decisions(&f.plan_json(), 0);
+    assert!(
+        rows.iter()
+            .any(|(n, d, r)| n == "ckpt-2" && d == "keep" && r == &["incomplete"]),
+        "{rows:?}"
+    );
+}

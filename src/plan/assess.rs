@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::checkpoint::{Checkpoint, Marker, MetricObservation, Writers};
+use crate::checkpoint::{Checkpoint, Kind, Marker, MetricObservation, Writers};
 use crate::policy::Policy;
 
 /// Complete, or the reason it is not (shown in `plan` and the logs).
@@ -55,6 +55,11 @@ fn completeness(checkpoint: &Checkpoint, settle: Duration, now: SystemTime) -> C
     };
     if let Marker::Missing(what) = &checkpoint.marker {
         return Incomplete(what.clone());
+    }
+    // A trainer may create the directory before writing into it: nothing in it yet is not a
+    // finished save, however long it has been quiet.
+    if checkpoint.kind == Kind::Dir && checkpoint.fingerprint.is_some_and(|f| f.files == 0) {
+        return Incomplete("empty directory: nothing written in it yet".to_owned());
     }
     match checkpoint.writers {
         Writers::Checked { open: true } => {

@@ -482,3 +482,24 @@ fn ties_in_step_are_ordered_by_completion_time_then_name() {
     assert_eq!(order, ["c", "a", "b"]);
     assert_eq!(kept(&p), ["b"]);
 }
+
+#[test]
+fn an_empty_checkpoint_directory_is_never_complete() {
+    // A trainer that makes checkpoint-1100/ before writing into it: quiet for an hour, still
+    // not a save, so checkpoint-1000 stays the newest complete.
+    let mut input = ten();
+    let mut empty = ck("checkpoint-1100", 1100, 3600);
+    empty.fingerprint = Some(Fingerprint {
+        files: 0,
+        bytes: 0,
+        ..empty.fingerprint.unwrap()
+    });
+    input.push(empty);
+    let p = plan(&input, &Policy::keep_last(1), now());
+    assert_eq!(reasons(&p, "checkpoint-1100"), [Reason::Incomplete]);
+    assert_eq!(
+        p.verdict("checkpoint-1100").unwrap().detail,
+        "empty directory: nothing written in it yet"
+    );
+    assert_eq!(kept(&p), ["checkpoint-1000", "checkpoint-1100"]);
+}

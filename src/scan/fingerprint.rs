@@ -1,35 +1,57 @@
 //! The stat fingerprint of a checkpoint: file count, total bytes, newest mtime, over the whole
 //! unit, plus the newest ctime and a digest of the inode numbers, which no writer can set back,
 //! so a rewrite that keeps sizes and mtimes is still a change. Symlinks inside are counted,
-//! never followed.
+//! never followed. The same walk tells whether a local process holds any file of the unit open
+//! for writing, by device and inode (see `open_writers`).
 
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
 
+use super::open_writers::FileId;
 use crate::checkpoint::{Fingerprint, Kind};
 
 /// Reads the fingerprint of `unit`; an error names the path that could not be read.
 pub fn fingerprint(unit: &Path, kind: Kind) -> Result<Fingerprint, String> {
+    fingerprint_and_writers(unit, kind, &HashSet::new()).map(|(f, _)| f)
+}
+
+/// The fingerprint of `unit`, and whether any file in it is one of `open` (files some local
+/// process holds open for writing).
+pub fn fingerprint_and_writers<S: std::hash::BuildHasher>(
+    unit: &Path,
+    kind: Kind,
+    open: &HashSet<FileId, S>,
+) -> Result<(Fingerprint, bool), String> {
     let unreadable =
         |path: &Path, e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
     let mut sum = Sum::default();
+    let mut written = false;
+    let mut add = |meta: &std::fs::Metadata| {
+        written |= !open.is_empty()
+            && open.contains(&FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            });
+        sum.add(meta)
+    };
     if kind == Kind::File {
         let meta = std::fs::symlink_metadata(unit).map_err(|e| unreadable(unit, &e))?;
-        sum.add(&meta).map_err(|e| unreadable(unit, &e))?;
-        return Ok(sum.into_fingerprint());
+        add(&meta).map_err(|e| unreadable(unit, &e))?;
+    } else {
+        for entry in WalkDir::new(unit).follow_links(false) {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(unit).to_owned();
+                unreadable(&path, &e)
+            })?;
+            let meta = entry.metadata().map_err(|e| unreadable(entry.path(), &e))?;
+            add(&meta).map_err(|e| unreadable(entry.path(), &e))?;
+        }
     }
-    for entry in WalkDir::new(unit).follow_links(false) {
-        let entry = entry.map_err(|e| {
-            let path = e.path().unwrap_or(unit).to_owned();
-            unreadable(&path, &e)
-        })?;
-        let meta = entry.metadata().map_err(|e| unreadable(entry.path(), &e))?;
-        sum.add(&meta).map_err(|e| unreadable(entry.path(), &e))?;
-    }
-    Ok(sum.into_fingerprint())
+    Ok((sum.into_fingerprint(), written))
 }
 
 /// The running totals of a walk.

@@ -20,6 +20,8 @@ use crate::pattern::{NameFields, Recognition};
 use crate::pins;
 
 pub use fingerprint::fingerprint;
+use fingerprint::fingerprint_and_writers;
+use open_writers::FileId;
 pub use pointers::symlink_target;
 
 /// A direct child of a run that the layout recognised, before it is examined.
@@ -57,16 +59,16 @@ pub fn scan_run_knowing(
     let confirmed: Vec<Option<Fingerprint>> =
         candidates.iter().map(|c| confirmed(&c.name)).collect();
     let every_name_confirmed = confirmed.iter().all(Option::is_some);
-    let mut writers = (!every_name_confirmed).then(|| open_writers::open_for_writing(run));
-    let mut fingerprints = fingerprint_all(run, &candidates);
+    let mut writers = (!every_name_confirmed).then(open_writers::open_for_writing);
+    let mut fingerprints = fingerprint_all(run, &candidates, writers.as_deref());
     if writers.is_none() {
         let changed = confirmed
             .iter()
             .zip(&fingerprints)
-            .any(|(confirmed, (f, _))| f.is_some() && f != confirmed);
+            .any(|(confirmed, (f, _, _))| f.is_some() && f != confirmed);
         if changed {
-            writers = Some(open_writers::open_for_writing(run));
-            fingerprints = fingerprint_all(run, &candidates);
+            writers = Some(open_writers::open_for_writing());
+            fingerprints = fingerprint_all(run, &candidates, writers.as_deref());
         }
     }
 
@@ -74,61 +76,66 @@ pub fn scan_run_knowing(
         .into_iter()
         .zip(fingerprints)
         .zip(confirmed)
-        .map(|((candidate, (fingerprint, scan_problem)), confirmed)| {
-            let unit = run.join(&candidate.name);
-            let metric = match (&watch.metric_source, wants_metric) {
-                (Some(source), Some(metric)) => source.observe(
-                    metric,
-                    &unit,
-                    &candidate.fields,
-                    run_log.as_ref(),
-                    watch.metric_window,
-                ),
-                _ => MetricObservation::NotWanted,
-            };
-            Checkpoint {
-                marker: if fingerprint.is_some() {
-                    watch
-                        .layout
-                        .marker(&unit, candidate.kind, &candidate.fields)
-                } else {
-                    Marker::NotRequired
-                },
-                writers: match &writers {
-                    Some(open) => Writers::Checked {
-                        open: is_open(open, &unit),
+        .map(
+            |((candidate, (fingerprint, open, scan_problem)), confirmed)| {
+                let unit = run.join(&candidate.name);
+                let metric = match (&watch.metric_source, wants_metric) {
+                    (Some(source), Some(metric)) => source.observe(
+                        metric,
+                        &unit,
+                        &candidate.fields,
+                        run_log.as_ref(),
+                        watch.metric_window,
+                    ),
+                    _ => MetricObservation::NotWanted,
+                };
+                Checkpoint {
+                    marker: if fingerprint.is_some() {
+                        watch
+                            .layout
+                            .marker(&unit, candidate.kind, &candidate.fields)
+                    } else {
+                        Marker::NotRequired
                     },
-                    None => Writers::NotChecked,
-                },
-                confirmed,
-                protections: protections
-                    .get(&candidate.name)
-                    .cloned()
-                    .unwrap_or_default(),
-                name: candidate.name,
-                step: candidate.fields.step,
-                epoch: candidate.fields.epoch,
-                kind: candidate.kind,
-                stable_since: fingerprint.map(|f| f.newest_mtime),
-                fingerprint,
-                metric,
-                scan_problem,
-            }
-        })
+                    writers: if writers.is_some() {
+                        Writers::Checked { open }
+                    } else {
+                        Writers::NotChecked
+                    },
+                    confirmed,
+                    protections: protections
+                        .get(&candidate.name)
+                        .cloned()
+                        .unwrap_or_default(),
+                    name: candidate.name,
+                    step: candidate.fields.step,
+                    epoch: candidate.fields.epoch,
+                    kind: candidate.kind,
+                    stable_since: fingerprint.map(|f| f.newest_mtime),
+                    fingerprint,
+                    metric,
+                    scan_problem,
+                }
+            },
+        )
         .collect();
     Ok(checkpoints)
 }
 
-/// Each candidate's fingerprint, or why it could not be read (a WARN).
+/// Each candidate's fingerprint and whether one of its files is in `writers` (when the
+/// walk over `/proc` was made), or why it could not be read (a WARN).
 fn fingerprint_all(
     run: &Path,
     candidates: &[Candidate],
-) -> Vec<(Option<Fingerprint>, Option<String>)> {
+    writers: Option<&HashSet<FileId>>,
+) -> Vec<(Option<Fingerprint>, bool, Option<String>)> {
+    let none = HashSet::new();
     candidates
         .iter()
-        .map(
-            |candidate| match fingerprint(&run.join(&candidate.name), candidate.kind) {
-                Ok(f) => (Some(f), None),
+        .map(|candidate| {
+            let unit = run.join(&candidate.name);
+            match fingerprint_and_writers(&unit, candidate.kind, writers.unwrap_or(&none)) {
+                Ok((f, open)) => (Some(f), open, None),
                 Err(problem) => {
                     tracing::warn!(
                         run = %run.display(),
@@ -136,20 +143,11 @@ fn fingerprint_all(
                         reason = %problem,
                         "checkpoint unreadable: kept as incomplete"
                     );
-                    (None, Some(problem))
+                    (None, false, Some(problem))
                 }
-            },
-        )
+            }
+        })
         .collect()
-}
-
-/// Whether any path in `writers` (resolved paths) lies in `unit`.
-fn is_open(writers: &HashSet<PathBuf>, unit: &Path) -> bool {
-    if writers.is_empty() {
-        return false;
-    }
-    let resolved = std::fs::canonicalize(unit).unwrap_or_else(|_| unit.to_owned());
-    writers.iter().any(|w| w.starts_with(&resolved))
 }
 
 /// The recognised checkpoints of `run` in checkpoint-name order, and its symlinks.

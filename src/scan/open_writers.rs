@@ -1,49 +1,53 @@
-//! Which files under a run a local process holds open for writing, read from `/proc`.
+//! Which files some local process holds open for writing, read from `/proc`, by device and
+//! inode: `stat` of `/proc/PID/fd/N` gives the open file itself whatever mount namespace the
+//! process lives in, so a trainer in a container, or one writing through a bind mount, is seen
+//! like any other (the path `/proc` shows is the path in the writer's namespace, which need not
+//! exist in ours).
 //!
 //! Limits: only processes on this node are seen (not writers on other nodes of a shared
-//! filesystem), and only those whose `/proc/PID/fd` we may read (root, or the same user).
-//! Where `/proc` cannot be read the answer is "none", and settling alone decides.
+//! filesystem), and only those whose `/proc/PID/fd` we may read (root with `CAP_SYS_PTRACE`,
+//! or the same user). Where `/proc` cannot be read the answer is "none", and settling alone
+//! decides.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A walk over every process's open files costs far more than a run's scan; passes over many
-/// runs within this window share one walk. Much shorter than any sensible `settle`.
-const SNAPSHOT_MAX_AGE: Duration = Duration::from_millis(250);
-
-static SNAPSHOT: Mutex<Option<(Instant, Arc<HashSet<PathBuf>>)>> = Mutex::new(None);
-
-/// Every path under `run` that some process has open with write access.
-pub fn open_for_writing(run: &Path) -> HashSet<PathBuf> {
-    // /proc shows resolved paths; compare against the run's resolved path too.
-    let Ok(resolved_run) = std::fs::canonicalize(run) else {
-        return HashSet::new();
-    };
-    snapshot()
-        .iter()
-        .filter(|path| path.starts_with(&resolved_run))
-        .cloned()
-        .collect()
+/// A file, by what it is rather than by a path to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
 }
 
-/// All files open for writing by any process we may inspect, at most `SNAPSHOT_MAX_AGE` old.
-fn snapshot() -> Arc<HashSet<PathBuf>> {
+/// A walk over every process's open files costs far more than a run's scan; passes over many
+/// runs within this window share one walk. Much shorter than any sensible `settle`, and always
+/// taken before the fingerprints it is compared with, so a writer that opens a file after it
+/// shows as a fresh change instead.
+const SNAPSHOT_MAX_AGE: Duration = Duration::from_millis(250);
+
+static SNAPSHOT: Mutex<Option<(Instant, Arc<HashSet<FileId>>)>> = Mutex::new(None);
+
+/// Every regular file some process we may inspect has open with write access, at most
+/// `SNAPSHOT_MAX_AGE` old.
+pub fn open_for_writing() -> Arc<HashSet<FileId>> {
     let mut cached = SNAPSHOT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((taken, paths)) = cached.as_ref() {
+    if let Some((taken, files)) = cached.as_ref() {
         if taken.elapsed() < SNAPSHOT_MAX_AGE {
-            return Arc::clone(paths);
+            return Arc::clone(files);
         }
     }
-    let paths = Arc::new(walk_proc());
-    *cached = Some((Instant::now(), Arc::clone(&paths)));
-    paths
+    let taken = Instant::now();
+    let files = Arc::new(walk_proc());
+    *cached = Some((taken, Arc::clone(&files)));
+    files
 }
 
-fn walk_proc() -> HashSet<PathBuf> {
+fn walk_proc() -> HashSet<FileId> {
     let mut open = HashSet::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return open;
@@ -60,12 +64,16 @@ fn walk_proc() -> HashSet<PathBuf> {
             continue;
         };
         for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
+            // Follows the magic link to the open file itself; sockets, pipes and anonymous
+            // inodes are not regular files.
+            let Ok(meta) = std::fs::metadata(fd.path()) else {
                 continue;
             };
-            // Only files: sockets, pipes and anon inodes read as `socket:[…]` and the like.
-            if target.is_absolute() && writable(&proc_entry.path(), &fd.file_name()) {
-                open.insert(target);
+            if meta.is_file() && writable(&proc_entry.path(), &fd.file_name()) {
+                open.insert(FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                });
             }
         }
     }
@@ -88,17 +96,32 @@ fn writable(proc_dir: &Path, fd: &std::ffi::OsStr) -> bool {
 mod tests {
     use super::*;
 
+    fn id(path: &Path) -> FileId {
+        let meta = std::fs::metadata(path).unwrap();
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
     #[test]
     fn a_file_this_process_writes_is_seen_and_a_read_only_one_is_not() {
         let dir = tempfile::tempdir().unwrap();
-        let run = std::fs::canonicalize(dir.path()).unwrap();
-        let written = run.join("w.bin");
-        let read = run.join("r.bin");
+        let written = dir.path().join("w.bin");
+        let read = dir.path().join("r.bin");
         std::fs::write(&read, b"x").unwrap();
         let _w = std::fs::File::create(&written).unwrap();
         let _r = std::fs::File::open(&read).unwrap();
-        let open = open_for_writing(&run);
-        assert!(open.contains(&written), "{open:?}");
-        assert!(!open.contains(&read), "{open:?}");
+        // The snapshot is shared for a moment: wait for one taken after the opens.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let open = loop {
+            let open = open_for_writing();
+            if open.contains(&id(&written)) || Instant::now() > deadline {
+                break open;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(open.contains(&id(&written)));
+        assert!(!open.contains(&id(&read)));
     }
 }

@@ -20,6 +20,12 @@ impl Mount {
         mount(&["-t", "tmpfs", "-o", options, "tmpfs"], at)
     }
 
+    /// `source` bind-mounted at `at` (the same files under a second path).
+    pub fn bind(source: &Path, at: &Path) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        mount(&["--bind", source.to_str().unwrap()], at)
+    }
+
     /// An ext4 image of `kib` KiB with 1 KiB blocks and no reserved blocks, loop-mounted.
     pub fn ext4(at: &Path, image: &Path, kib: u64) -> Option<Self> {
         std::fs::create_dir_all(at).unwrap();
