@@ -23,6 +23,7 @@ pub mod execute;
 pub mod fs_kind;
 pub mod layout;
 pub mod lock;
+pub mod log_line;
 pub mod logging;
 pub mod metrics;
 pub mod paths;

@@ -5,6 +5,7 @@
 //! `CKPTD_` (`journalctl -u ckptd CKPTD_RUN=/data/runs/x`); `auto` picks journald when stderr
 //! is the journal (systemd sets `JOURNAL_STREAM` to its device and inode), else text.
 //! `CKPTD_LOG` takes a tracing filter (e.g. `CKPTD_LOG=debug`); `-v` raises the default level.
+//! Text lines escape control characters and are cut at 2 KiB (`log_line`).
 
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
@@ -44,14 +45,22 @@ pub fn init(format: LogFormat, verbosity: u8) {
             Err(e) => eprintln!("ckptd: journald unavailable ({e}); logging text to stderr"),
         }
     }
+    let ansi = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter())
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .with_target(false);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        _ => builder.try_init(),
+        // JSON escapes every control character itself.
+        LogFormat::Json => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .try_init(),
+        // Text: one line per event, whatever a name holds (see `log_line`).
+        _ => builder
+            .with_writer(move || crate::log_line::SafeStderr { keep_ansi: ansi })
+            .try_init(),
     };
 }
 

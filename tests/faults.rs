@@ -583,3 +583,25 @@ fn an_empty_directory_is_never_the_newest_complete_checkpoint() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_newline_in_a_checkpoint_name_cannot_forge_a_log_line() {
+    let f = Fixture::new();
+    let forged = "ckpt-1\n2026-01-01T00:00:00.000000Z  INFO checkpoint deleted: ckpt-9.pt";
+    for (name, minutes) in [(forged, 20), ("ckpt-2", 10)] {
+        f.write(&format!("run/{name}"), b"x");
+        f.age(&format!("run/{name}"), minutes);
+    }
+    config(&f, "ckpt-{step}*", "keep_last = 1\n");
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    common::assert_success(&out);
+    let log = common::stderr(&out);
+    assert_eq!(f.listing("run"), ["ckpt-2"]);
+    let deleted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("checkpoint deleted"))
+        .collect();
+    assert_eq!(deleted.len(), 1, "{log}");
+    assert!(deleted[0].contains("ckpt-1\\n2026-01-01"), "{log}");
+    assert!(log.lines().all(|l| l.len() <= 2048 + 40), "{log}");
+}

@@ -1,7 +1,7 @@
 //! What the daemon keeps in its state directory: `counters.json` (deletions and bytes freed,
 //! for the systemd STATUS line, rewritten via a temp file and a rename) and `ledger.jsonl`
-//! (appended, each line flushed to disk before ckptd goes on): for every deletion a
-//! `deleting` line before the checkpoint is moved out of the run and a `deleted` (or
+//! (appended): for every deletion a `deleting` line before the checkpoint is moved out of the
+//! run (the intents of a pass are flushed to disk before its first rename) and a `deleted` (or
 //! `not-deleted`) line after, so a crash at any instant leaves no deletion unrecorded.
 //!
 //! The state directory is `[daemon] state_dir`, else `$STATE_DIRECTORY` (systemd's
@@ -34,6 +34,8 @@ pub struct Ledger {
     dir: Option<PathBuf>,
     /// The exclusive lock on `dir`, held while the daemon runs.
     _lock: Option<OwnedFd>,
+    /// `ledger.jsonl`, open for appending once the first line is written.
+    file: Option<std::fs::File>,
     pub counters: Counters,
 }
 
@@ -92,6 +94,7 @@ impl Ledger {
         Ok(Self {
             dir: Some(dir),
             _lock: lock,
+            file: None,
             counters,
         })
     }
@@ -100,26 +103,38 @@ impl Ledger {
         Self {
             dir: None,
             _lock: None,
+            file: None,
             counters: Counters::default(),
         }
     }
 
     /// Appends one line and flushes it to disk. A failure (a full disk) is a WARN: deleting
     /// is what frees the disk, so it never waits on the ledger.
-    fn append(&self, line: &serde_json::Value) {
+    /// Appends one line: written at once (it survives ckptd being killed), made durable
+    /// against a power loss by [`Journal::sync`].
+    fn append(&mut self, line: &serde_json::Value) {
         let Some(dir) = &self.dir else {
             return;
         };
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("ledger.jsonl"))
-            .and_then(|mut f| {
-                writeln!(f, "{line}")?;
-                f.sync_data()
-            });
-        if let Err(e) = appended {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
+        if self.file.is_none() {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("ledger.jsonl"))
+            {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    tracing::warn!(path = %dir.display(), error = %e, "cannot open the ledger in {}: {e}", dir.display());
+                    return;
+                }
+            }
+        }
+        if let Some(f) = &mut self.file {
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
+                // Reopened next time: the disk may have room again.
+                self.file = None;
+            }
         }
     }
 
@@ -169,6 +184,14 @@ impl Journal for Ledger {
         line["error"] = error.into();
         line["in_trash"] = in_trash.into();
         self.append(&line);
+    }
+
+    fn sync(&mut self) {
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                tracing::warn!(error = %e, "cannot flush the ledger to disk: {e}");
+            }
+        }
     }
 
     fn trash_removed(&mut self, run: &Path, path: &Path) {

@@ -45,8 +45,8 @@ impl Outcome {
     }
 }
 
-/// Where every deletion is recorded as it happens: the intent before the rename, the result
-/// after, so a crash at any instant leaves no deletion unrecorded. The daemon's ledger is one;
+/// Where every deletion is recorded as it happens: the intent before the rename (flushed to
+/// disk), the result after, so a crash at any instant leaves no deletion unrecorded. The daemon's ledger is one;
 /// one-shot commands record nothing beyond their log.
 pub trait Journal {
     /// About to move `v` out of the run.
@@ -57,6 +57,8 @@ pub trait Journal {
     fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool);
     /// A leftover in the trash (of a crash, or of a failed removal) was removed.
     fn trash_removed(&mut self, run: &Path, path: &Path);
+    /// Makes everything recorded so far durable (it survives a power loss, not only a crash).
+    fn sync(&mut self) {}
 }
 
 /// The journal of commands that keep none.
@@ -157,26 +159,45 @@ pub fn carry_out_until(
         .filter(|v| v.reasons.contains(&Reason::NewestComplete))
         .filter_map(|v| scanned.iter().find(|c| c.name == v.name))
         .collect();
-    for v in deletions {
+    // Every intent is on disk before the first rename: one flush for the pass, not one per
+    // deletion (a flush costs milliseconds; a pass may delete thousands).
+    for v in &deletions {
+        journal.deleting(run, &watch.name, v);
+    }
+    journal.sync();
+    for (i, v) in deletions.iter().enumerate() {
         if stopping.load(Ordering::SeqCst) {
+            for rest in &deletions[i..] {
+                journal.not_deleted(run, &watch.name, rest, "ckptd is stopping", false);
+            }
             break;
         }
         let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
+            journal.not_deleted(run, &watch.name, v, "not scanned", false);
             continue;
         };
         if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
+            journal.not_deleted(run, &watch.name, v, &why, false);
             tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
             outcome.skipped += 1;
             continue;
         }
         // Last, right before the rename: the victim's own recheck may take a while.
         if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
-            let rest = plan.deletions().skip_while(|d| d.name != v.name).count();
+            let rest = deletions.len() - i;
+            for d in &deletions[i..] {
+                journal.not_deleted(
+                    run,
+                    &watch.name,
+                    d,
+                    "the newest complete checkpoint changed",
+                    false,
+                );
+            }
             tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = rest, "newest complete checkpoint {} changed since planning (re-saved in place?): {rest} deletions deferred to the next pass", changed.name);
             outcome.skipped += rest;
             break;
         }
-        journal.deleting(run, &watch.name, v);
         match dir.move_to_trash(&v.name) {
             Ok(trashed) => match dir.remove_trashed(&trashed) {
                 Ok(()) => {
@@ -205,6 +226,7 @@ pub fn carry_out_until(
             }
         }
     }
+    journal.sync();
     dir.tidy_trash();
     outcome
 }

@@ -268,9 +268,11 @@ mod tests {
         std::fs::write(run.join("ckpt-2.pt"), b"two").unwrap();
         let watch = watch(dir.path());
         let first = scan_run(&run, &watch).unwrap();
+        // (Whether `open`: other tests of this process open and close files meanwhile, and a
+        // snapshot up to 250 ms old may name an inode since reused — the safe direction.)
         assert!(first
             .iter()
-            .all(|c| c.writers == Writers::Checked { open: false }));
+            .all(|c| matches!(c.writers, Writers::Checked { .. })));
         let confirmed: HashMap<String, Fingerprint> = first
             .iter()
             .map(|c| (c.name.clone(), c.fingerprint.unwrap()))
