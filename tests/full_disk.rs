@@ -65,21 +65,25 @@ fn assert_freed(f: &Fixture, output: &str) {
     );
 }
 
+/// `prune` on the full filesystem `mount` frees what the policy says.
+fn prune_frees(f: &Fixture, mount: Mount, full: Full, present: bool) {
+    prepare(f, &mount, full, present);
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
+    common::assert_success(&out);
+    assert_freed(f, &text);
+    drop(mount);
+}
+
 fn prune_frees_space(full: Full, present: bool) {
     let f = Fixture::new();
     let options = match full {
         Full::Bytes => "size=1m",
         Full::Inodes => "nr_inodes=40",
     };
-    let Some(mount) = Mount::tmpfs(&f.path("mnt"), options) else {
-        return;
-    };
-    prepare(&f, &mount, full, present);
-    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
-    let text = format!("{}{}", common::stdout(&out), common::stderr(&out));
-    common::assert_success(&out);
-    assert_freed(&f, &text);
-    drop(mount);
+    if let Some(mount) = Mount::tmpfs(&f.path("mnt"), options) {
+        prune_frees(&f, mount, full, present);
+    }
 }
 
 #[test]
@@ -111,23 +115,17 @@ fn ext4(f: &Fixture) -> Option<Mount> {
 #[test]
 fn prune_frees_an_ext4_with_no_free_block_on_a_first_start() {
     let f = Fixture::new();
-    let Some(mount) = ext4(&f) else { return };
-    prepare(&f, &mount, Full::Bytes, false);
-    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
-    common::assert_success(&out);
-    assert_freed(&f, &common::stderr(&out));
-    drop(mount);
+    if let Some(mount) = ext4(&f) {
+        prune_frees(&f, mount, Full::Bytes, false);
+    }
 }
 
 #[test]
 fn prune_frees_an_ext4_with_no_free_block_with_its_files_present() {
     let f = Fixture::new();
-    let Some(mount) = ext4(&f) else { return };
-    prepare(&f, &mount, Full::Bytes, true);
-    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
-    common::assert_success(&out);
-    assert_freed(&f, &common::stderr(&out));
-    drop(mount);
+    if let Some(mount) = ext4(&f) {
+        prune_frees(&f, mount, Full::Bytes, true);
+    }
 }
 
 fn daemon_frees(f: &Fixture, mount: Mount) {
