@@ -146,12 +146,13 @@ pub fn scan(
             };
             return Ok(Scan { end: offset, stop });
         }
-        // Keep the unfinished record at the front, with room for all of it.
+        // Keep the unfinished record at the front. Room for all of it is made only as its
+        // bytes arrive (doubling): a crafted length in a tiny file must not allocate a GiB.
         buf.copy_within(pos..filled, 0);
         filled -= pos;
         pos = 0;
-        if needed > buf.len() {
-            buf.resize(needed, 0);
+        if needed > buf.len() && filled == buf.len() {
+            buf.resize(needed.min(buf.len() * 2), 0);
         }
         let n = read_some(reader, &mut buf[filled..])?;
         filled += n;
@@ -292,6 +293,48 @@ mod tests {
         let (got, scan) = read_all(&bytes, 0);
         assert_eq!(got.len(), 3);
         assert_eq!(got[1], big);
+        assert_eq!(scan.stop, Stop::End);
+    }
+
+    /// A reader that remembers the largest buffer it was handed.
+    struct Watched<'a> {
+        bytes: &'a [u8],
+        largest: usize,
+    }
+
+    impl Read for Watched<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest = self.largest.max(buf.len());
+            self.bytes.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_crafted_length_in_a_tiny_file_allocates_nothing_like_it() {
+        // 115 bytes that claim a record of almost 1 GiB, with a valid length checksum.
+        let len = (1u64 << 30) - 1;
+        let mut bytes = len.to_le_bytes().to_vec();
+        bytes.extend_from_slice(&masked_crc(&len.to_le_bytes()).to_le_bytes());
+        bytes.resize(115, 7);
+
+        let mut reader = Watched {
+            bytes: &bytes,
+            largest: 0,
+        };
+        let result = scan(&mut reader, 0, |_| panic!("no record")).unwrap();
+        assert_eq!(result.stop, Stop::Partial);
+        assert!(
+            reader.largest <= 2 * CHUNK,
+            "asked for {} bytes",
+            reader.largest
+        );
+    }
+
+    #[test]
+    fn a_record_larger_than_the_first_buffer_is_still_read_whole() {
+        let big = vec![9u8; 3 * CHUNK + 17];
+        let (got, scan) = read_all(&framed(&[b"a", &big, b"z"]), 0);
+        assert_eq!(got, [b"a".to_vec(), big, b"z".to_vec()]);
         assert_eq!(scan.stop, Stop::End);
     }
 }
