@@ -47,7 +47,10 @@ impl FsWatcher {
         let handler = move |result: notify::Result<notify::Event>| {
             let event = match result {
                 Ok(event) if !event.need_rescan() => {
-                    if is_read_only_access(event.kind) {
+                    // Dropped here, before the queue: at thousands of runs, ckptd's own probe
+                    // writes would otherwise fill it and turn every pass into a full rescan.
+                    if is_read_only_access(event.kind) || event.paths.iter().all(|p| is_own_file(p))
+                    {
                         return;
                     }
                     FsEvent::Changed(event.paths)
@@ -112,6 +115,17 @@ fn is_read_only_access(kind: EventKind) -> bool {
     matches!(kind, EventKind::Access(access) if access != AccessKind::Close(AccessMode::Write))
 }
 
+/// ckptd's own writes in a run (the lock and clock probe, the trash) must not wake it up again.
+pub fn is_own_file(path: &Path) -> bool {
+    path.components().any(|c| {
+        let c = c.as_os_str();
+        c == crate::lock::LOCK_FILE
+            || c == crate::execute::trash::TRASH_DIR
+            || c.to_str()
+                .is_some_and(|c| c.starts_with(crate::execute::trash::TRASH_SIBLING_PREFIX))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +184,25 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn ckptds_own_writes_raise_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut watcher, mut rx) = FsWatcher::start(64).unwrap();
+        watcher.watch(dir.path()).unwrap();
+        for _ in 0..3 {
+            std::fs::write(dir.path().join(crate::lock::LOCK_FILE), b"\n").unwrap();
+            std::fs::create_dir_all(dir.path().join(crate::execute::trash::TRASH_DIR)).unwrap();
+        }
+        std::fs::write(dir.path().join("checkpoint-1"), b"x").unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            event,
+            FsEvent::Changed(vec![dir.path().join("checkpoint-1")])
+        );
     }
 }

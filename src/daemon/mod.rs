@@ -228,7 +228,7 @@ impl Daemon {
         };
         let at = Instant::now() + DEBOUNCE;
         for path in paths {
-            if is_own_file(&path) {
+            if events::is_own_file(&path) {
                 continue;
             }
             if self.glob_parents.contains(&path)
@@ -444,15 +444,4 @@ impl Daemon {
             human_bytes(self.ledger.counters.bytes_freed)
         )
     }
-}
-
-/// ckptd's own writes in a run (the lock and clock probe, the trash) must not wake it up again.
-fn is_own_file(path: &Path) -> bool {
-    path.components().any(|c| {
-        let c = c.as_os_str();
-        c == crate::lock::LOCK_FILE
-            || c == crate::execute::trash::TRASH_DIR
-            || c.to_str()
-                .is_some_and(|c| c.starts_with(crate::execute::trash::TRASH_SIBLING_PREFIX))
-    })
 }
