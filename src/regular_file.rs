@@ -21,7 +21,9 @@ pub fn open(path: &Path) -> io::Result<File> {
 
 /// The whole file at `path`, if it is a regular file.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
-    read_at_most(path, u64::MAX)
+    let mut bytes = Vec::new();
+    open(path)?.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The whole file at `path` as UTF-8, if it is a regular file.
@@ -29,35 +31,6 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
     let mut text = String::new();
     open(path)?.read_to_string(&mut text)?;
     Ok(text)
-}
-
-/// The whole file at `path`, if it is a regular file of at most `limit` bytes; a larger one
-/// (or one that grows past the limit while read) is an error, and nothing past the limit is
-/// ever held in memory.
-pub fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let file = open(path)?;
-    let too_large = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("larger than {limit} bytes (max_metric_bytes): not read"),
-        )
-    };
-    let size = file.metadata()?.len();
-    if size > limit {
-        return Err(too_large());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
-/// [`read_at_most`], as UTF-8.
-pub fn read_to_string_at_most(path: &Path, limit: u64) -> io::Result<String> {
-    String::from_utf8(read_at_most(path, limit)?)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 fn refuse_unless_regular(kind: std::fs::FileType) -> io::Result<()> {
@@ -109,15 +82,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("a directory"));
-    }
-
-    #[test]
-    fn a_file_over_the_limit_is_refused_without_being_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = dir.path().join("trainer_state.json");
-        std::fs::write(&big, vec![b'x'; 1000]).unwrap();
-        assert_eq!(read_at_most(&big, 1000).unwrap().len(), 1000);
-        let err = read_at_most(&big, 999).unwrap_err();
-        assert!(err.to_string().contains("larger than 999 bytes"), "{err}");
     }
 }

@@ -64,8 +64,6 @@ pub struct Watch {
     pub poll_interval: Duration,
     pub stale_after: Duration,
     pub metric_window: u64,
-    /// A metric file larger than this is not read: "no metric" (64 MiB unless configured).
-    pub max_metric_bytes: u64,
     pub run_overrides: bool,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,

@@ -93,7 +93,6 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
         at("metric_window", raw.metric_window.as_ref()),
         at("metric_timeout", raw.metric_timeout.as_ref()),
         at("metric_source", raw.metric_source.as_ref()),
-        at("max_metric_bytes", raw.max_metric_bytes.as_ref()),
     ]
     .into_iter()
     .flatten()

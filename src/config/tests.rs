@@ -468,22 +468,3 @@ fn errors_display_as_file_line_column() {
         "{err}"
     );
 }
-
-#[test]
-fn max_metric_bytes_takes_a_size_and_refuses_nonsense_where_it_stands() {
-    let base =
-        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\n";
-    let config = parse(base).unwrap();
-    assert_eq!(config.watches[0].max_metric_bytes, 64 << 20);
-    for (value, bytes) in [("\"1KiB\"", 1024), ("\"2 MB\"", 2_000_000), ("4096", 4096)] {
-        let config = parse(&format!("{base}max_metric_bytes = {value}\n")).unwrap();
-        assert_eq!(config.watches[0].max_metric_bytes, bytes, "{value}");
-    }
-    for value in ["\"lots\"", "0", "-5"] {
-        assert_one_error(
-            &format!("{base}max_metric_bytes = {value}\n"),
-            "6:20:",
-            "expected a size such as",
-        );
-    }
-}

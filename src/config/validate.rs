@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigErrors, Errors, Locator};
-use super::raw::{RawDaemon, RawFile, RawMetricSource, RawSize, RawWatch};
+use super::raw::{RawDaemon, RawFile, RawMetricSource, RawWatch};
 use super::{Config, DaemonSettings, LogFormat, Watch, WatchSource, WatcherMode};
 use crate::layout::{self, Layout};
 use crate::metrics::MetricSource;
@@ -22,9 +22,6 @@ const SETTLE: Duration = Duration::from_secs(30);
 const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
-/// Metric files larger than this are not read unless `max_metric_bytes` says otherwise: HF's
-/// `trainer_state.json` of a long run is a few MiB; hundreds of MiB cost seconds and GiBs.
-const MAX_METRIC_BYTES: u64 = 64 << 20;
 const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
@@ -186,8 +183,6 @@ pub(super) fn watch(
     let stale_after =
         duration(e, raw.stale_after.as_ref(), "stale_after", false).unwrap_or(STALE_AFTER);
     let metric_window = count(e, raw.metric_window.as_ref(), "metric_window", 0).unwrap_or(1);
-    let max_metric_bytes =
-        size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes").unwrap_or(MAX_METRIC_BYTES);
     if e.list.len() > before {
         return None;
     }
@@ -202,31 +197,9 @@ pub(super) fn watch(
         poll_interval,
         stale_after,
         metric_window,
-        max_metric_bytes,
         run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
         source: Arc::clone(source),
     })
-}
-
-/// A size of at least one byte: a number of bytes, or text with a unit (`"64MiB"`, `"1 GB"`).
-fn size(e: &mut Errors<'_>, value: Option<&Spanned<RawSize>>, key: &str) -> Option<u64> {
-    let value = value?;
-    let bytes = match value.get_ref() {
-        RawSize::Bytes(n) => u64::try_from(*n).ok(),
-        RawSize::Text(text) => text.parse::<bytesize::ByteSize>().ok().map(|b| b.as_u64()),
-    };
-    match bytes {
-        Some(b) if b > 0 => Some(b),
-        _ => {
-            e.push(
-                value.span(),
-                format!(
-                    "`{key}`: expected a size such as \"64MiB\" or a number of bytes, at least 1"
-                ),
-            );
-            None
-        }
-    }
 }
 
 fn runs(

@@ -9,8 +9,8 @@ use std::path::Path;
 use super::json::{self, Json};
 
 /// The metric, or `None` when the file is missing, unreadable, or does not hold it.
-pub fn read(file: &Path, step: Option<u64>, metric: &str, limit: u64) -> Option<f64> {
-    let text = crate::regular_file::read_to_string_at_most(file, limit).ok()?;
+pub fn read(file: &Path, step: Option<u64>, metric: &str) -> Option<f64> {
+    let text = crate::regular_file::read_to_string(file).ok()?;
     match json::parse::<Json>(&text) {
         Ok(doc) => value_for(&doc, step, metric),
         Err(e) => {
@@ -74,22 +74,9 @@ mod tests {
     #[test]
     fn missing_or_truncated_files_mean_no_metric() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(
-            read(&dir.path().join("nope.json"), Some(1), "x", 1 << 20),
-            None
-        );
+        assert_eq!(read(&dir.path().join("nope.json"), Some(1), "x"), None);
         let file = dir.path().join("trainer_state.json");
         std::fs::write(&file, r#"{"log_history": [{"eval_loss": 1.5, "st"#).unwrap();
-        assert_eq!(read(&file, Some(1), "eval_loss", 1 << 20), None);
-    }
-
-    #[test]
-    fn a_file_over_max_metric_bytes_means_no_metric() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("trainer_state.json");
-        let text = r#"{"log_history": [{"eval_loss": 0.5, "step": 1}]}"#;
-        std::fs::write(&file, text).unwrap();
-        assert_eq!(read(&file, Some(1), "eval_loss", 1 << 20), Some(0.5));
-        assert_eq!(read(&file, Some(1), "eval_loss", 10), None);
+        assert_eq!(read(&file, Some(1), "eval_loss"), None);
     }
 }

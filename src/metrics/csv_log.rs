@@ -7,8 +7,8 @@ use std::path::Path;
 use super::run_log::{FileRecords, RunLog};
 use crate::pattern::parse_number;
 
-pub fn read(file: &Path, step_key: &str, metric: &str, limit: u64) -> FileRecords {
-    let text = crate::regular_file::read_at_most(file, limit).map_err(|e| e.to_string())?;
+pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
+    let text = crate::regular_file::read(file).map_err(|e| e.to_string())?;
     parse(&text, step_key, metric)
 }
 

@@ -7,9 +7,8 @@ use std::path::Path;
 use super::json::{self, Json};
 use super::run_log::{FileRecords, RunLog};
 
-pub fn read(file: &Path, step_key: &str, metric: &str, limit: u64) -> FileRecords {
-    let text =
-        crate::regular_file::read_to_string_at_most(file, limit).map_err(|e| e.to_string())?;
+pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
+    let text = crate::regular_file::read_to_string(file).map_err(|e| e.to_string())?;
     let (log, bad_lines) = parse(&text, step_key, metric);
     if let Some(first) = bad_lines.first() {
         tracing::warn!(

@@ -47,16 +47,15 @@ impl MetricSource {
         }
     }
 
-    /// Reads the run-level log for `metric`, if this is a run-level source; a file larger
-    /// than `limit` bytes is not read (no metric from it).
-    pub fn load_run_log(&self, run: &Path, metric: &str, limit: u64) -> Option<RunLog> {
+    /// Reads the run-level log for `metric`, if this is a run-level source.
+    pub fn load_run_log(&self, run: &Path, metric: &str) -> Option<RunLog> {
         match self {
             Self::Filename | Self::CheckpointJson { .. } => None,
             Self::Csv { path, step_key } => Some(run_log::load(run, path, |file| {
-                csv_log::read(file, step_key, metric, limit)
+                csv_log::read(file, step_key, metric)
             })),
             Self::Jsonl { path, step_key } => Some(run_log::load(run, path, |file| {
-                jsonl_log::read(file, step_key, metric, limit)
+                jsonl_log::read(file, step_key, metric)
             })),
             Self::TensorBoard { path, tag } => Some(tensorboard::load(
                 run,
@@ -82,15 +81,14 @@ impl MetricSource {
         dirs
     }
 
-    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run;
-    /// a file inside the checkpoint larger than `limit` bytes is not read (no metric).
+    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run.
     pub fn observe(
         &self,
         metric: &str,
         unit: &Path,
         fields: &NameFields,
         run_log: Option<&RunLog>,
-        (metric_window, limit): (u64, u64),
+        metric_window: u64,
     ) -> MetricObservation {
         match self {
             Self::Filename => MetricObservation::Final(fields.metric(metric)),
@@ -98,7 +96,6 @@ impl MetricSource {
                 &unit.join(path),
                 fields.step,
                 metric,
-                limit,
             )),
             Self::Csv { .. } | Self::Jsonl { .. } | Self::TensorBoard { .. } => {
                 match (run_log, fields.step) {
