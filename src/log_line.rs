@@ -10,14 +10,15 @@ use std::io::{self, Write};
 pub const MAX_LINE: usize = 2048;
 
 /// One formatted event made safe to print: controls escaped (a tab and, when the output is a
-/// terminal with colours, the escape that starts them, are kept), at most `MAX_LINE` bytes,
-/// ending in exactly one newline.
+/// terminal with colours, complete colour sequences `ESC [ digits;… m`, are kept), at most
+/// `MAX_LINE` bytes, ending in exactly one newline.
 pub fn sanitize(event: &str, keep_ansi: bool) -> String {
     let body = event.strip_suffix('\n').unwrap_or(event);
     let mut out = String::with_capacity(body.len().min(MAX_LINE) + 1);
     let mut cut = 0;
     for (i, c) in body.char_indices() {
-        let kept = c == '\t' || (c == '\u{1b}' && keep_ansi) || !c.is_control();
+        let kept =
+            c == '\t' || (c == '\u{1b}' && keep_ansi && is_colour(&body[i..])) || !c.is_control();
         let escaped = (!kept).then(|| c.escape_default().to_string());
         let width = escaped.as_ref().map_or(c.len_utf8(), String::len);
         if out.len() + width > MAX_LINE {
@@ -32,9 +33,26 @@ pub fn sanitize(event: &str, keep_ansi: bool) -> String {
     if cut > 0 {
         use std::fmt::Write as _;
         let _ = write!(out, " … [{cut} bytes cut]");
+        if keep_ansi {
+            // A colour the cut left switched on is switched off.
+            out.push_str("\u{1b}[0m");
+        }
     }
     out.push('\n');
     out
+}
+
+/// Whether `text` starts with a complete colour sequence, `ESC [ digits;… m`: what the
+/// formatter writes, and nothing a name could use to move the cursor or clear the screen.
+fn is_colour(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("\u{1b}[") else {
+        return false;
+    };
+    let params = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    rest.as_bytes().get(params) == Some(&b'm')
 }
 
 /// Standard error, one sanitized line per event. The text formatter hands each event over in
@@ -77,6 +95,12 @@ mod tests {
             "a\\u{1b}[31mb\\r\\u{7}c\td\n"
         );
         assert_eq!(sanitize("a\u{1b}[31mb\n", true), "a\u{1b}[31mb\n");
+        // On a terminal, only colours pass: not a screen clear, not an OSC clipboard write.
+        assert_eq!(sanitize("a\u{1b}[2Jb\n", true), "a\\u{1b}[2Jb\n");
+        assert_eq!(
+            sanitize("\u{1b}]52;c;eA==\u{1b}\\\n", true),
+            "\\u{1b}]52;c;eA==\\u{1b}\\\n"
+        );
     }
 
     #[test]

@@ -117,8 +117,9 @@ fn is_read_only_access(kind: EventKind) -> bool {
 
 /// ckptd's own writes in a run (the lock and clock probe, the trash) must not wake it up again.
 pub fn is_own_file(path: &Path) -> bool {
-    path.components().any(|c| {
-        let c = c.as_os_str();
+    // The last component only: a run below a directory that happens to be named like one of
+    // ckptd's files still gets its events.
+    path.file_name().is_some_and(|c| {
         c == crate::lock::LOCK_FILE
             || c == crate::execute::trash::TRASH_DIR
             || c.to_str()

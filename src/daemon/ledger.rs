@@ -130,7 +130,11 @@ impl Ledger {
             }
         }
         if let Some(f) = &mut self.file {
-            if let Err(e) = writeln!(f, "{line}") {
+            // One write(2) per line (O_APPEND): a crash or a full disk never leaves half a
+            // line for the next one to be glued onto.
+            let mut text = line.to_string();
+            text.push('\n');
+            if let Err(e) = f.write_all(text.as_bytes()) {
                 tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
                 // Reopened next time: the disk may have room again.
                 self.file = None;

@@ -21,7 +21,7 @@ use crate::pins;
 
 pub use fingerprint::fingerprint;
 use fingerprint::fingerprint_and_writers;
-use open_writers::FileId;
+use open_writers::OpenFiles;
 pub use pointers::symlink_target;
 
 /// A direct child of a run that the layout recognised, before it is examined.
@@ -127,15 +127,20 @@ pub fn scan_run_knowing(
 fn fingerprint_all(
     run: &Path,
     candidates: &[Candidate],
-    writers: Option<&HashSet<FileId>>,
+    writers: Option<&OpenFiles>,
 ) -> Vec<(Option<Fingerprint>, bool, Option<String>)> {
     let none = HashSet::new();
     candidates
         .iter()
         .map(|candidate| {
             let unit = run.join(&candidate.name);
-            match fingerprint_and_writers(&unit, candidate.kind, writers.unwrap_or(&none)) {
-                Ok((f, open)) => (Some(f), open, None),
+            let ids = writers.map_or(&none, |w| &w.ids);
+            match fingerprint_and_writers(&unit, candidate.kind, ids) {
+                Ok((f, open)) => {
+                    let unnamed = candidate.kind == Kind::Dir
+                        && writers.is_some_and(|w| w.unnamed_inside(&unit));
+                    (Some(f), open || unnamed, None)
+                }
                 Err(problem) => {
                     tracing::warn!(
                         run = %run.display(),

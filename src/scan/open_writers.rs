@@ -10,8 +10,7 @@
 //! decides.
 
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,11 +27,33 @@ pub struct FileId {
 /// shows as a fresh change instead.
 const SNAPSHOT_MAX_AGE: Duration = Duration::from_millis(250);
 
-static SNAPSHOT: Mutex<Option<(Instant, Arc<HashSet<FileId>>)>> = Mutex::new(None);
+static SNAPSHOT: Mutex<Option<(Instant, Arc<OpenFiles>)>> = Mutex::new(None);
+
+/// The regular files some process we may inspect has open with write access.
+#[derive(Debug, Default)]
+pub struct OpenFiles {
+    /// Files with a name, by what they are.
+    pub ids: HashSet<FileId>,
+    /// The directories of files open for writing that have no name (yet, or any more): an
+    /// `O_TMPFILE` shard about to be linked into a checkpoint. Only a path can place them, as
+    /// `/proc` shows it in the writer's namespace.
+    pub unnamed_in: Vec<PathBuf>,
+}
+
+impl OpenFiles {
+    /// Whether an unnamed file open for writing lies in the directory `unit`.
+    pub fn unnamed_inside(&self, unit: &Path) -> bool {
+        if self.unnamed_in.is_empty() {
+            return false;
+        }
+        let resolved = std::fs::canonicalize(unit).unwrap_or_else(|_| unit.to_owned());
+        self.unnamed_in.iter().any(|dir| dir.starts_with(&resolved))
+    }
+}
 
 /// Every regular file some process we may inspect has open with write access, at most
 /// `SNAPSHOT_MAX_AGE` old.
-pub fn open_for_writing() -> Arc<HashSet<FileId>> {
+pub fn open_for_writing() -> Arc<OpenFiles> {
     let mut cached = SNAPSHOT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -47,8 +68,8 @@ pub fn open_for_writing() -> Arc<HashSet<FileId>> {
     files
 }
 
-fn walk_proc() -> HashSet<FileId> {
-    let mut open = HashSet::new();
+fn walk_proc() -> OpenFiles {
+    let mut open = OpenFiles::default();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return open;
     };
@@ -64,20 +85,50 @@ fn walk_proc() -> HashSet<FileId> {
             continue;
         };
         for fd in fds.flatten() {
-            // Follows the magic link to the open file itself; sockets, pipes and anonymous
-            // inodes are not regular files.
-            let Ok(meta) = std::fs::metadata(fd.path()) else {
+            // /proc first: only descriptors open for writing are looked at further.
+            if !writable(&proc_entry.path(), &fd.file_name()) {
+                continue;
+            }
+            // Follows the magic link to the open file itself. DONT_SYNC: cached attributes,
+            // so a hung NFS server or FUSE mount held open by some process cannot stall us,
+            // and a trainer's dirty pages are not flushed by our look.
+            let Ok(st) = rustix::fs::statx(
+                rustix::fs::CWD,
+                fd.path(),
+                rustix::fs::AtFlags::STATX_DONT_SYNC,
+                rustix::fs::StatxFlags::TYPE
+                    | rustix::fs::StatxFlags::INO
+                    | rustix::fs::StatxFlags::NLINK,
+            ) else {
                 continue;
             };
-            if meta.is_file() && writable(&proc_entry.path(), &fd.file_name()) {
-                open.insert(FileId {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
+            // Sockets, pipes and anonymous inodes are not regular files.
+            if rustix::fs::FileType::from_raw_mode(u32::from(st.stx_mode))
+                != rustix::fs::FileType::RegularFile
+            {
+                continue;
+            }
+            if st.stx_nlink > 0 {
+                open.ids.insert(FileId {
+                    dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
+                    ino: st.stx_ino,
                 });
+            } else if let Some(dir) = unnamed_file_dir(&fd.path()) {
+                open.unnamed_in.push(dir);
             }
         }
     }
     open
+}
+
+/// The directory of an open file that has no name: `/proc` shows `DIR/#INODE (deleted)` for an
+/// `O_TMPFILE` and `DIR/NAME (deleted)` for an unlinked file.
+fn unnamed_file_dir(fd: &Path) -> Option<PathBuf> {
+    let target = std::fs::read_link(fd).ok()?;
+    let text = target.to_str()?;
+    let path = Path::new(text.strip_suffix(" (deleted)").unwrap_or(text));
+    path.is_absolute()
+        .then(|| path.parent().map(Path::to_owned))?
 }
 
 /// Reads the `flags:` line of `/proc/PID/fdinfo/FD`: octal open flags, whose low two bits are
@@ -97,6 +148,7 @@ mod tests {
     use super::*;
 
     fn id(path: &Path) -> FileId {
+        use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(path).unwrap();
         FileId {
             dev: meta.dev(),
@@ -116,12 +168,39 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let open = loop {
             let open = open_for_writing();
-            if open.contains(&id(&written)) || Instant::now() > deadline {
+            if open.ids.contains(&id(&written)) || Instant::now() > deadline {
                 break open;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        assert!(open.contains(&id(&written)));
-        assert!(!open.contains(&id(&read)));
+        assert!(open.ids.contains(&id(&written)));
+        assert!(!open.ids.contains(&id(&read)));
+    }
+
+    #[test]
+    fn a_file_with_no_name_open_for_writing_is_placed_by_its_directory() {
+        // What an O_TMPFILE shard or an unlinked file looks like: no name to match by inode.
+        let dir = tempfile::tempdir().unwrap();
+        let unit = std::fs::canonicalize(dir.path())
+            .unwrap()
+            .join("checkpoint-5");
+        std::fs::create_dir(&unit).unwrap();
+        let shard = unit.join("shard.bin");
+        let _w = std::fs::File::create(&shard).unwrap();
+        std::fs::remove_file(&shard).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let open = open_for_writing();
+            if open.unnamed_inside(&unit) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never seen: {:?}",
+                open.unnamed_in
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!open_for_writing().unnamed_inside(&dir.path().join("elsewhere")));
     }
 }
