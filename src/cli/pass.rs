@@ -89,24 +89,34 @@ pub fn plan_runs(
 /// "Now" for `run`, through its probe when the command may act there, else only through a
 /// probe it already has; whether it may act there, and why not.
 fn read_clock(run: &Path, watch: &Watch, access: Access) -> ClockRead {
-    let read = |clock, acting, busy_without_clock, lock_error| ClockRead {
+    let not_acting = |clock| ClockRead {
         clock,
-        acting,
-        busy_without_clock,
-        lock_error,
+        acting: false,
+        busy_without_clock: false,
+        lock_error: None,
     };
     if access == Access::ReadOnly || watch.dry_run {
-        return read(RunClock::read_only(run), false, false, None);
+        return not_acting(RunClock::read_only(run));
     }
     match crate::lock::try_lock(run) {
-        Ok(Some(lock)) => read(RunClock::of(run, lock.file()), true, false, None),
-        // The daemon holds the lock: its probe file exists.
+        Ok(Some(lock)) => ClockRead {
+            acting: true,
+            ..not_acting(RunClock::of(run, lock.file()))
+        },
+        // The daemon holds the lock: its probe file exists, else wait for no second look.
         Ok(None) => {
             let clock = RunClock::read_only(run);
-            read(clock, clock.on_storage, !clock.on_storage, None)
+            ClockRead {
+                acting: clock.on_storage,
+                busy_without_clock: !clock.on_storage,
+                ..not_acting(clock)
+            }
         }
         // The lock cannot be taken: nothing will be deleted here, so no second look either.
-        Err(e) => read(RunClock::local(), false, false, Some(e.to_string())),
+        Err(e) => ClockRead {
+            lock_error: Some(e.to_string()),
+            ..not_acting(RunClock::local())
+        },
     }
 }
 

@@ -132,16 +132,21 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The next event, which must come within 10 s.
+    async fn next_event(rx: &mut mpsc::Receiver<FsEvent>) -> FsEvent {
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the channel is open")
+    }
+
     #[tokio::test]
     async fn a_new_file_in_a_watched_directory_arrives_as_our_event() {
         let dir = tempfile::tempdir().unwrap();
         let (mut watcher, mut rx) = FsWatcher::start(64).unwrap();
         watcher.watch(dir.path()).unwrap();
         std::fs::write(dir.path().join("checkpoint-1"), b"x").unwrap();
-        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = next_event(&mut rx).await;
         assert_eq!(
             event,
             FsEvent::Changed(vec![dir.path().join("checkpoint-1")])
@@ -162,10 +167,7 @@ mod tests {
         }
         std::fs::write(dir.path().join("new"), b"x").unwrap();
         // Events arrive in order: the first one must be about `new`, not the reads.
-        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = next_event(&mut rx).await;
         assert_eq!(event, FsEvent::Changed(vec![dir.path().join("new")]));
     }
 
@@ -197,10 +199,7 @@ mod tests {
             std::fs::create_dir_all(dir.path().join(crate::execute::trash::TRASH_DIR)).unwrap();
         }
         std::fs::write(dir.path().join("checkpoint-1"), b"x").unwrap();
-        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = next_event(&mut rx).await;
         assert_eq!(
             event,
             FsEvent::Changed(vec![dir.path().join("checkpoint-1")])

@@ -88,9 +88,7 @@ pub fn run_pass(
     memory.dir_stamp = super::memory::dir_stamp(run);
     // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a removal
     // that failed): finish it.
-    if execute::has_leftover_trash(run) {
-        outcome.trash_left = execute::empty_leftover_trash(run, ledger) > 0;
-    }
+    outcome.trash_left = execute::empty_leftover_trash(run, ledger) > 0;
     let watch = effective_watch(run, base, memory);
     let trackers = &memory.trackers;
     let confirmed = |name: &str| trackers.get(name).and_then(Tracker::confirmed);
@@ -127,7 +125,9 @@ pub fn run_pass(
     }
 
     let plan = plan(&checkpoints, &watch.policy, clock.now);
-    remember_confirmed(run, &watch.name, memory, &plan.verdicts, &checkpoints);
+    let by_name: HashMap<&str, &Checkpoint> =
+        checkpoints.iter().map(|c| (c.name.as_str(), c)).collect();
+    remember_confirmed(run, &watch.name, memory, &plan.verdicts, &by_name);
     log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, clock.now);
     recheck.extend(pending_deadlines(
         &watch,
@@ -153,7 +153,7 @@ pub fn run_pass(
     if !outcome.executed.deleted.is_empty() {
         ledger.save();
     }
-    memory.kept_dirs = kept_directories(&plan.verdicts, &checkpoints);
+    memory.kept_dirs = kept_directories(&plan.verdicts, &by_name);
     outcome.recheck_at = recheck.into_iter().min();
     memory.metric_dirs = watch
         .metric_source
@@ -171,9 +171,8 @@ fn remember_confirmed(
     watch: &str,
     memory: &mut RunMemory,
     verdicts: &[Verdict],
-    checkpoints: &[Checkpoint],
+    by_name: &HashMap<&str, &Checkpoint>,
 ) {
-    let by_name = by_name(checkpoints);
     for v in verdicts {
         let Some(c) = by_name.get(v.name.as_str()) else {
             continue;
@@ -202,9 +201,8 @@ fn remember_confirmed(
 /// the run directory itself.
 fn kept_directories(
     verdicts: &[Verdict],
-    checkpoints: &[Checkpoint],
+    by_name: &HashMap<&str, &Checkpoint>,
 ) -> Vec<(String, Fingerprint)> {
-    let by_name = by_name(checkpoints);
     verdicts
         .iter()
         .filter(|v| v.is_complete() && v.decision == Decision::Keep)
@@ -212,11 +210,6 @@ fn kept_directories(
         .filter(|c| c.kind == Kind::Dir)
         .filter_map(|c| c.fingerprint.map(|f| (c.name.clone(), f)))
         .collect()
-}
-
-/// The plan's verdicts come in checkpoint order, not scan order: look checkpoints up by name.
-fn by_name(checkpoints: &[Checkpoint]) -> HashMap<&str, &Checkpoint> {
-    checkpoints.iter().map(|c| (c.name.as_str(), c)).collect()
 }
 
 /// The watch with the run's `.ckptd.toml` applied; an invalid file is one WARN per change.

@@ -71,8 +71,9 @@ impl Journal for NoJournal {
     fn trash_removed(&mut self, _: &Path, _: &Path) {}
 }
 
-/// Empties trash left by an interrupted pass or a failed removal. Errors are logged, never
-/// fatal; returns how many errors (0 or 1).
+/// Empties trash left by an interrupted pass or a failed removal (when there is none, this
+/// costs a stat and a listing of the run). Errors are logged, never fatal; returns how many
+/// errors (0 or 1).
 pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> usize {
     let result = RunDir::open(run).and_then(|dir| dir.empty_trash());
     match result {
@@ -88,13 +89,6 @@ pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> usize {
             1
         }
     }
-}
-
-/// Whether `run` holds trash to empty (cheap: a stat, and a listing only of the run).
-pub fn has_leftover_trash(run: &Path) -> bool {
-    RunDir::open(run)
-        .and_then(|dir| dir.has_trash())
-        .unwrap_or(false)
 }
 
 /// Carries out the deletions of `plan` for `run`. `scanned` are the checkpoints the plan was

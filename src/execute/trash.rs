@@ -171,11 +171,6 @@ impl RunDir {
         Ok(removed)
     }
 
-    /// Whether the run holds anything to empty: the trash directory or a trash sibling.
-    pub fn has_trash(&self) -> io::Result<bool> {
-        Ok(self.child_type(TRASH_DIR).is_ok() || !self.trash_siblings()?.is_empty())
-    }
-
     /// The run's children named exactly as [`move_to_trash`] names a sibling: a user's own
     /// `.ckptd-trash-notes` is not one, and is never touched.
     fn trash_siblings(&self) -> io::Result<Vec<String>> {
@@ -491,10 +486,9 @@ mod tests {
         std::fs::write(dir.path().join(".ckptd-trash-notes/important.txt"), b"1").unwrap();
         std::fs::write(dir.path().join(".ckptd-trash-x.1.2"), b"1").unwrap();
         let run = RunDir::open(dir.path()).unwrap();
-        assert!(run.has_trash().unwrap());
         let removed = run.empty_trash().unwrap();
         assert_eq!(removed, [dir.path().join(".ckptd-trash-ckpt.1.2.3")]);
-        assert!(!run.has_trash().unwrap());
+        assert!(run.empty_trash().unwrap().is_empty());
         assert!(dir.path().join("checkpoint-5").exists());
         assert!(dir.path().join(".ckptd-trash-notes/important.txt").exists());
         assert!(dir.path().join(".ckptd-trash-x.1.2").exists());
