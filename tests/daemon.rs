@@ -273,3 +273,36 @@ fn deletions_reach_the_ledger_and_counters() {
     .collect();
     assert_eq!(events, expected, "{ledger}");
 }
+
+#[test]
+fn a_large_backlog_is_worked_off_after_ready_not_before() {
+    // Regression (0.1): the first look deleted the whole backlog before READY, so 100,000
+    // checkpoints kept the daemon from ever becoming ready within systemd's start timeout.
+    // Here each pass may delete for as long as its look took, or the 20 ms floor set below:
+    // the rest waits for the run's next passes, which come after READY.
+    let f = Fixture::new();
+    let total: u64 = 3000;
+    for step in 1..=total {
+        let name = format!("run/ckpt-{step}.pt");
+        f.write(&name, b"x");
+        f.age(&name, 10_000 - step);
+    }
+    config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[("CKPTD_DELETION_SLICE", "20ms")]);
+    let newest = format!("ckpt-{total}.pt");
+    wait_listing(&f, &d, "run", &[newest.as_str()]);
+    let log = d.log();
+    let ready = log.find("ckptd ready").unwrap();
+    assert!(
+        log[ready..].contains("checkpoint deleted"),
+        "every deletion came before READY:\n{}",
+        &log[ready.saturating_sub(2000)..(ready + 2000).min(log.len())]
+    );
+    let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
+    let deleted = ledger
+        .lines()
+        .filter(|l| l.contains("\"event\":\"deleted\""))
+        .count();
+    assert_eq!(u64::try_from(deleted).unwrap(), total - 1);
+    assert_eq!(log.matches("checkpoint deleted").count(), deleted);
+}

@@ -37,6 +37,9 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
         trash_retry: tuning("CKPTD_TRASH_RETRY", defaults.trash_retry, |v| {
             humantime::parse_duration(v).ok()
         }),
+        deletion_slice: tuning("CKPTD_DELETION_SLICE", defaults.deletion_slice, |v| {
+            humantime::parse_duration(v).ok()
+        }),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -6,6 +6,7 @@
 //! a probe only if one is there. Where `prune` cannot read the storage clock, it looks twice,
 //! `settle` apart, and only what did not change between the two looks can count as complete.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -159,8 +160,13 @@ fn look_again_where_the_clock_is_unknown(passes: &mut [Pass]) {
             }
         };
         let now = SystemTime::now();
+        let before: HashMap<&str, &Checkpoint> = pass
+            .checkpoints
+            .iter()
+            .map(|b| (b.name.as_str(), b))
+            .collect();
         for c in &mut again {
-            let before = pass.checkpoints.iter().find(|b| b.name == c.name);
+            let before = before.get(c.name.as_str());
             let unchanged =
                 c.fingerprint.is_some() && before.is_some_and(|b| b.fingerprint == c.fingerprint);
             c.stable_since = Some(if unchanged { first_look } else { now });

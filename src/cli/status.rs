@@ -2,11 +2,13 @@
 //! current plan would delete and free, and abandoned incomplete checkpoints. Computed from
 //! disk like `plan`, so it works whether or not the daemon runs.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::pass::{self, Pass};
 use super::{EXIT_OK, EXIT_USAGE};
+use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::report::human_bytes;
 
@@ -25,12 +27,17 @@ pub fn status(config: &Config) -> u8 {
 
 /// Incomplete checkpoints untouched for the watch's `stale_after`: crashed saves.
 fn abandoned(pass: &Pass, now: SystemTime) -> Vec<(String, String)> {
+    let by_name: HashMap<&str, &Checkpoint> = pass
+        .checkpoints
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     pass.plan
         .verdicts
         .iter()
         .filter(|v| !v.is_complete())
         .filter_map(|v| {
-            let checkpoint = pass.checkpoints.iter().find(|c| c.name == v.name)?;
+            let checkpoint = by_name.get(v.name.as_str())?;
             let age = now.duration_since(checkpoint.completed_at()?).ok()?;
             (age >= pass.watch.stale_after).then(|| (v.name.clone(), crate::duration::show(age)))
         })

@@ -33,6 +33,15 @@ pub use signals::Control;
 /// Events within this window are handled in one pass: a trainer writing a file produces many.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
+/// How long the first look at every run may spend deleting before READY is sent: a large
+/// backlog is worked off after it, so systemd's start timeout never kills a busy start.
+const FIRST_LOOK_DELETIONS: Duration = Duration::from_secs(10);
+
+/// While the first look lasts, systemd's start timeout is pushed this far ahead every
+/// `EXTEND_EVERY` (looking at tens of thousands of runs takes a while).
+const EXTEND_BY: Duration = Duration::from_secs(60);
+const EXTEND_EVERY: Duration = Duration::from_secs(10);
+
 /// How many of a run's newest kept checkpoint directories are watched (with their
 /// subdirectories) for rewrites in place.
 const WATCHED_KEPT_DIRS: usize = 8;
@@ -54,6 +63,10 @@ pub struct Options {
     /// How soon trash that could not be removed (an immutable file, a busy mount) is tried
     /// again, whether or not anything else happens in its run.
     pub trash_retry: Duration,
+    /// The least time one pass may spend deleting (it may spend as long as its look took, so
+    /// looking again costs at most half of working off a backlog). The rest of a larger
+    /// backlog waits for the run's next pass; other runs, reloads and signals go between.
+    pub deletion_slice: Duration,
 }
 
 impl Default for Options {
@@ -61,6 +74,7 @@ impl Default for Options {
         Self {
             event_queue: 4096,
             trash_retry: Duration::from_secs(60),
+            deletion_slice: Duration::from_secs(1),
         }
     }
 }
@@ -79,6 +93,9 @@ struct Daemon {
     stopping: Arc<AtomicBool>,
     /// Half of `WatchdogSec`, and when the next ping is due.
     watchdog: Option<(Duration, Instant)>,
+    /// During the first look: when it must stop deleting, and when the start timeout is next
+    /// extended.
+    first_look: Option<(Instant, Instant)>,
     options: Options,
 }
 
@@ -104,11 +121,16 @@ pub async fn run(
         ledger,
         stopping,
         watchdog: systemd::watchdog_interval().map(|d| (d, Instant::now() + d)),
+        first_look: Some((
+            Instant::now() + FIRST_LOOK_DELETIONS,
+            Instant::now() + EXTEND_EVERY,
+        )),
         options,
     };
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
     daemon.discover(true);
     daemon.work();
+    daemon.first_look = None;
     systemd::ready(&daemon.status_line());
     tracing::info!(
         runs = daemon.runs.len(),
@@ -164,6 +186,12 @@ impl Daemon {
             if Instant::now() >= at {
                 systemd::watchdog();
                 self.watchdog = Some((interval, Instant::now() + interval));
+            }
+        }
+        if let Some((stop_deleting, extend_at)) = self.first_look {
+            if Instant::now() >= extend_at {
+                systemd::extend_start_timeout(EXTEND_BY);
+                self.first_look = Some((stop_deleting, Instant::now() + EXTEND_EVERY));
             }
         }
     }
@@ -388,7 +416,18 @@ impl Daemon {
         let watch = &self.config.watches[memory.watch];
         let metric_dirs_before = memory.metric_dirs.clone();
         let kept_before = memory.kept_dirs.clone();
-        let outcome = run_pass::run_pass(run, watch, memory, &mut self.ledger, &self.stopping);
+        let not_after = self.first_look.map(|(stop_deleting, _)| stop_deleting);
+        let outcome = run_pass::run_pass(
+            run,
+            watch,
+            memory,
+            &mut self.ledger,
+            &self.stopping,
+            run_pass::Slice {
+                at_least: self.options.deletion_slice,
+                not_after,
+            },
+        );
         if outcome.gone {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(run);
@@ -398,6 +437,10 @@ impl Daemon {
         if memory.polled || outcome.busy {
             let poll = Instant::now() + watch.poll_interval;
             next = Some(next.map_or(poll, |n| n.min(poll)));
+        }
+        if outcome.executed.deferred > 0 {
+            // The rest of its backlog, after whatever else is due.
+            next = Some(Instant::now());
         }
         if outcome.trash_left {
             let retry = Instant::now() + self.options.trash_retry;

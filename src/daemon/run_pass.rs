@@ -22,6 +22,15 @@ use crate::plan::{plan, Decision, MetricState, Reason, Verdict};
 /// The furthest ahead a pass schedules a look: later deadlines are left to rescans.
 const FAR_DEADLINE: Duration = Duration::from_secs(86_400 * 365);
 
+/// How long a pass may spend deleting: at least `at_least`, or as long as its look took (so
+/// looking again costs at most half of working off a backlog), but never past `not_after`.
+/// The first deletion is always made, so a backlog always shrinks.
+#[derive(Debug, Clone, Copy)]
+pub struct Slice {
+    pub at_least: Duration,
+    pub not_after: Option<Instant>,
+}
+
 /// What a pass found and did.
 #[derive(Debug, Default)]
 pub struct PassOutcome {
@@ -39,14 +48,16 @@ pub struct PassOutcome {
     pub trash_left: bool,
 }
 
-/// Runs one pass. `stopping` is checked between deletions.
+/// Runs one pass. `stopping` is checked between deletions, and so is the end of `slice`.
 pub fn run_pass(
     run: &Path,
     base: &Watch,
     memory: &mut RunMemory,
     ledger: &mut Ledger,
     stopping: &AtomicBool,
+    slice: Slice,
 ) -> PassOutcome {
+    let started = Instant::now();
     let mut outcome = PassOutcome::default();
     if !run.is_dir() {
         outcome.gone = true;
@@ -128,11 +139,11 @@ pub fn run_pass(
     let by_name: HashMap<&str, &Checkpoint> =
         checkpoints.iter().map(|c| (c.name.as_str(), c)).collect();
     remember_confirmed(run, &watch.name, memory, &plan.verdicts, &by_name);
-    log_changes(run, &watch, memory, &plan.verdicts, &checkpoints, clock.now);
+    log_changes(run, &watch, memory, &plan.verdicts, &by_name, clock.now);
     recheck.extend(pending_deadlines(
         &watch,
         &plan.verdicts,
-        &checkpoints,
+        &by_name,
         now,
         clock.now,
     ));
@@ -146,8 +157,13 @@ pub fn run_pass(
             }
         }
     } else {
+        let end = Instant::now() + slice.at_least.max(started.elapsed());
+        let until = execute::Until {
+            stopping,
+            deadline: Some(slice.not_after.map_or(end, |n| n.min(end)).into_std()),
+        };
         outcome.executed =
-            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, stopping, ledger);
+            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, &until, ledger);
         outcome.trash_left |= outcome.executed.trash_left;
     }
     if !outcome.executed.deleted.is_empty() {
@@ -237,7 +253,7 @@ fn log_changes(
     watch: &Watch,
     memory: &mut RunMemory,
     verdicts: &[Verdict],
-    checkpoints: &[crate::checkpoint::Checkpoint],
+    by_name: &HashMap<&str, &Checkpoint>,
     wall_now: SystemTime,
 ) {
     if !memory.adopted {
@@ -295,10 +311,9 @@ fn log_changes(
             tracing::warn!(run = %run.display(), checkpoint = %v.name, step = v.step, metric, "no metric found: keep_best ignores this checkpoint");
         }
         if !v.is_complete() {
-            let age = checkpoints
-                .iter()
-                .find(|c| c.name == v.name)
-                .and_then(crate::checkpoint::Checkpoint::completed_at)
+            let age = by_name
+                .get(v.name.as_str())
+                .and_then(|c| c.completed_at())
                 .and_then(|t| wall_now.duration_since(t).ok());
             if age.is_some_and(|a| a >= watch.stale_after)
                 && memory.stale_warned.insert(v.name.clone())
@@ -322,16 +337,13 @@ fn log_changes(
 fn pending_deadlines(
     watch: &Watch,
     verdicts: &[Verdict],
-    checkpoints: &[crate::checkpoint::Checkpoint],
+    by_name: &HashMap<&str, &Checkpoint>,
     now: Instant,
     wall_now: SystemTime,
 ) -> Vec<Instant> {
     let mut out = Vec::new();
     for v in verdicts {
-        let completed = checkpoints
-            .iter()
-            .find(|c| c.name == v.name)
-            .and_then(crate::checkpoint::Checkpoint::completed_at);
+        let completed = by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
         if v.reasons.contains(&Reason::MetricPending) {
             if let Some(t) = completed {
                 // Checked: an mtime near the end of time (any writer can set one) must not

@@ -27,6 +27,12 @@ pub fn reloading() {
     }
 }
 
+/// Pushes systemd's start timeout `by` ahead of now (during a long first look).
+pub fn extend_start_timeout(by: Duration) {
+    let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+    send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+}
+
 pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }

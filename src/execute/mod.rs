@@ -4,8 +4,10 @@
 mod recheck;
 pub mod trash;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Watch;
@@ -25,6 +27,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Deletions that failed (ERROR): permission denied, busy, and the like.
     pub failed: usize,
+    /// Deletions left for the run's next pass: the pass's time slice was used up.
+    pub deferred: usize,
     /// Something moved out of the run could not be removed: the trash needs another try.
     pub trash_left: bool,
 }
@@ -41,6 +45,7 @@ impl Outcome {
         self.would_delete.extend(other.would_delete);
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.deferred += other.deferred;
         self.trash_left |= other.trash_left;
     }
 }
@@ -100,26 +105,36 @@ pub fn carry_out(
     scanned: &[Checkpoint],
     dry_run: bool,
 ) -> Outcome {
-    carry_out_until(
-        run,
-        watch,
-        plan,
-        scanned,
-        dry_run,
-        &AtomicBool::new(false),
-        &mut NoJournal,
-    )
+    let never = AtomicBool::new(false);
+    let until = Until {
+        stopping: &never,
+        deadline: None,
+    };
+    carry_out_until(run, watch, plan, scanned, dry_run, &until, &mut NoJournal)
 }
 
-/// [`carry_out`], stopping before the next deletion once `stopping` is set: on shutdown the
-/// deletion in flight finishes, and the rest wait for the next start.
+/// When the executor stops before the next deletion. The deletion in flight always finishes.
+pub struct Until<'a> {
+    /// Set on shutdown: the rest wait for the next start.
+    pub stopping: &'a AtomicBool,
+    /// The end of the daemon's time slice for this pass: the rest of a large backlog waits for
+    /// the run's next pass ([`Outcome::deferred`]), so that other runs, reloads and signals are
+    /// not kept waiting. At least one deletion is attempted, so a backlog always shrinks.
+    pub deadline: Option<Instant>,
+}
+
+/// Intents are recorded and flushed this many at a time: one flush costs milliseconds, and a
+/// pass that stops early (at its deadline, on shutdown) leaves few unfulfilled intents.
+const INTENT_BATCH: usize = 256;
+
+/// [`carry_out`] within `until`, recording each deletion in `journal`.
 pub fn carry_out_until(
     run: &Path,
     watch: &Watch,
     plan: &Plan,
     scanned: &[Checkpoint],
     dry_run: bool,
-    stopping: &AtomicBool,
+    until: &Until<'_>,
     journal: &mut dyn Journal,
 ) -> Outcome {
     let mut outcome = Outcome::default();
@@ -144,6 +159,8 @@ pub fn carry_out_until(
             return outcome;
         }
     };
+    let by_name: HashMap<&str, &Checkpoint> =
+        scanned.iter().map(|c| (c.name.as_str(), c)).collect();
     // The newest complete checkpoints are what makes the others deletable (the resume
     // point). A trainer may start re-saving one of them after the plan was made; from then on
     // it is not complete, and the older ones are the resume point again.
@@ -151,78 +168,102 @@ pub fn carry_out_until(
         .verdicts
         .iter()
         .filter(|v| v.reasons.contains(&Reason::NewestComplete))
-        .filter_map(|v| scanned.iter().find(|c| c.name == v.name))
+        .filter_map(|v| by_name.get(v.name.as_str()).copied())
         .collect();
-    // Every intent is on disk before the first rename: one flush for the pass, not one per
-    // deletion (a flush costs milliseconds; a pass may delete thousands).
-    for v in &deletions {
-        journal.deleting(run, &watch.name, v);
-    }
-    journal.sync();
-    for (i, v) in deletions.iter().enumerate() {
-        if stopping.load(Ordering::SeqCst) {
-            for rest in &deletions[i..] {
-                journal.not_deleted(run, &watch.name, rest, "ckptd is stopping", false);
-            }
-            break;
+    let mut pointers = match recheck::Pointers::read(&dir, watch) {
+        Ok(pointers) => pointers,
+        Err(e) => {
+            tracing::error!(run = %run.display(), error = %e, "cannot read the pointers of {}: {e}; nothing deleted", run.display());
+            outcome.failed = deletions.len();
+            return outcome;
         }
-        let Some(checkpoint) = scanned.iter().find(|c| c.name == v.name) else {
-            journal.not_deleted(run, &watch.name, v, "not scanned", false);
-            continue;
-        };
-        if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
-            journal.not_deleted(run, &watch.name, v, &why, false);
-            tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
-            outcome.skipped += 1;
-            continue;
+    };
+    let mut attempted = 0;
+    'batches: for batch in deletions.chunks(INTENT_BATCH) {
+        // Every intent of a batch is on disk before its first rename.
+        for v in batch {
+            journal.deleting(run, &watch.name, v);
         }
-        // Last, right before the rename: the victim's own recheck may take a while.
-        if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
-            let rest = deletions.len() - i;
-            for d in &deletions[i..] {
-                journal.not_deleted(
-                    run,
-                    &watch.name,
-                    d,
-                    "the newest complete checkpoint changed",
-                    false,
-                );
-            }
-            tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = rest, "newest complete checkpoint {} changed since planning (re-saved in place?): {rest} deletions deferred to the next pass", changed.name);
-            outcome.skipped += rest;
-            break;
-        }
-        match dir.move_to_trash(&v.name) {
-            Ok(trashed) => match dir.remove_trashed(&trashed) {
-                Ok(()) => {
-                    journal.deleted(run, &watch.name, v);
-                    log_deletion(run, &watch.name, v, "checkpoint deleted");
-                    outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
-                    outcome.details.push(v.detail.clone());
+        journal.sync();
+        for (i, v) in batch.iter().enumerate() {
+            let left = deletions.len() - attempted;
+            let mut give_up = |why: &str| {
+                for rest in &batch[i..] {
+                    journal.not_deleted(run, &watch.name, rest, why, false);
                 }
-                Err(e) => {
-                    let path = dir.trashed_path(&trashed);
-                    journal.not_deleted(run, &watch.name, v, &e.to_string(), true);
-                    tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
-                    outcome.failed += 1;
-                    outcome.trash_left = true;
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                journal.not_deleted(run, &watch.name, v, "already gone", false);
-                tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
+            };
+            if until.stopping.load(Ordering::SeqCst) {
+                give_up("ckptd is stopping");
+                break 'batches;
+            }
+            if attempted > 0 && until.deadline.is_some_and(|d| Instant::now() >= d) {
+                give_up("deferred to the run's next pass");
+                outcome.deferred = left;
+                tracing::debug!(run = %run.display(), deferred = left, "time slice used up: {left} deletions deferred to the run's next pass");
+                break 'batches;
+            }
+            attempted += 1;
+            let Some(checkpoint) = by_name.get(v.name.as_str()) else {
+                journal.not_deleted(run, &watch.name, v, "not scanned", false);
+                continue;
+            };
+            if let Err(why) = recheck::still_deletable(&dir, watch, &mut pointers, checkpoint) {
+                journal.not_deleted(run, &watch.name, v, &why, false);
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
                 outcome.skipped += 1;
+                continue;
             }
-            Err(e) => {
-                journal.not_deleted(run, &watch.name, v, &e.to_string(), false);
-                tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
-                outcome.failed += 1;
+            // Last, right before the rename: the victim's own recheck may take a while.
+            if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
+                give_up("the newest complete checkpoint changed");
+                tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = left, "newest complete checkpoint {} changed since planning (re-saved in place?): {left} deletions deferred to the next pass", changed.name);
+                outcome.skipped += left;
+                break 'batches;
             }
+            delete(&dir, run, &watch.name, v, journal, &mut outcome);
         }
     }
     journal.sync();
     dir.tidy_trash();
     outcome
+}
+
+/// Moves `v` out of the run and removes it, recording and logging the result.
+fn delete(
+    dir: &RunDir,
+    run: &Path,
+    watch: &str,
+    v: &Verdict,
+    journal: &mut dyn Journal,
+    outcome: &mut Outcome,
+) {
+    match dir.move_to_trash(&v.name) {
+        Ok(trashed) => match dir.remove_trashed(&trashed) {
+            Ok(()) => {
+                journal.deleted(run, watch, v);
+                log_deletion(run, watch, v, "checkpoint deleted");
+                outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
+                outcome.details.push(v.detail.clone());
+            }
+            Err(e) => {
+                let path = dir.trashed_path(&trashed);
+                journal.not_deleted(run, watch, v, &e.to_string(), true);
+                tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
+                outcome.failed += 1;
+                outcome.trash_left = true;
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            journal.not_deleted(run, watch, v, "already gone", false);
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
+            outcome.skipped += 1;
+        }
+        Err(e) => {
+            journal.not_deleted(run, watch, v, &e.to_string(), false);
+            tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
+            outcome.failed += 1;
+        }
+    }
 }
 
 /// The INFO line of a deletion (or, with its message, of a dry run's would-be deletion).
@@ -249,6 +290,149 @@ pub fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    /// A run of `count` old file checkpoints and its keep_last = 1 watch.
+    fn old_run(dir: &Path, count: u64) -> (std::path::PathBuf, Watch) {
+        let run = dir.join("run");
+        std::fs::create_dir(&run).unwrap();
+        for step in 1..=count {
+            let file = run.join(format!("ckpt-{step}.pt"));
+            std::fs::write(&file, [1u8; 8]).unwrap();
+            filetime::set_file_mtime(
+                &file,
+                filetime::FileTime::from_unix_time(1_000_000_000 + i64::try_from(step).unwrap(), 0),
+            )
+            .unwrap();
+        }
+        let text = "[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n";
+        let watch = Config::parse(text, &dir.join("ckptd.toml"))
+            .unwrap()
+            .watches
+            .remove(0);
+        (run, watch)
+    }
+
+    /// Called with each checkpoint's name after its deletion.
+    type Hook = Box<dyn FnMut(&str)>;
+
+    /// Every journal event as `(event, checkpoint)`, and a hook run after each deletion.
+    #[derive(Default)]
+    struct Recorder {
+        events: Vec<(&'static str, String)>,
+        after_deleted: Option<Hook>,
+    }
+
+    impl Journal for Recorder {
+        fn deleting(&mut self, _: &Path, _: &str, v: &Verdict) {
+            self.events.push(("deleting", v.name.clone()));
+        }
+        fn deleted(&mut self, _: &Path, _: &str, v: &Verdict) {
+            self.events.push(("deleted", v.name.clone()));
+            if let Some(hook) = &mut self.after_deleted {
+                hook(&v.name);
+            }
+        }
+        fn not_deleted(&mut self, _: &Path, _: &str, v: &Verdict, error: &str, _: bool) {
+            self.events
+                .push(("not-deleted", format!("{} ({error})", v.name)));
+        }
+        fn trash_removed(&mut self, _: &Path, _: &Path) {}
+    }
+
+    fn count(events: &[(&str, String)], kind: &str) -> usize {
+        events.iter().filter(|(k, _)| *k == kind).count()
+    }
+
+    #[test]
+    fn past_its_deadline_a_pass_makes_one_deletion_and_defers_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (run, watch) = old_run(dir.path(), 600);
+        let scanned = crate::scan::scan_run(&run, &watch).unwrap();
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        assert_eq!(plan.deletions().count(), 599);
+        let never = AtomicBool::new(false);
+        let until = Until {
+            stopping: &never,
+            deadline: Some(Instant::now()),
+        };
+        let mut journal = Recorder::default();
+        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        // One deletion (a backlog always shrinks), the rest deferred, not failed or skipped.
+        assert_eq!(outcome.deleted.len(), 1, "{outcome:?}");
+        assert_eq!(
+            (outcome.deferred, outcome.skipped, outcome.failed),
+            (598, 0, 0)
+        );
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), 599);
+        // Intents only for the first batch, each answered: no intent is left open.
+        assert_eq!(count(&journal.events, "deleting"), INTENT_BATCH);
+        assert_eq!(count(&journal.events, "deleted"), 1);
+        assert_eq!(count(&journal.events, "not-deleted"), INTENT_BATCH - 1);
+        assert!(journal
+            .events
+            .iter()
+            .all(|(kind, what)| *kind != "not-deleted"
+                || what.ends_with("(deferred to the run's next pass)")));
+    }
+
+    #[test]
+    fn without_a_deadline_intents_come_in_batches_before_their_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let (run, watch) = old_run(dir.path(), 600);
+        let scanned = crate::scan::scan_run(&run, &watch).unwrap();
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let never = AtomicBool::new(false);
+        let until = Until {
+            stopping: &never,
+            deadline: None,
+        };
+        let mut journal = Recorder::default();
+        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        assert_eq!((outcome.deleted.len(), outcome.deferred), (599, 0));
+        let kinds: Vec<&str> = journal.events.iter().map(|(k, _)| *k).collect();
+        // 256 intents, 256 results, 256 intents, 256 results, 87 intents, 87 results.
+        let mut expected = Vec::new();
+        for batch in [INTENT_BATCH, INTENT_BATCH, 599 - 2 * INTENT_BATCH] {
+            expected.extend(std::iter::repeat_n("deleting", batch));
+            expected.extend(std::iter::repeat_n("deleted", batch));
+        }
+        assert_eq!(kinds, expected);
+    }
+
+    #[test]
+    fn a_pointer_made_while_a_pass_deletes_protects_its_target() {
+        // Pointers are re-read during a pass whenever the last reading is as old as it took;
+        // a symlink made after the first deletion must save a checkpoint planned for deletion.
+        let dir = tempfile::tempdir().unwrap();
+        let (run, watch) = old_run(dir.path(), 6);
+        let scanned = crate::scan::scan_run(&run, &watch).unwrap();
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        assert_eq!(plan.deletions().count(), 5);
+        let link_dir = run.clone();
+        let mut journal = Recorder {
+            after_deleted: Some(Box::new(move |name: &str| {
+                if name == "ckpt-1.pt" {
+                    std::os::unix::fs::symlink("ckpt-4.pt", link_dir.join("best")).unwrap();
+                    // Longer than any reading of this six-entry run takes.
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })),
+            ..Recorder::default()
+        };
+        let never = AtomicBool::new(false);
+        let until = Until {
+            stopping: &never,
+            deadline: None,
+        };
+        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        assert_eq!(outcome.skipped, 1, "{outcome:?}");
+        assert!(run.join("ckpt-4.pt").exists());
+        assert!(journal.events.contains(&(
+            "not-deleted",
+            "ckpt-4.pt (a pointer names it now)".to_owned()
+        )));
+        assert!(!run.join("ckpt-3.pt").exists());
+    }
 
     #[test]
     fn deletions_wait_when_the_newest_complete_changed_since_planning() {
