@@ -14,7 +14,7 @@ pub enum Kind {
 }
 
 /// The stat summary of a whole checkpoint; a change in any field means it is being written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
     pub files: u64,
     pub bytes: u64,
@@ -26,6 +26,23 @@ pub struct Fingerprint {
     /// A digest of the inode numbers inside the unit: a file replaced by a rename shows here.
     pub inodes: u64,
 }
+
+impl Fingerprint {
+    /// This fingerprint in 64 bits, for remembering it cheaply: the daemon keeps one for every
+    /// checkpoint of every run. Keyed with a random key per process, so that no writer can
+    /// craft a change that keeps the digest (2^-64 by chance).
+    pub fn digest(&self) -> Digest {
+        static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        Digest(std::hash::BuildHasher::hash_one(
+            KEY.get_or_init(std::hash::RandomState::new),
+            self,
+        ))
+    }
+}
+
+/// A [`Fingerprint`]'s digest: equal digests mean an unchanged checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digest(u64);
 
 /// Whether a local process writes to the checkpoint, as far as this look knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +123,7 @@ pub struct Checkpoint {
     /// The fingerprint at the last look that found this checkpoint complete with no writer
     /// (daemon only; `None` in one-shot commands). A checkpoint whose fingerprint differs from
     /// it is being written again (a trainer re-saving the same name after a resume).
-    pub confirmed: Option<Fingerprint>,
+    pub confirmed: Option<Digest>,
     pub metric: MetricObservation,
     pub protections: Vec<Protection>,
     /// Why the scanner already knows this one is not complete (an unreadable file, say).

@@ -278,7 +278,7 @@ fn deletions_reach_the_ledger_and_counters() {
 fn a_large_backlog_is_worked_off_after_ready_not_before() {
     // Regression (0.1): the first look deleted the whole backlog before READY, so 100,000
     // checkpoints kept the daemon from ever becoming ready within systemd's start timeout.
-    // Here each pass may delete for as long as its look took, or the 20 ms floor set below:
+    // Here each pass may delete for as long as its look took, or the 200 ms floor set below:
     // the rest waits for the run's next passes, which come after READY.
     let f = Fixture::new();
     let total: u64 = 3000;
@@ -288,7 +288,7 @@ fn a_large_backlog_is_worked_off_after_ready_not_before() {
         f.age(&name, 10_000 - step);
     }
     config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
-    let d = Daemon::start(&f, &[("CKPTD_DELETION_SLICE", "20ms")]);
+    let d = Daemon::start(&f, &[("CKPTD_DELETION_SLICE", "200ms")]);
     let newest = format!("ckpt-{total}.pt");
     wait_listing(&f, &d, "run", &[newest.as_str()]);
     let log = d.log();
@@ -305,4 +305,33 @@ fn a_large_backlog_is_worked_off_after_ready_not_before() {
         .count();
     assert_eq!(u64::try_from(deleted).unwrap(), total - 1);
     assert_eq!(log.matches("checkpoint deleted").count(), deleted);
+}
+
+#[test]
+fn ckptds_own_deletions_do_not_wake_it() {
+    // Regression (0.1): moving a checkpoint out of the run raised events that woke the daemon
+    // for another pass over the run; at 10,000 runs, ckptd's own actions filled the event
+    // queue. Events arrive in order: once the marker file's event is handled, every event of
+    // the deletion before it has been handled too.
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=1);
+    config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
+    let d = Daemon::start(&f, &[("CKPTD_LOG", "info,ckptd::daemon=debug")]);
+    f.write("run/ckpt-2.pt", b"x");
+    f.age("run/ckpt-2.pt", 10);
+    wait_listing(&f, &d, "run", &["ckpt-2.pt"]);
+    f.write("run/notes.txt", b"marker");
+    let marker = format!("change at {}", f.path("run/notes.txt").display());
+    d.wait_log(&marker);
+    let log = d.log();
+    let deleted = log.find("checkpoint deleted: ckpt-1.pt").unwrap();
+    let after = &log[deleted..];
+    assert!(
+        !after.contains(&format!("change at {}", f.path("run/ckpt-1.pt").display())),
+        "its own deletion woke it:\n{after}"
+    );
+    assert!(
+        log[..deleted].contains(&format!("change at {}", f.path("run/ckpt-2.pt").display())),
+        "the trainer's write must wake it:\n{log}"
+    );
 }

@@ -3,12 +3,13 @@
 //! types. A full channel or a kernel queue overflow becomes "rescan everything" — never a
 //! silently lost event.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
@@ -36,6 +37,59 @@ pub struct FsWatcher {
     watched: HashSet<PathBuf>,
     /// Set when the channel was full and an event had to be dropped.
     pub overflowed: Arc<AtomicBool>,
+    /// Checkpoints ckptd is moving out of their runs: their removal events are its own.
+    pub own_removals: OwnRemovals,
+}
+
+/// How long after ckptd announced a removal its events are recognised as its own: they
+/// arrive within milliseconds; a removal by someone else of the same name later still counts.
+const OWN_REMOVAL_WINDOW: Duration = Duration::from_secs(10);
+
+/// The paths ckptd is about to move out of a run (shared with the watcher's thread), so the
+/// events of its own deletions do not wake it again: at 10,000 runs, or with a backlog of
+/// 100,000 deletions, they would fill the event queue and turn into full rescans.
+#[derive(Clone, Default)]
+pub struct OwnRemovals(Arc<Mutex<Announced>>);
+
+#[derive(Default)]
+struct Announced {
+    at: HashMap<PathBuf, Instant>,
+    /// Expired entries are dropped when the map reaches this size (then twice what is left),
+    /// so a backlog of 100,000 deletions costs no quadratic pruning.
+    prune_at: usize,
+}
+
+impl OwnRemovals {
+    /// Announces that `path` is about to be moved away by ckptd.
+    pub fn expect(&self, path: PathBuf) {
+        let now = Instant::now();
+        let mut announced = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if announced.at.len() >= announced.prune_at {
+            announced
+                .at
+                .retain(|_, at| now.duration_since(*at) < OWN_REMOVAL_WINDOW);
+            announced.prune_at = (announced.at.len() * 2).max(1024);
+        }
+        announced.at.insert(path, now);
+    }
+
+    /// Whether `path` is (inside) a checkpoint ckptd announced it was removing, recently.
+    pub fn is_own(&self, path: &Path) -> bool {
+        let now = Instant::now();
+        let announced = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        path.ancestors().any(|p| {
+            announced
+                .at
+                .get(p)
+                .is_some_and(|at| now.duration_since(*at) < OWN_REMOVAL_WINDOW)
+        })
+    }
 }
 
 impl FsWatcher {
@@ -44,12 +98,18 @@ impl FsWatcher {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let overflowed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&overflowed);
+        let own_removals = OwnRemovals::default();
+        let own = own_removals.clone();
         let handler = move |result: notify::Result<notify::Event>| {
             let event = match result {
                 Ok(event) if !event.need_rescan() => {
                     // Dropped here, before the queue: at thousands of runs, ckptd's own probe
-                    // writes would otherwise fill it and turn every pass into a full rescan.
-                    if is_read_only_access(event.kind) || event.paths.iter().all(|p| is_own_file(p))
+                    // writes and deletions would otherwise fill it and turn every pass into a
+                    // full rescan.
+                    if is_read_only_access(event.kind)
+                        || is_rename_pair(event.kind)
+                        || event.paths.iter().all(|p| is_own_file(p))
+                        || (is_gone(event.kind) && event.paths.iter().all(|p| own.is_own(p)))
                     {
                         return;
                     }
@@ -68,6 +128,7 @@ impl FsWatcher {
                 inner,
                 watched: HashSet::new(),
                 overflowed,
+                own_removals,
             },
             rx,
         ))
@@ -113,6 +174,20 @@ impl FsWatcher {
 /// list every watched run) would otherwise wake it again and again.
 fn is_read_only_access(kind: EventKind) -> bool {
     matches!(kind, EventKind::Access(access) if access != AccessKind::Close(AccessMode::Write))
+}
+
+/// A path removed or renamed away.
+fn is_gone(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(RenameMode::From))
+    )
+}
+
+/// notify reports a rename within watched directories three times: from, to, and both. The
+/// first two say everything.
+fn is_rename_pair(kind: EventKind) -> bool {
+    kind == EventKind::Modify(ModifyKind::Name(RenameMode::Both))
 }
 
 /// ckptd's own writes in a run (the lock and clock probe, the trash) must not wake it up again.
@@ -204,5 +279,28 @@ mod tests {
             event,
             FsEvent::Changed(vec![dir.path().join("checkpoint-1")])
         );
+    }
+
+    #[tokio::test]
+    async fn removals_ckptd_announced_raise_no_event_and_others_do() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ours", "theirs"] {
+            std::fs::create_dir(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join("model.bin"), b"x").unwrap();
+        }
+        let (mut watcher, mut rx) = FsWatcher::start(64).unwrap();
+        watcher.watch(dir.path()).unwrap();
+        watcher.watch_tree(&dir.path().join("ours")).unwrap();
+        watcher.own_removals.expect(dir.path().join("ours"));
+        let away = tempfile::tempdir_in(dir.path().parent().unwrap()).unwrap();
+        std::fs::rename(dir.path().join("ours"), away.path().join("x")).unwrap();
+        std::fs::remove_dir_all(away.path().join("x")).unwrap();
+        std::fs::remove_dir_all(dir.path().join("theirs")).unwrap();
+        // Events arrive in order: the first one must be about `theirs`.
+        let event = next_event(&mut rx).await;
+        let FsEvent::Changed(paths) = event else {
+            panic!("{event:?}");
+        };
+        assert!(paths[0].starts_with(dir.path().join("theirs")), "{paths:?}");
     }
 }

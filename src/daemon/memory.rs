@@ -1,11 +1,17 @@
-//! What the daemon remembers about one run between passes: settle trackers, the decisions it
-//! has logged (so unchanged ones are not logged again), and the warnings already given.
+//! What the daemon remembers about one run between passes: per checkpoint, its settle tracker,
+//! the decision it logged (so unchanged ones are not logged again) and what it already said;
+//! per run, the warnings already given.
+//!
+//! Kept small on purpose: 10,000 runs of 50 checkpoints are 500,000 entries. Each is a name
+//! (inline up to 24 bytes) and 48 bytes of [`Seen`], in one vector per run sorted by name
+//! (no hash table slack, one allocation per run).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
+use compact_str::CompactString;
+
 use super::settle::Tracker;
-use crate::checkpoint::Fingerprint;
 use crate::plan::{Decision, Reason};
 
 // Each flag says one independent thing was reported once; they do not form a state machine.
@@ -16,31 +22,86 @@ pub struct RunMemory {
     pub watch: usize,
     /// Polled instead of watched (network filesystem, or `watcher = "poll"`).
     pub polled: bool,
-    pub trackers: HashMap<String, Tracker>,
-    /// The last decision logged per checkpoint.
-    pub decisions: HashMap<String, (Decision, Vec<Reason>)>,
-    /// Checkpoints whose completion was logged.
-    pub complete: HashSet<String>,
-    /// Complete directory checkpoints the plan keeps, watched for rewrites in place.
-    pub kept_dirs: Vec<(String, Fingerprint)>,
+    /// Every checkpoint seen at the last pass, sorted by name.
+    seen: Vec<(CompactString, Seen)>,
+    /// The newest complete directory checkpoints the plan keeps (at most a few): watched, with
+    /// their subdirectories, for rewrites in place.
+    pub watched_dirs: Vec<String>,
     /// The storage clock could not be read (WARNed once, until it can again).
     pub clock_warned: bool,
-    /// Incomplete checkpoints already reported as stale.
-    pub stale_warned: HashSet<String>,
-    /// Checkpoints already reported as unranked.
-    pub unranked_warned: HashSet<String>,
     /// The last invalid-overrides message, so it is logged once per change.
     pub overrides_error: Option<String>,
     /// Directories holding this run's metric logs (watched for new records).
     pub metric_dirs: Vec<PathBuf>,
     /// False until the first pass: what is already on disk is summed up, not listed.
     pub adopted: bool,
-    /// Checkpoints a dry-run watch has already said it would delete.
-    pub dry_run_logged: HashSet<String>,
     /// A lock error was reported (once, until the lock works again).
     pub lock_error_logged: bool,
     /// The run directory's stat as of the start of the last pass.
     pub dir_stamp: Option<DirStamp>,
+}
+
+/// What the daemon remembers about one checkpoint.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub tracker: Tracker,
+    /// The decision last logged, with its reasons (`None`: none logged yet).
+    logged: Option<(Decision, u16)>,
+    /// Things said or known once, as [`Said`] bits.
+    said: u8,
+}
+
+/// What was said once about a checkpoint (bits of [`Seen`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Said {
+    /// Its completion was logged.
+    Complete = 1,
+    /// Reported as an incomplete checkpoint untouched for a long time.
+    Stale = 2,
+    /// Reported as unranked by `keep_best`.
+    Unranked = 4,
+    /// A dry run said it would delete it.
+    WouldDelete = 8,
+    /// A complete directory the plan keeps: fingerprinted at every periodic rescan, for
+    /// rewrites in place whose events were lost.
+    KeptDir = 16,
+}
+
+impl Seen {
+    pub fn new(tracker: Tracker) -> Self {
+        Self {
+            tracker,
+            logged: None,
+            said: 0,
+        }
+    }
+
+    pub fn has(&self, what: Said) -> bool {
+        self.said & what as u8 != 0
+    }
+
+    /// Sets `what`; true when it was not set before.
+    pub fn set(&mut self, what: Said) -> bool {
+        let new = !self.has(what);
+        self.said |= what as u8;
+        new
+    }
+
+    /// Clears `what`; true when it was set before.
+    pub fn clear(&mut self, what: Said) -> bool {
+        let was = self.has(what);
+        self.said &= !(what as u8);
+        was
+    }
+
+    /// Records `decision` with `reasons` as the one logged; true when it differs from the
+    /// one logged before.
+    pub fn log_decision(&mut self, decision: Decision, reasons: &[Reason]) -> bool {
+        let key = Some((decision, reasons.iter().fold(0, |bits, r| bits | r.bit())));
+        let changed = self.logged != key;
+        self.logged = key;
+        changed
+    }
 }
 
 /// What changes in a directory's own stat when a child is added, removed or renamed.
@@ -71,18 +132,107 @@ impl RunMemory {
         }
     }
 
-    /// Forgets checkpoints that are gone from disk.
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.seen.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Seen> {
+        self.find(name).ok().map(|i| &self.seen[i].1)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Seen> {
+        self.find(name).ok().map(|i| &mut self.seen[i].1)
+    }
+
+    /// Adds entries for names not seen before (one sort, however many: a run adopted with
+    /// 100,000 checkpoints must not cost 100,000 insertions into a sorted vector).
+    pub fn insert_new(&mut self, new: Vec<(CompactString, Seen)>) {
+        if new.is_empty() {
+            return;
+        }
+        self.seen.extend(new);
+        self.seen.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.seen.dedup_by(|a, b| a.0 == b.0);
+    }
+
+    /// Forgets checkpoints that are gone from disk, and gives back the room they took.
     pub fn retain(&mut self, present: &HashSet<&str>) {
-        self.trackers
-            .retain(|name, _| present.contains(name.as_str()));
-        self.decisions
-            .retain(|name, _| present.contains(name.as_str()));
-        self.complete.retain(|name| present.contains(name.as_str()));
-        self.dry_run_logged
-            .retain(|name| present.contains(name.as_str()));
-        self.stale_warned
-            .retain(|name| present.contains(name.as_str()));
-        self.unranked_warned
-            .retain(|name| present.contains(name.as_str()));
+        self.seen
+            .retain(|(name, _)| present.contains(name.as_str()));
+        self.seen.shrink_to_fit();
+    }
+
+    /// The names of the complete directory checkpoints the plan keeps, with their entries.
+    pub fn kept_dirs(&self) -> impl Iterator<Item = (&str, &Seen)> {
+        self.seen
+            .iter()
+            .filter(|(_, seen)| seen.has(Said::KeptDir))
+            .map(|(name, seen)| (name.as_str(), seen))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seen_entry_stays_within_48_bytes() {
+        // 500,000 of them at 10,000 runs of 50 checkpoints: every byte counts 500 KB.
+        assert!(std::mem::size_of::<Seen>() <= 48);
+        assert!(std::mem::size_of::<(CompactString, Seen)>() <= 72);
+    }
+
+    #[test]
+    fn entries_are_found_by_name_whatever_the_order_of_insertion() {
+        let tracker = || {
+            let fp = crate::checkpoint::Fingerprint {
+                files: 1,
+                bytes: 1,
+                newest_mtime: std::time::UNIX_EPOCH,
+                newest_ctime: std::time::UNIX_EPOCH,
+                inodes: 1,
+            };
+            let clock = crate::storage_clock::RunClock {
+                now: std::time::UNIX_EPOCH,
+                on_storage: true,
+            };
+            Seen::new(Tracker::new(fp, tokio::time::Instant::now(), clock))
+        };
+        let mut memory = RunMemory::default();
+        let names = ["ckpt-3", "ckpt-1", "a-name-longer-than-twenty-four-bytes"];
+        memory.insert_new(names.iter().map(|n| ((*n).into(), tracker())).collect());
+        memory.insert_new(vec![("ckpt-2".into(), tracker())]);
+        for name in names.iter().chain(&["ckpt-2"]) {
+            memory.get_mut(name).unwrap().set(Said::Complete);
+        }
+        memory.get_mut("ckpt-1").unwrap().set(Said::Stale);
+        assert!(memory.get("ckpt-1").unwrap().has(Said::Complete));
+        assert!(memory.get("ckpt-1").unwrap().has(Said::Stale));
+        assert!(!memory.get("ckpt-2").unwrap().has(Said::Stale));
+        assert!(memory.get("a-name-longer-than-twenty-four-bytes").is_some());
+        memory.retain(&HashSet::from(["ckpt-2"]));
+        assert!(memory.get("ckpt-1").is_none());
+        assert!(memory.get("ckpt-2").is_some());
+    }
+
+    #[test]
+    fn a_decision_is_new_only_when_it_or_its_reasons_change() {
+        let fp = crate::checkpoint::Fingerprint {
+            files: 1,
+            bytes: 1,
+            newest_mtime: std::time::UNIX_EPOCH,
+            newest_ctime: std::time::UNIX_EPOCH,
+            inodes: 1,
+        };
+        let clock = crate::storage_clock::RunClock {
+            now: std::time::UNIX_EPOCH,
+            on_storage: true,
+        };
+        let mut seen = Seen::new(Tracker::new(fp, tokio::time::Instant::now(), clock));
+        assert!(seen.log_decision(Decision::Keep, &[Reason::Last]));
+        assert!(!seen.log_decision(Decision::Keep, &[Reason::Last]));
+        assert!(seen.log_decision(Decision::Keep, &[Reason::Last, Reason::Best]));
+        assert!(seen.log_decision(Decision::Delete, &[Reason::Last, Reason::Best]));
+        assert!(!seen.log_decision(Decision::Delete, &[Reason::Best, Reason::Last]));
     }
 }

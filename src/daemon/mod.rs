@@ -233,9 +233,11 @@ impl Daemon {
             .filter(|(run, memory)| {
                 memory.dir_stamp.is_none()
                     || memory.dir_stamp != memory::dir_stamp(run)
-                    || memory.kept_dirs.iter().any(|(name, seen)| {
-                        crate::scan::fingerprint(&run.join(name), crate::checkpoint::Kind::Dir).ok()
-                            != Some(*seen)
+                    || memory.kept_dirs().any(|(name, seen)| {
+                        crate::scan::fingerprint(&run.join(name), crate::checkpoint::Kind::Dir)
+                            .ok()
+                            .map(|f| f.digest())
+                            != Some(seen.tracker.digest())
                     })
             })
             .map(|(run, _)| run.clone())
@@ -269,6 +271,7 @@ impl Daemon {
                 .find(|a| self.runs.contains_key(*a))
                 .map(Path::to_owned);
             if let Some(run) = run {
+                tracing::debug!(run = %run.display(), path = %path.display(), "change at {}: pass due", path.display());
                 self.mark_due(&run, at);
             }
             let parent = path.parent().unwrap_or(&path);
@@ -344,14 +347,7 @@ impl Daemon {
                 wanted.extend(memory.metric_dirs.iter().cloned());
                 // The newest are the ones a resumed trainer re-saves; the periodic rescan
                 // covers every kept directory, and the cap keeps inotify watches bounded.
-                trees.extend(
-                    memory
-                        .kept_dirs
-                        .iter()
-                        .rev()
-                        .take(WATCHED_KEPT_DIRS)
-                        .map(|(name, _)| run.join(name)),
-                );
+                trees.extend(memory.watched_dirs.iter().map(|name| run.join(name)));
             }
         }
         for tree in &trees {
@@ -415,13 +411,14 @@ impl Daemon {
         };
         let watch = &self.config.watches[memory.watch];
         let metric_dirs_before = memory.metric_dirs.clone();
-        let kept_before = memory.kept_dirs.clone();
+        let watched_before = memory.watched_dirs.clone();
         let not_after = self.first_look.map(|(stop_deleting, _)| stop_deleting);
         let outcome = run_pass::run_pass(
             run,
             watch,
             memory,
             &mut self.ledger,
+            &self.watcher.own_removals,
             &self.stopping,
             run_pass::Slice {
                 at_least: self.options.deletion_slice,
@@ -446,7 +443,8 @@ impl Daemon {
             let retry = Instant::now() + self.options.trash_retry;
             next = Some(next.map_or(retry, |n| n.min(retry)));
         }
-        let changed = memory.metric_dirs != metric_dirs_before || memory.kept_dirs != kept_before;
+        let changed =
+            memory.metric_dirs != metric_dirs_before || memory.watched_dirs != watched_before;
         if !outcome.executed.deleted.is_empty() {
             systemd::status(&self.status_line());
         }

@@ -7,16 +7,17 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
-use crate::checkpoint::{Checkpoint, Fingerprint, Kind, Writers};
+use crate::checkpoint::{Checkpoint, Kind, Writers};
 use crate::storage_clock::RunClock;
 
 use tokio::time::Instant;
 
+use super::events::OwnRemovals;
 use super::ledger::Ledger;
-use super::memory::RunMemory;
+use super::memory::{RunMemory, Said, Seen};
 use super::settle::{Settle, Tracker};
 use crate::config::{apply_run_overrides, Watch};
-use crate::execute;
+use crate::execute::{self, Journal};
 use crate::plan::{plan, Decision, MetricState, Reason, Verdict};
 
 /// The furthest ahead a pass schedules a look: later deadlines are left to rescans.
@@ -49,11 +50,13 @@ pub struct PassOutcome {
 }
 
 /// Runs one pass. `stopping` is checked between deletions, and so is the end of `slice`.
+/// Each checkpoint about to be moved away is announced in `own_removals` first.
 pub fn run_pass(
     run: &Path,
     base: &Watch,
     memory: &mut RunMemory,
     ledger: &mut Ledger,
+    own_removals: &OwnRemovals,
     stopping: &AtomicBool,
     slice: Slice,
 ) -> PassOutcome {
@@ -101,8 +104,8 @@ pub fn run_pass(
     // that failed): finish it.
     outcome.trash_left = execute::empty_leftover_trash(run, ledger) > 0;
     let watch = effective_watch(run, base, memory);
-    let trackers = &memory.trackers;
-    let confirmed = |name: &str| trackers.get(name).and_then(Tracker::confirmed);
+    let remembered = &*memory;
+    let confirmed = |name: &str| remembered.get(name).and_then(|s| s.tracker.confirmed());
     let mut checkpoints = match crate::scan::scan_run_knowing(run, &watch, &confirmed) {
         Ok(c) => c,
         Err(e) => {
@@ -120,20 +123,25 @@ pub fn run_pass(
     let present: HashSet<&str> = checkpoints.iter().map(|c| c.name.as_str()).collect();
     memory.retain(&present);
     let mut recheck: Vec<Instant> = Vec::new();
+    let mut new = Vec::new();
     for c in &mut checkpoints {
         let Some(fingerprint) = c.fingerprint else {
             continue;
         };
-        let tracker = memory
-            .trackers
-            .entry(c.name.clone())
-            .and_modify(|t| t.observe(fingerprint, now, clock))
-            .or_insert_with(|| Tracker::new(fingerprint, now, clock));
+        let tracker = if let Some(seen) = memory.get_mut(&c.name) {
+            seen.tracker.observe(fingerprint, now, clock);
+            seen.tracker.clone()
+        } else {
+            let tracker = Tracker::new(fingerprint, now, clock);
+            new.push((c.name.as_str().into(), Seen::new(tracker.clone())));
+            tracker
+        };
         c.stable_since = Some(tracker.stable_since(now, clock));
         if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, clock) {
             recheck.push(recheck_at);
         }
     }
+    memory.insert_new(new);
 
     let plan = plan(&checkpoints, &watch.policy, clock.now);
     let by_name: HashMap<&str, &Checkpoint> =
@@ -152,7 +160,10 @@ pub fn run_pass(
     if watch.dry_run {
         // Said once per checkpoint, not on every pass.
         for v in plan.deletions() {
-            if memory.dry_run_logged.insert(v.name.clone()) {
+            if memory
+                .get_mut(&v.name)
+                .is_none_or(|seen| seen.set(Said::WouldDelete))
+            {
                 execute::log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
             }
         }
@@ -162,14 +173,25 @@ pub fn run_pass(
             stopping,
             deadline: Some(slice.not_after.map_or(end, |n| n.min(end)).into_std()),
         };
-        outcome.executed =
-            execute::carry_out_until(run, &watch, &plan, &checkpoints, false, &until, ledger);
+        let mut journal = Announcing {
+            ledger,
+            own_removals,
+        };
+        outcome.executed = execute::carry_out_until(
+            run,
+            &watch,
+            &plan,
+            &checkpoints,
+            false,
+            &until,
+            &mut journal,
+        );
         outcome.trash_left |= outcome.executed.trash_left;
     }
     if !outcome.executed.deleted.is_empty() {
         ledger.save();
     }
-    memory.kept_dirs = kept_directories(&plan.verdicts, &by_name);
+    memory.watched_dirs = mark_kept_directories(memory, &plan.verdicts, &by_name);
     outcome.recheck_at = recheck.into_iter().min();
     memory.metric_dirs = watch
         .metric_source
@@ -177,6 +199,32 @@ pub fn run_pass(
         .map(|s| s.log_dirs(run))
         .unwrap_or_default();
     outcome
+}
+
+/// The ledger, which also tells the watcher which removals are ckptd's own, before the
+/// renames that cause them.
+struct Announcing<'a> {
+    ledger: &'a mut Ledger,
+    own_removals: &'a OwnRemovals,
+}
+
+impl Journal for Announcing<'_> {
+    fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.own_removals.expect(run.join(&v.name));
+        self.ledger.deleting(run, watch, v);
+    }
+    fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.ledger.deleted(run, watch, v);
+    }
+    fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool) {
+        self.ledger.not_deleted(run, watch, v, error, in_trash);
+    }
+    fn trash_removed(&mut self, run: &Path, path: &Path) {
+        self.ledger.trash_removed(run, path);
+    }
+    fn sync(&mut self) {
+        self.ledger.sync();
+    }
 }
 
 /// Marks in its tracker each checkpoint this look found complete with no writer, so later
@@ -194,38 +242,55 @@ fn remember_confirmed(
             continue;
         };
         if !v.is_complete() {
-            if memory.complete.remove(&c.name) {
+            if memory
+                .get_mut(&c.name)
+                .is_some_and(|seen| seen.clear(Said::Complete))
+            {
                 tracing::info!(run = %run.display(), watch = %watch, checkpoint = %c.name, step = c.step, reason = %v.detail, "checkpoint changed after it was complete (re-saved in place?): {} is incomplete again until it settles", c.name);
             }
         } else if let (Writers::Checked { open: false }, Some(f)) = (c.writers, c.fingerprint) {
-            if c.confirmed.is_some_and(|before| before != f) {
+            let Some(seen) = memory.get_mut(&c.name) else {
+                continue;
+            };
+            if c.confirmed.is_some_and(|before| before != f.digest()) {
                 // Re-saved in place and already settled when we looked: a new completion,
                 // logged as such.
-                memory.complete.remove(&c.name);
+                seen.clear(Said::Complete);
             }
             // The tracker observed this very fingerprint in this pass.
-            if let Some(tracker) = memory.trackers.get_mut(&c.name) {
-                tracker.confirm();
-            }
+            seen.tracker.confirm();
         }
     }
 }
 
-/// The complete directory checkpoints the plan keeps, in checkpoint order, with their
-/// fingerprints: the daemon watches the newest of them and fingerprints all of them at each
+/// Marks the complete directory checkpoints the plan keeps, and returns the newest few of them
+/// (in checkpoint order): the daemon watches those, and fingerprints all marked ones at each
 /// periodic rescan, so a trainer rewriting one in place is noticed although nothing changes in
 /// the run directory itself.
-fn kept_directories(
+fn mark_kept_directories(
+    memory: &mut RunMemory,
     verdicts: &[Verdict],
     by_name: &HashMap<&str, &Checkpoint>,
-) -> Vec<(String, Fingerprint)> {
-    verdicts
-        .iter()
-        .filter(|v| v.is_complete() && v.decision == Decision::Keep)
-        .filter_map(|v| by_name.get(v.name.as_str()))
-        .filter(|c| c.kind == Kind::Dir)
-        .filter_map(|c| c.fingerprint.map(|f| (c.name.clone(), f)))
-        .collect()
+) -> Vec<String> {
+    let mut kept = Vec::new();
+    for v in verdicts {
+        let is_kept_dir = v.is_complete()
+            && v.decision == Decision::Keep
+            && by_name
+                .get(v.name.as_str())
+                .is_some_and(|c| c.kind == Kind::Dir && c.fingerprint.is_some());
+        let Some(seen) = memory.get_mut(&v.name) else {
+            continue;
+        };
+        if is_kept_dir {
+            seen.set(Said::KeptDir);
+            kept.push(v.name.clone());
+        } else {
+            seen.clear(Said::KeptDir);
+        }
+    }
+    let newest = kept.len().saturating_sub(super::WATCHED_KEPT_DIRS);
+    kept.split_off(newest)
 }
 
 /// The watch with the run's `.ckptd.toml` applied; an invalid file is one WARN per change.
@@ -262,7 +327,9 @@ fn log_changes(
         let complete: Vec<&Verdict> = verdicts.iter().filter(|v| v.is_complete()).collect();
         let bytes: u64 = complete.iter().filter_map(|v| v.bytes).sum();
         for v in &complete {
-            memory.complete.insert(v.name.clone());
+            if let Some(seen) = memory.get_mut(&v.name) {
+                seen.set(Said::Complete);
+            }
         }
         tracing::info!(
             run = %run.display(),
@@ -278,7 +345,8 @@ fn log_changes(
     }
     for v in verdicts {
         let reasons = v.reasons_text();
-        if v.is_complete() && memory.complete.insert(v.name.clone()) {
+        let mut seen = memory.get_mut(&v.name);
+        if v.is_complete() && seen.as_mut().is_none_or(|s| s.set(Said::Complete)) {
             tracing::info!(
                 run = %run.display(),
                 watch = %watch.name,
@@ -294,14 +362,15 @@ fn log_changes(
                 reasons
             );
         }
-        let key = (v.decision, v.reasons.clone());
-        if memory.decisions.get(&v.name) != Some(&key) {
+        if seen
+            .as_mut()
+            .is_none_or(|s| s.log_decision(v.decision, &v.reasons))
+        {
             crate::report::log_decision(run, v);
-            memory.decisions.insert(v.name.clone(), key);
         }
         if v.metric == MetricState::Unranked
             && v.is_complete()
-            && memory.unranked_warned.insert(v.name.clone())
+            && seen.as_mut().is_none_or(|s| s.set(Said::Unranked))
         {
             let metric = watch
                 .policy
@@ -316,7 +385,7 @@ fn log_changes(
                 .and_then(|c| c.completed_at())
                 .and_then(|t| wall_now.duration_since(t).ok());
             if age.is_some_and(|a| a >= watch.stale_after)
-                && memory.stale_warned.insert(v.name.clone())
+                && seen.as_mut().is_none_or(|s| s.set(Said::Stale))
             {
                 tracing::warn!(
                     run = %run.display(),

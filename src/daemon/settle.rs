@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use crate::checkpoint::Fingerprint;
+use crate::checkpoint::{Digest, Fingerprint};
 use crate::storage_clock::RunClock;
 
 /// How far before our last look a new mtime may lie and still date the change: kernels stamp
@@ -27,17 +27,23 @@ pub enum Settle {
     Settled,
 }
 
-/// Tracks one checkpoint's fingerprint across passes.
+/// Tracks one checkpoint's fingerprint across passes. The daemon keeps one for every
+/// checkpoint of every run (500,000 at 10,000 runs), so it is kept to 40 bytes: the
+/// fingerprint's digest and newest mtime, and times in 8 bytes each.
 #[derive(Debug, Clone)]
 pub struct Tracker {
-    fingerprint: Fingerprint,
+    /// The current fingerprint, as its digest.
+    digest: Digest,
+    /// The current fingerprint's newest mtime.
+    newest_mtime: Stamp,
     /// When we first saw the current fingerprint.
-    since: Instant,
+    since: Offset,
+    /// Our previous look, on the run's storage clock (`Stamp::UNSET` when that clock was
+    /// unknown).
+    seen_on_storage: Stamp,
     /// Whether the newest mtime dates the current fingerprint: it was first seen on a known
     /// storage clock, or it replaced another with an mtime later than our previous look.
     dated_by_mtime: bool,
-    /// Our previous look, on the run's storage clock (`None` when that clock was unknown).
-    seen_on_storage: Option<SystemTime>,
     /// A look that read `/proc` found the checkpoint complete with no local writer at the
     /// current fingerprint: while it stays unchanged, the walk may be skipped.
     confirmed: bool,
@@ -47,18 +53,24 @@ impl Tracker {
     /// The first sighting (state "unseen" → this).
     pub fn new(fingerprint: Fingerprint, now: Instant, clock: RunClock) -> Self {
         Self {
-            fingerprint,
-            since: now,
+            digest: fingerprint.digest(),
+            newest_mtime: Stamp::of(fingerprint.newest_mtime),
+            since: Offset::of(now),
+            seen_on_storage: Stamp::of_look(clock),
             dated_by_mtime: clock.on_storage,
-            seen_on_storage: clock.on_storage.then_some(clock.now),
             confirmed: false,
         }
     }
 
-    /// The fingerprint a look with the open-writer check confirmed, if it is still the
-    /// current one.
-    pub fn confirmed(&self) -> Option<Fingerprint> {
-        self.confirmed.then_some(self.fingerprint)
+    /// The digest of the fingerprint a look with the open-writer check confirmed, if it is
+    /// still the current one.
+    pub fn confirmed(&self) -> Option<Digest> {
+        self.confirmed.then_some(self.digest)
+    }
+
+    /// The digest of the fingerprint seen last.
+    pub fn digest(&self) -> Digest {
+        self.digest
     }
 
     /// Records that a look with the open-writer check found the current fingerprint complete.
@@ -68,15 +80,17 @@ impl Tracker {
 
     /// Records a fresh fingerprint seen at `now`.
     pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, clock: RunClock) {
-        if fingerprint != self.fingerprint {
+        let digest = fingerprint.digest();
+        if digest != self.digest {
             // A write since our last look carries an mtime after that look, give or take the
             // filesystem's coarse timestamps and a write racing the look itself (MTIME_SLACK).
             // A change whose newest mtime is older (`cp -p`, `rsync -t` bringing old files
             // in, a rewrite that only moved ctimes) is dated by us; so is any change while the
             // storage clock is unknown.
-            self.dated_by_mtime = match (clock.on_storage, self.seen_on_storage) {
+            let mtime = Stamp::of(fingerprint.newest_mtime);
+            self.dated_by_mtime = match (clock.on_storage, self.seen_on_storage.time()) {
                 (true, Some(seen)) => {
-                    fingerprint.newest_mtime > self.fingerprint.newest_mtime
+                    mtime > self.newest_mtime
                         && fingerprint
                             .newest_mtime
                             .checked_add(MTIME_SLACK)
@@ -84,11 +98,12 @@ impl Tracker {
                 }
                 _ => false,
             };
-            self.fingerprint = fingerprint;
-            self.since = now;
+            self.digest = digest;
+            self.newest_mtime = mtime;
+            self.since = Offset::of(now);
             self.confirmed = false;
         }
-        self.seen_on_storage = clock.on_storage.then_some(clock.now);
+        self.seen_on_storage = Stamp::of_look(clock);
     }
 
     /// Since when the checkpoint is known unchanged, on `clock`: what the planner compares
@@ -96,15 +111,15 @@ impl Tracker {
     pub fn stable_since(&self, now: Instant, clock: RunClock) -> SystemTime {
         let first_seen = clock
             .now
-            .checked_sub(now.saturating_duration_since(self.since))
+            .checked_sub(now.saturating_duration_since(self.since.instant()))
             .unwrap_or(UNIX_EPOCH);
         if !clock.on_storage {
             // An mtime on an unknown clock says nothing about age: only our own looks do.
             first_seen
         } else if self.dated_by_mtime {
-            self.fingerprint.newest_mtime
+            self.newest_mtime.system_time()
         } else {
-            first_seen.max(self.fingerprint.newest_mtime)
+            first_seen.max(self.newest_mtime.system_time())
         }
     }
 
@@ -120,6 +135,78 @@ impl Tracker {
             Settle::Writing {
                 recheck_at: now + settle.saturating_sub(quiet),
             }
+        }
+    }
+}
+
+/// A wall-clock time in 8 bytes: nanoseconds since the epoch. Times outside 1678–2261 (a
+/// hostile or broken mtime) saturate, and still read as far future or far past, as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Stamp(i64);
+
+impl Stamp {
+    const UNSET: Self = Self(i64::MIN);
+
+    fn of(t: SystemTime) -> Self {
+        let nanos = match t.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_nanos())
+                .map_or(i64::MIN + 1, |n| -n)
+                .max(i64::MIN + 1),
+        };
+        Self(nanos)
+    }
+
+    /// The look's time on the storage clock, or unset when that clock is unknown.
+    fn of_look(clock: RunClock) -> Self {
+        if clock.on_storage {
+            Self::of(clock.now)
+        } else {
+            Self::UNSET
+        }
+    }
+
+    fn system_time(self) -> SystemTime {
+        let magnitude = Duration::from_nanos(self.0.unsigned_abs());
+        if self.0 >= 0 {
+            UNIX_EPOCH + magnitude
+        } else {
+            UNIX_EPOCH - magnitude
+        }
+    }
+
+    fn time(self) -> Option<SystemTime> {
+        (self != Self::UNSET).then(|| self.system_time())
+    }
+}
+
+/// An `Instant` in 8 bytes: signed nanoseconds from one instant fixed per process (292
+/// years either way; tests on a paused clock may go before it).
+#[derive(Debug, Clone, Copy)]
+struct Offset(i64);
+
+impl Offset {
+    fn base() -> Instant {
+        static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        Instant::from_std(*BASE.get_or_init(std::time::Instant::now))
+    }
+
+    fn of(t: Instant) -> Self {
+        let base = Self::base();
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+        if t >= base {
+            Self(nanos(t - base))
+        } else {
+            Self(-nanos(base - t))
+        }
+    }
+
+    fn instant(self) -> Instant {
+        let magnitude = Duration::from_nanos(self.0.unsigned_abs());
+        if self.0 >= 0 {
+            Self::base() + magnitude
+        } else {
+            Self::base() - magnitude
         }
     }
 }

@@ -123,9 +123,25 @@ pub struct Until<'a> {
     pub deadline: Option<Instant>,
 }
 
-/// Intents are recorded and flushed this many at a time: one flush costs milliseconds, and a
-/// pass that stops early (at its deadline, on shutdown) leaves few unfulfilled intents.
-const INTENT_BATCH: usize = 256;
+/// Intents are recorded and flushed in batches, the first of `FIRST_BATCH`, each next one
+/// twice as large up to `LARGEST_BATCH`: one flush costs milliseconds, so a pass deleting
+/// thousands flushes a few dozen times, and a pass that stops early (at its deadline, on
+/// shutdown) leaves at most one batch of intents unfulfilled.
+const FIRST_BATCH: usize = 16;
+const LARGEST_BATCH: usize = 256;
+
+/// `deletions` cut into batches of growing size.
+fn batches<T>(mut deletions: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut size = FIRST_BATCH;
+    while !deletions.is_empty() {
+        let (batch, rest) = deletions.split_at(size.min(deletions.len()));
+        out.push(batch);
+        deletions = rest;
+        size = (size * 2).min(LARGEST_BATCH);
+    }
+    out
+}
 
 /// [`carry_out`] within `until`, recording each deletion in `journal`.
 pub fn carry_out_until(
@@ -179,7 +195,7 @@ pub fn carry_out_until(
         }
     };
     let mut attempted = 0;
-    'batches: for batch in deletions.chunks(INTENT_BATCH) {
+    'batches: for batch in batches(&deletions) {
         // Every intent of a batch is on disk before its first rename.
         for v in batch {
             journal.deleting(run, &watch.name, v);
@@ -365,9 +381,9 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(&run).unwrap().count(), 599);
         // Intents only for the first batch, each answered: no intent is left open.
-        assert_eq!(count(&journal.events, "deleting"), INTENT_BATCH);
+        assert_eq!(count(&journal.events, "deleting"), FIRST_BATCH);
         assert_eq!(count(&journal.events, "deleted"), 1);
-        assert_eq!(count(&journal.events, "not-deleted"), INTENT_BATCH - 1);
+        assert_eq!(count(&journal.events, "not-deleted"), FIRST_BATCH - 1);
         assert!(journal
             .events
             .iter()
@@ -390,9 +406,9 @@ mod tests {
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
         assert_eq!((outcome.deleted.len(), outcome.deferred), (599, 0));
         let kinds: Vec<&str> = journal.events.iter().map(|(k, _)| *k).collect();
-        // 256 intents, 256 results, 256 intents, 256 results, 87 intents, 87 results.
+        // 16 intents, 16 results, then 32, 64, 128, 256, and the last 87.
         let mut expected = Vec::new();
-        for batch in [INTENT_BATCH, INTENT_BATCH, 599 - 2 * INTENT_BATCH] {
+        for batch in [16, 32, 64, 128, 256, 599 - 496] {
             expected.extend(std::iter::repeat_n("deleting", batch));
             expected.extend(std::iter::repeat_n("deleted", batch));
         }

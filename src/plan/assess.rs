@@ -67,7 +67,9 @@ fn completeness(checkpoint: &Checkpoint, settle: Duration, now: SystemTime) -> C
         }
         // The open-writer check was skipped on the strength of an earlier look: only sound
         // while nothing changed since. A changed checkpoint is being written again.
-        Writers::NotChecked if checkpoint.confirmed != checkpoint.fingerprint => {
+        Writers::NotChecked
+            if checkpoint.confirmed != checkpoint.fingerprint.map(|f| f.digest()) =>
+        {
             return Incomplete(
                 "changed since it was last complete: not yet checked for writers".to_owned(),
             );

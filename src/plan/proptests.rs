@@ -178,10 +178,13 @@ proptest! {
         let mut input = input;
         let i = which.index(input.len());
         let current: Fingerprint = input[i].fingerprint.unwrap();
-        input[i].confirmed = Some(Fingerprint {
-            inodes: current.inodes.wrapping_add(1),
-            ..current
-        });
+        input[i].confirmed = Some(
+            Fingerprint {
+                inodes: current.inodes.wrapping_add(1),
+                ..current
+            }
+            .digest(),
+        );
         match how {
             0 => input[i].writers = Writers::NotChecked,
             1 => input[i].writers = Writers::Checked { open: true },

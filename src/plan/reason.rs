@@ -21,7 +21,15 @@ pub enum Reason {
     Unkept,
 }
 
+// Every reason must fit in `bit()`'s 16 bits.
+const _: () = assert!((Reason::Unkept as u16) < 16);
+
 impl Reason {
+    /// This reason as one bit of a set (the daemon remembers a decision's reasons in 16 bits).
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Incomplete => "incomplete",

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{
-    Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
+    Checkpoint, Digest, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
 };
 use crate::config::Watch;
 use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
@@ -43,7 +43,7 @@ pub fn scan_run(run: &Path, watch: &Watch) -> std::io::Result<Vec<Checkpoint>> {
 pub fn scan_run_knowing(
     run: &Path,
     watch: &Watch,
-    confirmed: &dyn Fn(&str) -> Option<Fingerprint>,
+    confirmed: &dyn Fn(&str) -> Option<Digest>,
 ) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
@@ -56,8 +56,7 @@ pub fn scan_run_knowing(
     // finishes and closes between the two then shows as a fresh mtime, never as an old
     // fingerprint with no writer. It is skipped only when every checkpoint was confirmed and
     // none changed; when one changed, the walk is made and everything fingerprinted again.
-    let confirmed: Vec<Option<Fingerprint>> =
-        candidates.iter().map(|c| confirmed(&c.name)).collect();
+    let confirmed: Vec<Option<Digest>> = candidates.iter().map(|c| confirmed(&c.name)).collect();
     let every_name_confirmed = confirmed.iter().all(Option::is_some);
     let mut writers = (!every_name_confirmed).then(open_writers::open_for_writing);
     let mut fingerprints = fingerprint_all(run, &candidates, writers.as_deref());
@@ -65,7 +64,7 @@ pub fn scan_run_knowing(
         let changed = confirmed
             .iter()
             .zip(&fingerprints)
-            .any(|(confirmed, (f, _, _))| f.is_some() && f != confirmed);
+            .any(|(confirmed, (f, _, _))| f.is_some() && f.map(|f| f.digest()) != *confirmed);
         if changed {
             writers = Some(open_writers::open_for_writing());
             fingerprints = fingerprint_all(run, &candidates, writers.as_deref());
@@ -278,9 +277,9 @@ mod tests {
         assert!(first
             .iter()
             .all(|c| matches!(c.writers, Writers::Checked { .. })));
-        let confirmed: HashMap<String, Fingerprint> = first
+        let confirmed: HashMap<String, Digest> = first
             .iter()
-            .map(|c| (c.name.clone(), c.fingerprint.unwrap()))
+            .map(|c| (c.name.clone(), c.fingerprint.unwrap().digest()))
             .collect();
 
         let confirmed = |name: &str| confirmed.get(name).copied();
@@ -294,7 +293,7 @@ mod tests {
         loop {
             let rewritten = scan_run_knowing(&run, &watch, &confirmed).unwrap();
             let two = rewritten.iter().find(|c| c.name == "ckpt-2.pt").unwrap();
-            assert_ne!(two.confirmed, two.fingerprint);
+            assert_ne!(two.confirmed, two.fingerprint.map(|f| f.digest()));
             assert!(matches!(two.writers, Writers::Checked { .. }), "{two:?}");
             if two.writers == (Writers::Checked { open: true }) {
                 break;
