@@ -51,10 +51,15 @@ impl Pointers {
 
     /// Whether a pointer names `name`, re-reading first when the last reading is due.
     fn name(&mut self, dir: &RunDir, watch: &Watch, name: &str) -> Result<bool, String> {
-        if self.read_at.elapsed() >= self.took {
+        if self.due(Instant::now()) {
             *self = Self::read(dir, watch)?;
         }
         Ok(self.names.contains(name))
+    }
+
+    /// A reading is due once the last one is as old as it took.
+    fn due(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.read_at) >= self.took
     }
 }
 
@@ -100,4 +105,28 @@ pub fn still_deletable(
         return Err("its files changed since planning".to_owned());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_is_due_once_the_last_is_as_old_as_it_took() {
+        let read_at = Instant::now();
+        let pointers = Pointers {
+            names: HashSet::new(),
+            read_at,
+            took: Duration::from_millis(40),
+        };
+        assert!(!pointers.due(read_at));
+        assert!(!pointers.due(read_at + Duration::from_millis(39)));
+        assert!(pointers.due(read_at + Duration::from_millis(40)));
+        // A cheap reading (a small run) is made again before every deletion.
+        let cheap = Pointers {
+            took: Duration::ZERO,
+            ..pointers
+        };
+        assert!(cheap.due(read_at));
+    }
 }
