@@ -445,7 +445,8 @@ impl Daemon {
         }
         let changed =
             memory.metric_dirs != metric_dirs_before || memory.watched_dirs != watched_before;
-        if !outcome.executed.deleted.is_empty() {
+        if !outcome.executed.deleted.is_empty() && systemd::active() {
+            // Counting polled runs visits every run: only when systemd listens.
             systemd::status(&self.status_line());
         }
         if let Some(at) = next {

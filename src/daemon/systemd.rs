@@ -11,6 +11,12 @@ fn send(states: &[NotifyState<'_>]) {
     }
 }
 
+/// Whether ckptd runs under systemd's notify protocol (so a status line is worth making).
+pub fn active() -> bool {
+    static ACTIVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ACTIVE.get_or_init(|| std::env::var_os("NOTIFY_SOCKET").is_some())
+}
+
 pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }

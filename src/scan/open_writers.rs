@@ -85,7 +85,17 @@ fn walk_proc() -> OpenFiles {
             continue;
         };
         for fd in fds.flatten() {
-            // /proc first: only descriptors open for writing are looked at further.
+            // The link first: sockets, pipes and anonymous inodes (`socket:[…]`,
+            // `anon_inode:inotify`) are no files. Their fdinfo is not read: an inotify
+            // descriptor's lists every watch, and ckptd's own has one per run (reading it took
+            // most of a pass at 10,000 runs).
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if !target.is_absolute() {
+                continue;
+            }
+            // Then /proc: only descriptors open for writing are looked at further.
             if !writable(&proc_entry.path(), &fd.file_name()) {
                 continue;
             }
@@ -113,7 +123,7 @@ fn walk_proc() -> OpenFiles {
                     dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
                     ino: st.stx_ino,
                 });
-            } else if let Some(dir) = unnamed_file_dir(&fd.path()) {
+            } else if let Some(dir) = unnamed_file_dir(&target) {
                 open.unnamed_in.push(dir);
             }
         }
@@ -121,10 +131,9 @@ fn walk_proc() -> OpenFiles {
     open
 }
 
-/// The directory of an open file that has no name: `/proc` shows `DIR/#INODE (deleted)` for an
-/// `O_TMPFILE` and `DIR/NAME (deleted)` for an unlinked file.
-fn unnamed_file_dir(fd: &Path) -> Option<PathBuf> {
-    let target = std::fs::read_link(fd).ok()?;
+/// The directory of an open file that has no name, from its `/proc/PID/fd` link target:
+/// `DIR/#INODE (deleted)` for an `O_TMPFILE`, `DIR/NAME (deleted)` for an unlinked file.
+fn unnamed_file_dir(target: &Path) -> Option<PathBuf> {
     let text = target.to_str()?;
     let path = Path::new(text.strip_suffix(" (deleted)").unwrap_or(text));
     path.is_absolute()
