@@ -89,10 +89,9 @@ fn walk_proc() -> OpenFiles {
             // `anon_inode:inotify`) are no files. Their fdinfo is not read: an inotify
             // descriptor's lists every watch, and ckptd's own has one per run (reading it took
             // most of a pass at 10,000 runs).
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if !target.is_absolute() {
+            // A link that cannot be read (a path too long to print) is looked at as before.
+            let target = std::fs::read_link(fd.path()).ok();
+            if target.as_ref().is_some_and(|t| !t.is_absolute()) {
                 continue;
             }
             // Then /proc: only descriptors open for writing are looked at further.
@@ -123,7 +122,7 @@ fn walk_proc() -> OpenFiles {
                     dev: rustix::fs::makedev(st.stx_dev_major, st.stx_dev_minor),
                     ino: st.stx_ino,
                 });
-            } else if let Some(dir) = unnamed_file_dir(&target) {
+            } else if let Some(dir) = target.as_deref().and_then(unnamed_file_dir) {
                 open.unnamed_in.push(dir);
             }
         }
