@@ -92,6 +92,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn value(obs: MetricObservation) -> Option<f64> {
         obs.value()
     }
