@@ -6,11 +6,13 @@
 //! means "no metric", never "worst metric".
 
 pub mod checkpoint_json;
+pub mod confined;
 mod csv_log;
 pub mod json;
 mod jsonl_log;
 pub mod run_log;
 pub mod tensorboard;
+pub mod warn_once;
 
 use std::path::Path;
 
