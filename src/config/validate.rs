@@ -22,10 +22,6 @@ const SETTLE: Duration = Duration::from_secs(30);
 const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
-/// Metric files larger than this are not read unless `max_metric_bytes` says otherwise: HF's
-/// `trainer_state.json` of a long run is a few MiB, and reading hundreds of MiB on every pass
-/// costs seconds (and, for whole-file formats, as much memory).
-pub(crate) const MAX_METRIC_BYTES: u64 = 32 << 20;
 const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
@@ -190,8 +186,8 @@ pub(super) fn watch(
     let stale_after =
         duration(e, raw.stale_after.as_ref(), "stale_after", false).unwrap_or(STALE_AFTER);
     let metric_window = count(e, raw.metric_window.as_ref(), "metric_window", 0).unwrap_or(1);
-    let max_metric_bytes =
-        size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes").unwrap_or(MAX_METRIC_BYTES);
+    let max_metric_bytes = size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes")
+        .unwrap_or(crate::metrics::DEFAULT_MAX_METRIC_BYTES);
     if e.list.len() > before {
         return None;
     }

@@ -86,6 +86,7 @@ pub fn scan_run_knowing(
                         &candidate.fields,
                         run_log.as_ref(),
                         watch.metric_window,
+                        watch.max_metric_bytes,
                     ),
                     _ => MetricObservation::NotWanted,
                 };
