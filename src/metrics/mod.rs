@@ -55,20 +55,26 @@ impl MetricSource {
         }
     }
 
-    /// Reads the run-level log for `metric`, if this is a run-level source.
-    pub fn load_run_log(&self, run: &Path, metric: &str) -> Option<RunLog> {
+    /// Reads the run-level log for `metric`, if this is a run-level source. A log (for
+    /// TensorBoard, a record) larger than `max_bytes` is not read.
+    pub fn load_run_log(&self, run: &Path, metric: &str, max_bytes: u64) -> Option<RunLog> {
         match self {
             Self::Filename | Self::CheckpointJson { .. } => None,
-            Self::Csv { path, step_key } => Some(run_log::load(run, path, |file| {
-                csv_log::read(file, step_key, metric)
-            })),
-            Self::Jsonl { path, step_key } => Some(run_log::load(run, path, |file| {
-                jsonl_log::read(file, step_key, metric)
-            })),
+            Self::Csv { path, step_key } => {
+                Some(run_log::load(run, path, max_bytes, |_, bytes| {
+                    csv_log::parse(bytes, step_key, metric)
+                }))
+            }
+            Self::Jsonl { path, step_key } => {
+                Some(run_log::load(run, path, max_bytes, |file, bytes| {
+                    jsonl_log::read(file, bytes, step_key, metric)
+                }))
+            }
             Self::TensorBoard { path, tag } => Some(tensorboard::load(
                 run,
                 path,
                 tag.as_deref().unwrap_or(metric),
+                max_bytes,
             )),
         }
     }
