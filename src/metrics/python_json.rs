@@ -135,7 +135,22 @@ impl Filter {
                     }
                 }
                 State::Outside => {
+                    // Copy up to the next byte that may start a string or a token in one go.
+                    let rest = &input[read..];
+                    let room = rest.len().min(out.len() - written);
+                    let span = rest[..room]
+                        .iter()
+                        .position(|c| matches!(c, b'"' | b'N' | b'I' | b'-'))
+                        .unwrap_or(room);
+                    if span > 0 {
+                        out[written..written + span].copy_from_slice(&rest[..span]);
+                        read += span;
+                        written += span;
+                        continue;
+                    }
                     match b {
+                        // A minus before a digit (a number, an exponent) is copied as it is.
+                        b'-' if rest.get(1).is_some_and(|&next| next != b'I') => {}
                         b'N' | b'I' | b'-' => {
                             self.token.push(b);
                             read += 1;
