@@ -127,11 +127,13 @@ pub struct StreamError(serde_json::Error);
 
 impl StreamError {
     fn io_error(&self) -> Option<io::Error> {
-        // The filter's own refusals (a string too long) are about the content, not the disk.
-        if self.0.is_io() && !self.0.to_string().contains("JSON string longer than") {
-            return Some(io::Error::other(self.0.to_string()));
+        // InvalidData is the filter refusing the content (a string too long), not the disk.
+        match self.0.io_error_kind() {
+            Some(kind) if kind != io::ErrorKind::InvalidData => {
+                Some(io::Error::new(kind, self.0.to_string()))
+            }
+            _ => None,
         }
-        None
     }
 }
 

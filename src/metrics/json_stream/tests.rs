@@ -335,3 +335,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_string_too_long_to_stream_is_a_content_error_not_an_io_error() {
+    let long = format!(
+        "{{\"global_step\": 7, \"note\": \"{}\"}}",
+        "x".repeat(crate::metrics::python_json::MAX_STRING + 1)
+    );
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, long.as_bytes()).unwrap();
+    let wanted = Wanted::default();
+    // Within the fallback's reach the whole text is parsed; beyond it, unparsable.
+    match read_file(&file, &wanted, None, 4 << 20).unwrap() {
+        Outcome::Found(found) => assert_eq!(found.global_step, Some(7)),
+        other => panic!("{other:?}"),
+    }
+    match read_file(&file, &wanted, None, 1 << 20).unwrap() {
+        Outcome::Unparsable(e) => assert!(e.contains("longer than"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
