@@ -9,7 +9,8 @@
 use std::path::Path;
 
 use crate::checkpoint::{Kind, Marker};
-use crate::metrics::json_stream::{self, Found, Outcome, Wanted};
+use crate::metrics::json_cache;
+use crate::metrics::json_stream::Found;
 use crate::metrics::MetricSource;
 use crate::pattern::{NameFields, NamePattern, Recognition};
 
@@ -32,21 +33,11 @@ impl HuggingFace {
 
 /// `global_step` and `best_model_checkpoint` of a checkpoint's state. Never capped (an unread
 /// pointer would drop a protection) but streamed, so a state of hundreds of MiB costs time,
-/// not memory; only a state that is not Python's JSON and fits in the default
-/// `max_metric_bytes` is given to the whole-text JSON5 parser.
+/// not memory, and only once while it does not change (see `json_cache`); only a state that
+/// is not Python's JSON and fits in the default `max_metric_bytes` is given to the whole-text
+/// JSON5 parser.
 fn read_state(unit: &Path) -> Result<Found, String> {
-    let file = crate::regular_file::open(&unit.join(STATE)).map_err(|e| e.to_string())?;
-    let outcome = json_stream::read_file(
-        &file,
-        &Wanted::default(),
-        None,
-        crate::metrics::DEFAULT_MAX_METRIC_BYTES,
-    );
-    match outcome.map_err(|e| e.to_string())? {
-        Outcome::Found(found) => Ok(found),
-        Outcome::Unparsable(e) => Err(e),
-        Outcome::OverLimit => Err("over the limit".to_owned()),
-    }
+    json_cache::read_keys(&unit.join(STATE), crate::metrics::DEFAULT_MAX_METRIC_BYTES)
 }
 
 impl Layout for HuggingFace {

@@ -9,6 +9,7 @@ pub mod checkpoint_json;
 pub mod confined;
 mod csv_log;
 pub mod json;
+pub mod json_cache;
 pub mod json_stream;
 mod jsonl_log;
 pub mod python_json;
