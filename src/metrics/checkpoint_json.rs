@@ -5,14 +5,16 @@
 //! contains the key); and a flat object such as Orbax `metrics/metrics` (the key itself).
 //!
 //! The file is opened only if it stays inside the run (see `confined`), read only if it holds
-//! at most `max_metric_bytes`, and then streamed (see `json_stream`): a larger file makes the
-//! metric unknown (`TooLarge`: the checkpoint is kept), never "no metric".
+//! at most `max_metric_bytes`, and then streamed (see `json_stream`; again only when it
+//! changed, see `json_cache`): a larger file makes the metric unknown (`TooLarge`: the
+//! checkpoint is kept), never "no metric".
 
 use std::path::Path;
 
 use super::confined::{self, OpenError};
 use super::json::Json;
-use super::json_stream::{self, Outcome, Wanted};
+use super::json_cache;
+use super::json_stream::{Outcome, Wanted};
 use super::warn_once;
 use crate::checkpoint::{MetricObservation, OverCap};
 
@@ -51,7 +53,7 @@ pub fn observe(
         step,
         metric: Some(metric),
     };
-    match json_stream::read_file(&opened, &wanted, Some(max_bytes), max_bytes) {
+    match json_cache::read_file(file, &opened, &wanted, Some(max_bytes), max_bytes) {
         Ok(Outcome::Found(found)) => {
             warn_once::read_fine(file);
             MetricObservation::Final(found.metric)

@@ -1,16 +1,18 @@
-//! The keys of a layout's JSON state file (HF `trainer_state.json`: `global_step`, and
-//! `best_model_checkpoint`), remembered per process by the file's identity, so a daemon pass
-//! over a run with large states does not stream every one of them again. These reads are not
-//! capped (an unread pointer would drop a protection), so without this a run of fifty 30 MB
-//! states cost seconds on every pass.
+//! What streaming a JSON file gave, remembered per process by the file's identity, so a daemon
+//! pass over a run with large states does not stream every one of them again: HF's
+//! `trainer_state.json` is read for the completion marker and the `best_model_checkpoint`
+//! pointer (never capped: an unread pointer would drop a protection) and for the metric (up to
+//! `max_metric_bytes`); without this, a run of fifty 30 MB states cost seconds on every pass.
 //!
-//! An answer is reused only while the file's device, inode, size, mtime and ctime are the ones
-//! it was read at, and only if the file had not changed for a while when it was read: a
-//! rewrite in the same timestamp tick as the read (timestamps are coarse) could otherwise keep
-//! size and times. Nothing can change a file without changing its ctime, which no user sets.
+//! An answer is reused only for the same question (step, metric, limits) while the file's
+//! device, inode, size, mtime and ctime are the ones it was read at, and only if the file had
+//! not changed for a while when it was read: a rewrite in the same timestamp tick as the read
+//! (timestamps are coarse) could otherwise keep size and times. Nothing can change a file
+//! without changing its ctime, which no user sets.
 
 use std::collections::HashMap;
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, PoisonError};
@@ -52,45 +54,73 @@ impl Identity {
     }
 }
 
-type Answer = Result<Found, String>;
+/// The question asked of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Question {
+    path: PathBuf,
+    step: Option<u64>,
+    metric: Option<String>,
+    limit: Option<u64>,
+    fallback_within: u64,
+}
 
-static CACHE: LazyLock<Mutex<HashMap<PathBuf, (Identity, Answer)>>> = LazyLock::new(Mutex::default);
+type Cache = HashMap<Question, (Identity, Outcome)>;
 
-fn cache() -> std::sync::MutexGuard<'static, HashMap<PathBuf, (Identity, Answer)>> {
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
     // A panic while holding the lock leaves at worst an answer read again.
     CACHE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `global_step` and `best_model_checkpoint` of the JSON file at `path` (a regular file),
-/// streamed, or why it cannot be read; JSON5 only within `fallback_within` bytes.
-pub fn read_keys(path: &Path, fallback_within: u64) -> Answer {
-    let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
-    let identity = Identity::of(&file.metadata().map_err(|e| e.to_string())?);
-    if let Some((seen, answer)) = cache().get(path) {
+/// [`json_stream::read_file`] of `file` (opened at `path`), or the answer it gave before.
+pub fn read_file(
+    path: &Path,
+    file: &File,
+    wanted: &Wanted<'_>,
+    limit: Option<u64>,
+    fallback_within: u64,
+) -> io::Result<Outcome> {
+    let identity = Identity::of(&file.metadata()?);
+    let question = Question {
+        path: path.to_owned(),
+        step: wanted.step,
+        metric: wanted.metric.map(str::to_owned),
+        limit,
+        fallback_within,
+    };
+    if let Some((seen, outcome)) = cache().get(&question) {
         if *seen == identity {
-            return answer.clone();
+            return Ok(outcome.clone());
         }
     }
     let read_at = SystemTime::now();
-    let answer = match json_stream::read_file(&file, &Wanted::default(), None, fallback_within) {
-        Ok(Outcome::Found(found)) => Ok(found),
-        Ok(Outcome::Unparsable(e)) => Err(e),
-        Ok(Outcome::OverLimit) => Err("over the limit".to_owned()),
-        // A disk error may pass: not remembered.
-        Err(e) => return Err(e.to_string()),
-    };
+    // A disk error may pass: not remembered.
+    let outcome = json_stream::read_file(file, wanted, limit, fallback_within)?;
     // The identity after reading: a write during the read shows here.
     let after = file.metadata().map(|m| Identity::of(&m));
     let mut cache = cache();
     if after.as_ref().is_ok_and(|a| *a == identity) && identity.quiet_at(read_at) {
         if cache.len() >= TIDY_ABOVE {
-            cache.retain(|p, _| p.symlink_metadata().is_ok());
+            cache.retain(|q, _| q.path.symlink_metadata().is_ok());
         }
-        cache.insert(path.to_owned(), (identity, answer.clone()));
+        cache.insert(question, (identity, outcome.clone()));
     } else {
-        cache.remove(path);
+        cache.remove(&question);
     }
-    answer
+    Ok(outcome)
+}
+
+/// `global_step` and `best_model_checkpoint` of the JSON file at `path` (a regular file), or
+/// why it cannot be read; JSON5 only within `fallback_within` bytes.
+pub fn read_keys(path: &Path, fallback_within: u64) -> Result<Found, String> {
+    let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
+    match read_file(path, &file, &Wanted::default(), None, fallback_within) {
+        Ok(Outcome::Found(found)) => Ok(found),
+        Ok(Outcome::Unparsable(e)) => Err(e),
+        Ok(Outcome::OverLimit) => Err("over the limit".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -109,17 +139,24 @@ mod tests {
         std::fs::write(&path, r#"{"global_step": 5}"#).unwrap();
         // Just written: read, but not remembered (its ctime is too recent).
         assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(5));
-        assert!(!cache().contains_key(&path));
+        let question = Question {
+            path: path.clone(),
+            step: None,
+            metric: None,
+            limit: None,
+            fallback_within: 1 << 20,
+        };
+        assert!(!cache().contains_key(&question));
 
         // Remembered once quiet, and given back while the identity holds.
         std::thread::sleep(QUIET + Duration::from_millis(100));
         assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(5));
-        let (identity, _) = cache().get(&path).cloned().unwrap();
+        let (identity, _) = cache().get(&question).cloned().unwrap();
         cache().insert(
-            path.clone(),
+            question.clone(),
             (
                 identity,
-                Ok(Found {
+                Outcome::Found(Found {
                     global_step: Some(99),
                     ..Found::default()
                 }),
