@@ -161,11 +161,21 @@ fn bench(dir: &Path, name: &str) {
     // Through the process-wide cache: the first load reads everything, the next only stats.
     let glob = path.file_name().unwrap().to_string_lossy().into_owned();
     let first = Instant::now();
-    let log = tensorboard::load(dir, &glob, "val/loss");
+    let log = tensorboard::load(
+        dir,
+        &glob,
+        "val/loss",
+        ckptd::metrics::DEFAULT_MAX_METRIC_BYTES,
+    );
     let first = first.elapsed();
     assert_eq!(log.records.len() as u64, val_records);
     let again = Instant::now();
-    tensorboard::load(dir, &glob, "val/loss");
+    tensorboard::load(
+        dir,
+        &glob,
+        "val/loss",
+        ckptd::metrics::DEFAULT_MAX_METRIC_BYTES,
+    );
     let again = again.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(

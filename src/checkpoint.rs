@@ -4,6 +4,7 @@
 //! this module touches the filesystem or the clock, so the planner's tests can build
 //! checkpoints by hand.
 
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// Whether a checkpoint is a single file or a directory with everything inside it.
@@ -65,9 +66,38 @@ pub enum Marker {
     Missing(String),
 }
 
+/// A metric file (or one TensorBoard record) that was not read because it is larger than
+/// `max_metric_bytes`: what it holds is unknown, which is neither a value nor "no metric".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverCap {
+    pub path: PathBuf,
+    /// Its size (for a TensorBoard record, the record's length).
+    pub bytes: u64,
+    /// The `max_metric_bytes` it was measured against.
+    pub cap: u64,
+    /// For a TensorBoard record, where it starts in the file.
+    pub offset: Option<u64>,
+}
+
+impl OverCap {
+    /// "…/trainer_state.json is 40.0 MiB (41943040 bytes), over max_metric_bytes 32.0 MiB"
+    pub fn describe(&self) -> String {
+        let what = match self.offset {
+            Some(offset) => format!("the record at offset {offset} of {}", self.path.display()),
+            None => self.path.display().to_string(),
+        };
+        format!(
+            "{what} is {} ({} bytes), over max_metric_bytes {}",
+            crate::report::human_bytes(self.bytes),
+            self.bytes,
+            crate::report::human_bytes(self.cap)
+        )
+    }
+}
+
 /// A metric as the scanner found it. Whether a missing run-level metric is still pending is a
 /// time rule, so the planner decides it, not the scanner.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MetricObservation {
     /// The policy ranks nothing, so no metric was looked for.
     NotWanted,
@@ -79,14 +109,19 @@ pub enum MetricObservation {
         value: Option<f64>,
         later_record_seen: bool,
     },
+    /// The file that holds the metric (inside the checkpoint, or a run-level log, or a
+    /// TensorBoard record that may hold it) is over `max_metric_bytes` and was not read. Not
+    /// "no metric": HF's `trainer_state.json` only grows, so past the cap every newer checkpoint
+    /// would be unranked and a better one deleted. The planner keeps such a checkpoint.
+    TooLarge(OverCap),
 }
 
 impl MetricObservation {
     /// The value, if one was found (NaN included).
-    pub fn value(self) -> Option<f64> {
+    pub fn value(&self) -> Option<f64> {
         match self {
-            Self::NotWanted => None,
-            Self::Final(value) | Self::RunLevel { value, .. } => value,
+            Self::NotWanted | Self::TooLarge(_) => None,
+            Self::Final(value) | Self::RunLevel { value, .. } => *value,
         }
     }
 }

@@ -35,4 +35,5 @@ pub mod regular_file;
 pub mod report;
 pub mod runs;
 pub mod scan;
+pub mod size;
 pub mod storage_clock;

@@ -33,7 +33,7 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
     Ok(text)
 }
 
-fn refuse_unless_regular(kind: std::fs::FileType) -> io::Result<()> {
+pub(crate) fn refuse_unless_regular(kind: std::fs::FileType) -> io::Result<()> {
     if kind.is_file() {
         return Ok(());
     }

@@ -64,6 +64,9 @@ pub struct Watch {
     pub poll_interval: Duration,
     pub stale_after: Duration,
     pub metric_window: u64,
+    /// Metric files (and TensorBoard records) larger than this are not read: the metric of
+    /// the checkpoints they serve is unknown, and those checkpoints are kept.
+    pub max_metric_bytes: u64,
     pub run_overrides: bool,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,

@@ -49,6 +49,15 @@ pub struct RawWatch {
     pub metric_window: Option<Spanned<i64>>,
     pub metric_timeout: Option<Spanned<String>>,
     pub metric_source: Option<Spanned<RawMetricSource>>,
+    pub max_metric_bytes: Option<Spanned<RawSize>>,
+}
+
+/// A size as written: a number of bytes, or text with a unit such as `"32MiB"`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -95,6 +104,7 @@ impl RawWatch {
                 metric_window,
                 metric_timeout,
                 metric_source,
+                max_metric_bytes,
             ]
         );
         self

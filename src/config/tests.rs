@@ -468,3 +468,53 @@ fn errors_display_as_file_line_column() {
         "{err}"
     );
 }
+
+#[test]
+fn max_metric_bytes_takes_a_size_and_refuses_nonsense_where_it_stands() {
+    let base =
+        "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 1\n";
+    assert_eq!(parse(base).unwrap().watches[0].max_metric_bytes, 32 << 20);
+    for (value, bytes) in [("\"1KiB\"", 1024), ("\"2 MB\"", 2_000_000), ("4096", 4096)] {
+        let config = parse(&format!("{base}max_metric_bytes = {value}\n")).unwrap();
+        assert_eq!(config.watches[0].max_metric_bytes, bytes, "{value}");
+    }
+    for (value, says) in [
+        ("\"lots\"", "`lots` is not a size"),
+        ("0", "must be at least 1 byte"),
+        ("-5", "must be at least 1 byte, not -5"),
+        ("\"0MiB\"", "must be at least 1 byte"),
+        ("1.5", "expected a size such as \"32MiB\""),
+    ] {
+        assert_one_error(
+            &format!("{base}max_metric_bytes = {value}\n"),
+            "6:20:",
+            says,
+        );
+    }
+    // Inherited from [defaults] like every watch key.
+    let config = parse(&format!("[defaults]\nmax_metric_bytes = \"1MiB\"\n{base}")).unwrap();
+    assert_eq!(config.watches[0].max_metric_bytes, 1 << 20);
+}
+
+#[test]
+fn a_run_may_raise_max_metric_bytes() {
+    let config = base_watch("run_overrides = true\nmax_metric_bytes = \"1MiB\"\n");
+    let merged = overrides::parse(
+        "max_metric_bytes = \"1GiB\"\n",
+        Path::new("/r/.ckptd.toml"),
+        &config.watches[0],
+    )
+    .unwrap();
+    assert_eq!(merged.max_metric_bytes, 1 << 30);
+    let err = overrides::parse(
+        "max_metric_bytes = 0\n",
+        Path::new("/r/.ckptd.toml"),
+        &config.watches[0],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/r/.ckptd.toml:1:20: `max_metric_bytes` must be at least 1 byte"),
+        "{err}"
+    );
+}

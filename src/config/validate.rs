@@ -11,7 +11,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigErrors, Errors, Locator};
-use super::raw::{RawDaemon, RawFile, RawMetricSource, RawWatch};
+use super::raw::{RawDaemon, RawFile, RawMetricSource, RawSize, RawWatch};
 use super::{Config, DaemonSettings, LogFormat, Watch, WatchSource, WatcherMode};
 use crate::layout::{self, Layout};
 use crate::metrics::MetricSource;
@@ -28,7 +28,10 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
     // Serde names Rust types; users wrote TOML.
-    let message = e.message().trim().replace("i64", "a whole number");
+    let message = e.message().trim().replace("i64", "a whole number").replace(
+        "data did not match any variant of untagged enum RawSize",
+        "expected a size such as \"32MiB\" or a whole number of bytes",
+    );
     ConfigErrors(vec![locator.error(e.span().unwrap_or(0..0), message)])
 }
 
@@ -183,6 +186,8 @@ pub(super) fn watch(
     let stale_after =
         duration(e, raw.stale_after.as_ref(), "stale_after", false).unwrap_or(STALE_AFTER);
     let metric_window = count(e, raw.metric_window.as_ref(), "metric_window", 0).unwrap_or(1);
+    let max_metric_bytes = size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes")
+        .unwrap_or(crate::metrics::DEFAULT_MAX_METRIC_BYTES);
     if e.list.len() > before {
         return None;
     }
@@ -197,9 +202,32 @@ pub(super) fn watch(
         poll_interval,
         stale_after,
         metric_window,
+        max_metric_bytes,
         run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
         source: Arc::clone(source),
     })
+}
+
+/// A size of at least one byte: a whole number of bytes, or text with a unit (`"32MiB"`).
+fn size(e: &mut Errors<'_>, value: Option<&Spanned<RawSize>>, key: &str) -> Option<u64> {
+    let value = value?;
+    let bytes = match value.get_ref() {
+        RawSize::Bytes(n) => {
+            u64::try_from(*n).map_err(|_| format!("`{key}` must be at least 1 byte, not {n}"))
+        }
+        RawSize::Text(text) => crate::size::parse(text).map_err(|m| format!("`{key}`: {m}")),
+    };
+    match bytes {
+        Ok(0) => {
+            e.push(value.span(), format!("`{key}` must be at least 1 byte"));
+            None
+        }
+        Ok(b) => Some(b),
+        Err(message) => {
+            e.push(value.span(), message);
+            None
+        }
+    }
 }
 
 fn runs(

@@ -9,7 +9,8 @@
 use std::path::Path;
 
 use crate::checkpoint::{Kind, Marker};
-use crate::metrics::json::{self, Json};
+use crate::metrics::json_cache;
+use crate::metrics::json_stream::Found;
 use crate::metrics::MetricSource;
 use crate::pattern::{NameFields, NamePattern, Recognition};
 
@@ -30,9 +31,13 @@ impl HuggingFace {
     }
 }
 
-fn read_state(unit: &Path) -> Result<Json, String> {
-    let text = crate::regular_file::read_to_string(&unit.join(STATE)).map_err(|e| e.to_string())?;
-    json::parse(&text)
+/// `global_step` and `best_model_checkpoint` of a checkpoint's state. Never capped (an unread
+/// pointer would drop a protection) but streamed, so a state of hundreds of MiB costs time,
+/// not memory, and only once while it does not change (see `json_cache`); only a state that
+/// is not Python's JSON and fits in the default `max_metric_bytes` is given to the whole-text
+/// JSON5 parser.
+fn read_state(unit: &Path) -> Result<Found, String> {
+    json_cache::read_keys(&unit.join(STATE), crate::metrics::DEFAULT_MAX_METRIC_BYTES)
 }
 
 impl Layout for HuggingFace {
@@ -50,7 +55,7 @@ impl Layout for HuggingFace {
     fn marker(&self, unit: &Path, _kind: Kind, fields: &NameFields) -> Marker {
         match read_state(unit) {
             Err(_) => Marker::Missing(format!("{STATE} missing or not parseable yet")),
-            Ok(state) => match state.get("global_step").and_then(Json::as_step) {
+            Ok(state) => match state.global_step {
                 Some(step) if Some(step) == fields.step => Marker::Present,
                 Some(step) => Marker::Missing(format!(
                     "{STATE} says global_step {step}, not the directory's step"
@@ -76,8 +81,7 @@ impl Layout for HuggingFace {
         let best = states
             .iter()
             .find_map(|(_, name)| read_state(&run.join(name)).ok());
-        let best =
-            best.and_then(|state| Some(state.get("best_model_checkpoint")?.as_text()?.to_owned()));
+        let best = best.and_then(|state| state.best_model_checkpoint);
         let Some(best) = best else {
             return Vec::new();
         };

@@ -3,24 +3,75 @@
 //! Two shapes: HF `trainer_state.json`, whose `log_history` holds a train entry and an eval
 //! entry for the same step (the metric is in the **last** entry with the checkpoint's step that
 //! contains the key); and a flat object such as Orbax `metrics/metrics` (the key itself).
+//!
+//! The file is opened only if it stays inside the run (see `confined`), read only if it holds
+//! at most `max_metric_bytes`, and then streamed (see `json_stream`; again only when it
+//! changed, see `json_cache`): a larger file makes the metric unknown (`TooLarge`: the
+//! checkpoint is kept), never "no metric".
 
 use std::path::Path;
 
-use super::json::{self, Json};
+use super::confined::{self, OpenError};
+use super::json::Json;
+use super::json_cache;
+use super::json_stream::{Outcome, Wanted};
+use super::warn_once;
+use crate::checkpoint::{MetricObservation, OverCap};
 
-/// The metric, or `None` when the file is missing, unreadable, or does not hold it.
-pub fn read(file: &Path, step: Option<u64>, metric: &str) -> Option<f64> {
-    let text = crate::regular_file::read_to_string(file).ok()?;
-    match json::parse::<Json>(&text) {
-        Ok(doc) => value_for(&doc, step, metric),
+/// The metric of the checkpoint whose file is `file` (inside `run`), at `step`.
+pub fn observe(
+    run: &Path,
+    file: &Path,
+    step: Option<u64>,
+    metric: &str,
+    max_bytes: u64,
+) -> MetricObservation {
+    let opened = match confined::open(run, file) {
+        Ok(opened) => opened,
+        Err(OpenError::Escapes { target }) => {
+            warn_once::escapes(run, file, &target);
+            return MetricObservation::Final(None);
+        }
+        // Missing (Orbax writes metrics only with a best_fn), unreadable, not a regular file.
+        Err(OpenError::Io(_)) => return MetricObservation::Final(None),
+    };
+    let too_large = |bytes: u64| {
+        let over = OverCap {
+            path: file.to_owned(),
+            bytes,
+            cap: max_bytes,
+            offset: None,
+        };
+        warn_once::too_large(run, &over);
+        MetricObservation::TooLarge(over)
+    };
+    let size = opened.metadata().map_or(0, |m| m.len());
+    if size > max_bytes {
+        return too_large(size);
+    }
+    let wanted = Wanted {
+        step,
+        metric: Some(metric),
+    };
+    match json_cache::read_file(file, &opened, &wanted, Some(max_bytes), max_bytes) {
+        Ok(Outcome::Found(found)) => {
+            warn_once::read_fine(file);
+            MetricObservation::Final(found.metric)
+        }
+        Ok(Outcome::OverLimit) => too_large(opened.metadata().map_or(size, |m| m.len())),
+        Ok(Outcome::Unparsable(e)) => {
+            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
+            MetricObservation::Final(None)
+        }
         Err(e) => {
             tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
-            None
+            MetricObservation::Final(None)
         }
     }
 }
 
-/// Pure: the metric for `step` in a parsed document.
+/// Pure: the metric for `step` in a parsed document (the full parser's view, which the
+/// streaming reader reproduces).
 pub fn value_for(doc: &Json, step: Option<u64>, metric: &str) -> Option<f64> {
     if let Some(Json::Array(history)) = doc.get("log_history") {
         let step = step?;
@@ -36,6 +87,7 @@ pub fn value_for(doc: &Json, step: Option<u64>, metric: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::json;
 
     fn doc(text: &str) -> Json {
         json::parse(text).unwrap()
@@ -74,9 +126,66 @@ mod tests {
     #[test]
     fn missing_or_truncated_files_mean_no_metric() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read(&dir.path().join("nope.json"), Some(1), "x"), None);
-        let file = dir.path().join("trainer_state.json");
+        let run = dir.path();
+        let read = |file: &Path| observe(run, file, Some(1), "eval_loss", 1 << 20);
+        assert_eq!(
+            read(&run.join("ck/nope.json")),
+            MetricObservation::Final(None)
+        );
+        let file = run.join("trainer_state.json");
         std::fs::write(&file, r#"{"log_history": [{"eval_loss": 1.5, "st"#).unwrap();
-        assert_eq!(read(&file, Some(1), "eval_loss"), None);
+        assert_eq!(read(&file), MetricObservation::Final(None));
+        std::fs::write(&file, r#"{"log_history": [{"eval_loss": NaN, "step": 1}]}"#).unwrap();
+        assert!(read(&file).value().unwrap().is_nan());
+    }
+
+    #[test]
+    fn a_file_over_max_metric_bytes_is_too_large_not_no_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path();
+        let file = run.join("trainer_state.json");
+        let text = r#"{"log_history": [{"eval_loss": 0.5, "step": 1}]}"#;
+        std::fs::write(&file, text).unwrap();
+        let len = text.len() as u64;
+        assert_eq!(
+            observe(run, &file, Some(1), "eval_loss", len),
+            MetricObservation::Final(Some(0.5))
+        );
+        assert_eq!(
+            observe(run, &file, Some(1), "eval_loss", len - 1),
+            MetricObservation::TooLarge(OverCap {
+                path: file.clone(),
+                bytes: len,
+                cap: len - 1,
+                offset: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_metric_file_linked_out_of_the_run_is_no_metric() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(run.join("checkpoint-1")).unwrap();
+        let outside = dir.path().join("elsewhere.json");
+        std::fs::write(
+            &outside,
+            r#"{"log_history": [{"eval_loss": 0.1, "step": 1}]}"#,
+        )
+        .unwrap();
+        let file = run.join("checkpoint-1/trainer_state.json");
+        std::os::unix::fs::symlink(&outside, &file).unwrap();
+        assert_eq!(
+            observe(&run, &file, Some(1), "eval_loss", 1 << 20),
+            MetricObservation::Final(None)
+        );
+        // A link that stays inside the run is read.
+        std::fs::rename(&outside, run.join("kept.json")).unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink("../kept.json", &file).unwrap();
+        assert_eq!(
+            observe(&run, &file, Some(1), "eval_loss", 1 << 20),
+            MetricObservation::Final(Some(0.1))
+        );
     }
 }

@@ -2,15 +2,8 @@
 //! and validation metrics on separate rows with empty cells), and a file that Lightning
 //! rewrites whole, so it may be caught truncated. Anything unparsable means "no metric yet".
 
-use std::path::Path;
-
 use super::run_log::{FileRecords, RunLog};
 use crate::pattern::parse_number;
-
-pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
-    let text = crate::regular_file::read(file).map_err(|e| e.to_string())?;
-    parse(&text, step_key, metric)
-}
 
 pub fn parse(text: &[u8], step_key: &str, metric: &str) -> FileRecords {
     // Every row a CSV writer finishes ends with a newline. Without one the file was caught

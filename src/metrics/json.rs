@@ -49,10 +49,14 @@ impl Json {
 
     /// A whole, non-negative number such as a step (`500` or `500.0`).
     pub fn as_step(&self) -> Option<u64> {
-        let n = self.as_number()?;
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        (n >= 0.0 && n.fract() == 0.0 && n < 1.8e19).then_some(n as u64)
+        step_of(self.as_number()?)
     }
+}
+
+/// `n` as a step: whole and non-negative (`500` or `500.0`).
+pub fn step_of(n: f64) -> Option<u64> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    (n >= 0.0 && n.fract() == 0.0 && n < 1.8e19).then_some(n as u64)
 }
 
 #[cfg(test)]

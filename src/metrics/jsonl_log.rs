@@ -7,9 +7,10 @@ use std::path::Path;
 use super::json::{self, Json};
 use super::run_log::{FileRecords, RunLog};
 
-pub fn read(file: &Path, step_key: &str, metric: &str) -> FileRecords {
-    let text = crate::regular_file::read_to_string(file).map_err(|e| e.to_string())?;
-    let (log, bad_lines) = parse(&text, step_key, metric);
+/// The records of `metric` in `bytes`, read from `file` (named in the WARN about bad lines).
+pub fn read(file: &Path, bytes: &[u8], step_key: &str, metric: &str) -> FileRecords {
+    let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
+    let (log, bad_lines) = parse(text, step_key, metric);
     if let Some(first) = bad_lines.first() {
         tracing::warn!(
             path = %file.display(),

@@ -6,17 +6,26 @@
 //! means "no metric", never "worst metric".
 
 pub mod checkpoint_json;
+pub mod confined;
 mod csv_log;
 pub mod json;
+pub mod json_cache;
+pub mod json_stream;
 mod jsonl_log;
+pub mod python_json;
 pub mod run_log;
 pub mod tensorboard;
+pub mod warn_once;
 
 use std::path::Path;
 
 use crate::checkpoint::MetricObservation;
 use crate::pattern::NameFields;
 pub use run_log::RunLog;
+
+/// `max_metric_bytes` when the config does not set it: HF's `trainer_state.json` of a long run
+/// is a few MiB, and reading hundreds of MiB on every pass costs seconds.
+pub const DEFAULT_MAX_METRIC_BYTES: u64 = 32 << 20;
 
 /// A validated `metric_source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,20 +56,26 @@ impl MetricSource {
         }
     }
 
-    /// Reads the run-level log for `metric`, if this is a run-level source.
-    pub fn load_run_log(&self, run: &Path, metric: &str) -> Option<RunLog> {
+    /// Reads the run-level log for `metric`, if this is a run-level source. A log (for
+    /// TensorBoard, a record) larger than `max_bytes` is not read.
+    pub fn load_run_log(&self, run: &Path, metric: &str, max_bytes: u64) -> Option<RunLog> {
         match self {
             Self::Filename | Self::CheckpointJson { .. } => None,
-            Self::Csv { path, step_key } => Some(run_log::load(run, path, |file| {
-                csv_log::read(file, step_key, metric)
-            })),
-            Self::Jsonl { path, step_key } => Some(run_log::load(run, path, |file| {
-                jsonl_log::read(file, step_key, metric)
-            })),
+            Self::Csv { path, step_key } => {
+                Some(run_log::load(run, path, max_bytes, |_, bytes| {
+                    csv_log::parse(bytes, step_key, metric)
+                }))
+            }
+            Self::Jsonl { path, step_key } => {
+                Some(run_log::load(run, path, max_bytes, |file, bytes| {
+                    jsonl_log::read(file, bytes, step_key, metric)
+                }))
+            }
             Self::TensorBoard { path, tag } => Some(tensorboard::load(
                 run,
                 path,
                 tag.as_deref().unwrap_or(metric),
+                max_bytes,
             )),
         }
     }
@@ -81,7 +96,8 @@ impl MetricSource {
         dirs
     }
 
-    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run.
+    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run;
+    /// a file inside the checkpoint larger than `max_bytes` is not read (`TooLarge`).
     pub fn observe(
         &self,
         metric: &str,
@@ -89,14 +105,17 @@ impl MetricSource {
         fields: &NameFields,
         run_log: Option<&RunLog>,
         metric_window: u64,
+        max_bytes: u64,
     ) -> MetricObservation {
         match self {
             Self::Filename => MetricObservation::Final(fields.metric(metric)),
-            Self::CheckpointJson { path } => MetricObservation::Final(checkpoint_json::read(
-                &unit.join(path),
+            Self::CheckpointJson { path } => checkpoint_json::observe(
+                unit.parent().unwrap_or(unit),
+                &crate::paths::normalize(&unit.join(path)),
                 fields.step,
                 metric,
-            )),
+                max_bytes,
+            ),
             Self::Csv { .. } | Self::Jsonl { .. } | Self::TensorBoard { .. } => {
                 match (run_log, fields.step) {
                     (Some(log), Some(step)) => run_log::select(log, step, metric_window),

@@ -4,10 +4,18 @@
 //! Matching is stateless: a checkpoint at step S takes the last record holding the metric with
 //! a step in [S − window, S], the greatest step first. Re-planning after a deletion therefore
 //! never moves a metric to another checkpoint.
+//!
+//! A log larger than `max_metric_bytes` is not read, and since any record in it could be the
+//! one a checkpoint takes, every checkpoint's metric is then unknown (`TooLarge`: kept), never
+//! "no metric". Files are opened only if they stay inside the run (as far as the pattern's own
+//! `..` go; see `confined`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::MetricObservation;
+use super::confined::{self, OpenError};
+use super::warn_once;
+use crate::checkpoint::{MetricObservation, OverCap};
 
 /// The records of one metric in a run's logs.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,18 +24,49 @@ pub struct RunLog {
     pub records: Vec<(u64, f64)>,
     /// The greatest step of any record, with or without the metric.
     pub max_step: Option<u64>,
+    /// TensorBoard records too long to read, by the step they carry.
+    pub unread: Vec<(u64, OverCap)>,
+    /// A log (or a record of unknown step) too large to read: every metric is unknown.
+    pub too_large: Option<OverCap>,
 }
 
 /// What reading one log file gave: its records, or why it gave none.
 pub type FileRecords = Result<RunLog, String>;
 
-/// Reads every file matching `pattern` (relative to `run`) with `read_file`, oldest first. A file that cannot
-/// be read is a WARN and contributes nothing: its checkpoints stay pending, never "worst".
-pub fn load(run: &Path, pattern: &str, read_file: impl Fn(&Path) -> FileRecords) -> RunLog {
+/// Reads every file matching `pattern` (relative to `run`) with `parse`, oldest first, each
+/// only if it holds at most `max_bytes`. A file that cannot be read is a WARN and contributes
+/// nothing: its checkpoints stay pending, never "worst".
+pub fn load(
+    run: &Path,
+    pattern: &str,
+    max_bytes: u64,
+    parse: impl Fn(&Path, &[u8]) -> FileRecords,
+) -> RunLog {
+    let root = confined::root_of_pattern(run, pattern);
     let mut log = RunLog::default();
     for file in matching_files(run, pattern) {
-        match read_file(&file) {
+        let read = match read_capped(&root, &file, max_bytes) {
+            Ok(Capped::Bytes(bytes)) => parse(&file, &bytes),
+            Ok(Capped::Over(bytes)) => {
+                let over = OverCap {
+                    path: file.clone(),
+                    bytes,
+                    cap: max_bytes,
+                    offset: None,
+                };
+                warn_once::too_large(run, &over);
+                log.too_large.get_or_insert(over);
+                continue;
+            }
+            Err(OpenError::Escapes { target }) => {
+                warn_once::escapes(run, &file, &target);
+                continue;
+            }
+            Err(OpenError::Io(e)) => Err(e.to_string()),
+        };
+        match read {
             Ok(part) => {
+                warn_once::read_fine(&file);
                 log.records.extend(part.records);
                 log.max_step = log.max_step.max(part.max_step);
             }
@@ -40,6 +79,29 @@ pub fn load(run: &Path, pattern: &str, read_file: impl Fn(&Path) -> FileRecords)
         }
     }
     log
+}
+
+enum Capped {
+    Bytes(Vec<u8>),
+    /// Larger than the cap: its size.
+    Over(u64),
+}
+
+/// The whole file if it holds at most `max_bytes` (also while it grows under us).
+fn read_capped(root: &Path, file: &Path, max_bytes: u64) -> Result<Capped, OpenError> {
+    let opened = confined::open(root, file)?;
+    let size = opened.metadata()?.len();
+    if size > max_bytes {
+        return Ok(Capped::Over(size));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    (&opened)
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Ok(Capped::Over(opened.metadata()?.len()));
+    }
+    Ok(Capped::Bytes(bytes))
 }
 
 pub(super) fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
@@ -68,12 +130,24 @@ pub(super) fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
 
 /// Pure: the metric of a checkpoint at `step`, given the run's log.
 pub fn select(log: &RunLog, step: u64, window: u64) -> MetricObservation {
+    if let Some(over) = &log.too_large {
+        return MetricObservation::TooLarge(over.clone());
+    }
     let lowest = step.saturating_sub(window);
     let mut best: Option<(u64, f64)> = None;
     for &(record_step, value) in &log.records {
         if (lowest..=step).contains(&record_step) && best.is_none_or(|(s, _)| record_step >= s) {
             best = Some((record_step, value));
         }
+    }
+    // An unread record that this checkpoint would take over the best one read: unknown.
+    let unread = log
+        .unread
+        .iter()
+        .filter(|(s, _)| (lowest..=step).contains(s) && best.is_none_or(|(b, _)| *s >= b))
+        .max_by_key(|(s, _)| *s);
+    if let Some((_, over)) = unread {
+        return MetricObservation::TooLarge(over.clone());
     }
     MetricObservation::RunLevel {
         value: best.map(|(_, v)| v),
@@ -89,9 +163,11 @@ mod tests {
         RunLog {
             records: records.to_vec(),
             max_step: Some(max_step),
+            ..RunLog::default()
         }
     }
 
+    #[allow(clippy::needless_pass_by_value)]
     fn value(obs: MetricObservation) -> Option<f64> {
         obs.value()
     }
@@ -149,15 +225,81 @@ mod tests {
             let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
             filetime::set_file_mtime(&file, filetime::FileTime::from_system_time(t)).unwrap();
         }
-        let read = |file: &Path| -> FileRecords {
-            let text = std::fs::read_to_string(file).unwrap();
-            if text == "b" {
+        let read = |_: &Path, text: &[u8]| -> FileRecords {
+            if text == b"b" {
                 return Err("bad".into());
             }
-            Ok(log(&[(1, if text == "a" { 1.0 } else { 3.0 })], 7))
+            Ok(log(&[(1, if text == b"a" { 1.0 } else { 3.0 })], 7))
         };
-        let l = load(dir.path(), "version_*/m.txt", read);
+        let l = load(dir.path(), "version_*/m.txt", 1 << 20, read);
         assert_eq!(l.records, [(1, 1.0), (1, 3.0)]);
         assert_eq!(l.max_step, Some(7));
+    }
+
+    fn over(path: &str) -> OverCap {
+        OverCap {
+            path: path.into(),
+            bytes: 2,
+            cap: 1,
+            offset: None,
+        }
+    }
+
+    #[test]
+    fn a_log_too_large_to_read_makes_every_metric_unknown_never_absent() {
+        let mut l = log(&[(100, 0.5)], 200);
+        l.too_large = Some(over("/r/metrics.csv"));
+        for step in [50, 100, 300] {
+            assert_eq!(
+                select(&l, step, 1),
+                MetricObservation::TooLarge(over("/r/metrics.csv"))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unread_record_is_unknown_only_where_it_would_be_taken() {
+        let mut l = log(&[(99, 0.5), (200, 0.4)], 300);
+        l.unread.push((100, over("/r/tb")));
+        // 100 would take the unread record at 100 over the one read at 99.
+        assert_eq!(
+            select(&l, 100, 1),
+            MetricObservation::TooLarge(over("/r/tb"))
+        );
+        assert_eq!(
+            select(&l, 101, 1),
+            MetricObservation::TooLarge(over("/r/tb"))
+        );
+        // Out of the window, or behind a record read at a greater step: not concerned.
+        assert_eq!(value(select(&l, 99, 1)), Some(0.5));
+        assert_eq!(value(select(&l, 200, 1)), Some(0.4));
+        assert_eq!(value(select(&l, 102, 1)), None);
+    }
+
+    #[test]
+    fn load_caps_each_file_and_refuses_links_out_of_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(run.join("logs")).unwrap();
+        std::fs::write(run.join("logs/a.csv"), "12345").unwrap();
+        std::fs::write(dir.path().join("secret.csv"), "x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.csv"), run.join("logs/b.csv")).unwrap();
+        let parse = |_: &Path, bytes: &[u8]| -> FileRecords {
+            assert_ne!(bytes, b"x", "read through a link out of the run");
+            Ok(log(&[(1, 1.0)], 1))
+        };
+        let l = load(&run, "logs/*.csv", 5, parse);
+        assert_eq!((l.records.len(), l.too_large.as_ref()), (1, None));
+        let l = load(&run, "logs/*.csv", 4, parse);
+        assert!(l.records.is_empty());
+        let too_large = l.too_large.unwrap();
+        assert_eq!(too_large.path, run.join("logs/a.csv"));
+        assert_eq!((too_large.bytes, too_large.cap), (5, 4));
+        // A pattern that climbs out on purpose may read there, and only as far as it climbs.
+        let l = load(&run, "../secret.csv", 5, |_, bytes| {
+            assert_eq!(bytes, b"x");
+            Ok(log(&[(2, 2.0)], 2))
+        });
+        assert_eq!(l.records, [(2, 2.0)]);
     }
 }

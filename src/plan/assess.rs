@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::checkpoint::{Checkpoint, Kind, Marker, MetricObservation, Writers};
+use crate::checkpoint::{Checkpoint, Kind, Marker, MetricObservation, OverCap, Writers};
 use crate::policy::Policy;
 
 /// Complete, or the reason it is not (shown in `plan` and the logs).
@@ -13,7 +13,7 @@ pub enum Completeness {
 }
 
 /// Where a checkpoint stands for `keep_best`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MetricState {
     /// No `keep_best` in the policy.
     NotWanted,
@@ -22,12 +22,15 @@ pub enum MetricState {
     Pending,
     /// No metric and none will come: `keep_best` ignores it, other rules still apply.
     Unranked,
+    /// The metric is in a file over `max_metric_bytes`, not read: unknown, so the checkpoint
+    /// is kept (it may be the best) for as long as it stays so.
+    TooLarge(OverCap),
 }
 
 impl MetricState {
-    pub fn value(self) -> Option<f64> {
+    pub fn value(&self) -> Option<f64> {
         match self {
-            Self::Value(v) => Some(v),
+            Self::Value(v) => Some(*v),
             _ => None,
         }
     }
@@ -92,11 +95,13 @@ fn metric_state(checkpoint: &Checkpoint, policy: &Policy, now: SystemTime) -> Me
     if policy.keep_best.is_none() {
         return MetricState::NotWanted;
     }
-    match checkpoint.metric {
+    match &checkpoint.metric {
         MetricObservation::NotWanted | MetricObservation::Final(None) => MetricState::Unranked,
         MetricObservation::Final(Some(v)) | MetricObservation::RunLevel { value: Some(v), .. } => {
-            MetricState::Value(v)
+            MetricState::Value(*v)
         }
+        // Never timed out into "unranked": it stays kept until the file can be read.
+        MetricObservation::TooLarge(over) => MetricState::TooLarge(over.clone()),
         MetricObservation::RunLevel {
             value: None,
             later_record_seen,
@@ -105,7 +110,7 @@ fn metric_state(checkpoint: &Checkpoint, policy: &Policy, now: SystemTime) -> Me
                 .completed_at()
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|age| age >= policy.metric_timeout);
-            if later_record_seen || waited_out {
+            if *later_record_seen || waited_out {
                 MetricState::Unranked
             } else {
                 MetricState::Pending

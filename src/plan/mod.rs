@@ -123,9 +123,14 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
             let (reasons, detail) = if decision == Decision::Delete {
                 (vec![Reason::Unkept], outcome.why_not.join("; "))
             } else {
-                let detail = match &assessment.completeness {
-                    Completeness::Incomplete(why) => why.clone(),
-                    Completeness::Complete => String::new(),
+                let detail = match (&assessment.completeness, &assessment.metric) {
+                    (Completeness::Incomplete(why), _) => why.clone(),
+                    (Completeness::Complete, MetricState::TooLarge(over))
+                        if outcome.reasons.contains(&Reason::MetricTooLarge) =>
+                    {
+                        format!("metric unknown: {}", over.describe())
+                    }
+                    (Completeness::Complete, _) => String::new(),
                 };
                 (outcome.reasons, detail)
             };

@@ -7,7 +7,9 @@ use proptest::prelude::*;
 
 use super::tests::{ck, now};
 use super::{plan, Decision, Plan};
-use crate::checkpoint::{Checkpoint, Fingerprint, Marker, MetricObservation, Protection, Writers};
+use crate::checkpoint::{
+    Checkpoint, Fingerprint, Marker, MetricObservation, OverCap, Protection, Writers,
+};
 use crate::policy::{BestRule, Mode, Policy};
 
 fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
@@ -17,8 +19,9 @@ fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
         any::<bool>(),             // complete marker
         prop::bool::weighted(0.1), // pinned
         prop::option::of(prop_oneof![Just(f64::NAN), -5.0f64..5.0]),
+        prop::bool::weighted(0.15), // metric file over max_metric_bytes
     )
-        .prop_map(|(step, age, marker_ok, pinned, metric)| {
+        .prop_map(|(step, age, marker_ok, pinned, metric, over_cap)| {
             let mut c = ck(&format!("ckpt-{step}-{age}"), step, age);
             if !marker_ok {
                 c.marker = Marker::Missing("marker missing".to_owned());
@@ -26,7 +29,16 @@ fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
             if pinned {
                 c.protections.push(Protection::Pinned);
             }
-            c.metric = MetricObservation::Final(metric);
+            c.metric = if over_cap {
+                MetricObservation::TooLarge(OverCap {
+                    path: "/run/x/trainer_state.json".into(),
+                    bytes: 2,
+                    cap: 1,
+                    offset: None,
+                })
+            } else {
+                MetricObservation::Final(metric)
+            };
             c
         })
 }
@@ -148,6 +160,10 @@ proptest! {
             };
             if best.is_finite() {
                 prop_assert!(candidates.iter().any(|c| c.metric.value() == Some(best) && keep(&c.name)));
+            }
+            // A metric that was too large to read may be the best: never deleted.
+            for c in input.iter().filter(|c| matches!(c.metric, MetricObservation::TooLarge(_))) {
+                prop_assert!(keep(&c.name), "{} deleted with its metric unread", c.name);
             }
         }
     }

@@ -136,9 +136,11 @@ fn keep_best(
 ) {
     let mut ranked: Vec<(usize, f64)> = Vec::new();
     for &i in candidates {
-        match assessed[i].metric {
-            MetricState::Value(v) => ranked.push((i, v)),
+        match &assessed[i].metric {
+            MetricState::Value(v) => ranked.push((i, *v)),
             MetricState::Pending => out[i].reasons.push(Reason::MetricPending),
+            // Unknown, not absent: ranking it (even last) or ignoring it could delete the best.
+            MetricState::TooLarge(_) => out[i].reasons.push(Reason::MetricTooLarge),
             MetricState::Unranked | MetricState::NotWanted => out[i]
                 .why_not
                 .push(format!("unranked: no {} found", rule.metric)),

@@ -503,3 +503,75 @@ fn an_empty_checkpoint_directory_is_never_complete() {
     );
     assert_eq!(kept(&p), ["checkpoint-1000", "checkpoint-1100"]);
 }
+
+fn too_large(mut c: Checkpoint) -> Checkpoint {
+    c.metric = MetricObservation::TooLarge(crate::checkpoint::OverCap {
+        path: format!("/run/{}/trainer_state.json", c.name).into(),
+        bytes: 40 << 20,
+        cap: 32 << 20,
+        offset: None,
+    });
+    c
+}
+
+#[test]
+fn a_metric_over_max_metric_bytes_keeps_the_checkpoint_and_is_never_ranked() {
+    // HF's trainer_state.json only grows: past the cap every newer checkpoint's metric is
+    // unknown. Treated as "no metric", the newer ones would be unranked and checkpoint-700
+    // (truly the best, say) deleted once out of keep_last while old ranked ones stay.
+    let mut input: Vec<Checkpoint> = ten().into_iter().map(|c| with_metric(c, 1.0)).collect();
+    for c in &mut input[6..] {
+        *c = too_large(c.clone());
+    }
+    input[2] = with_metric(input[2].clone(), 0.5);
+    let policy = Policy {
+        keep_last: Some(1),
+        keep_best: best(1, "eval_loss", Mode::Min),
+        // Long past: a timeout never turns an unknown metric into "unranked".
+        metric_timeout: Duration::from_secs(60),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(reasons(&p, "checkpoint-300"), [Reason::Best]);
+    for name in ["checkpoint-700", "checkpoint-800", "checkpoint-900"] {
+        assert_eq!(reasons(&p, name), [Reason::MetricTooLarge], "{name}");
+    }
+    assert_eq!(
+        reasons(&p, "checkpoint-1000"),
+        [Reason::NewestComplete, Reason::MetricTooLarge, Reason::Last]
+    );
+    assert_eq!(
+        p.verdict("checkpoint-700").unwrap().detail,
+        "metric unknown: /run/checkpoint-700/trainer_state.json is 40.0 MiB (41943040 bytes), \
+         over max_metric_bytes 32.0 MiB"
+    );
+    // Ranked ones beyond keep_best go as usual; unknown ones are not "unranked" (no such WARN)
+    // and not ranked worst (they would then be deleted).
+    assert_eq!(
+        p.deletions().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        [
+            "checkpoint-100",
+            "checkpoint-200",
+            "checkpoint-400",
+            "checkpoint-500",
+            "checkpoint-600"
+        ]
+    );
+    assert_eq!(p.unranked().count(), 0);
+    assert_eq!(p.verdict("checkpoint-700").unwrap().metric.value(), None);
+}
+
+#[test]
+fn an_incomplete_checkpoint_over_the_cap_says_why_it_is_incomplete() {
+    let mut c = too_large(ck("checkpoint-100", 100, 5));
+    c.marker = Marker::Missing("trainer_state.json missing or not parseable yet".to_owned());
+    let newest = with_metric(ck("checkpoint-50", 50, 60), 1.0);
+    let policy = Policy {
+        keep_best: best(1, "eval_loss", Mode::Min),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&[c, newest], &policy, now());
+    let v = p.verdict("checkpoint-100").unwrap();
+    assert_eq!(v.reasons, [Reason::Incomplete]);
+    assert_eq!(v.detail, "trainer_state.json missing or not parseable yet");
+}

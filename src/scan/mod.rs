@@ -49,7 +49,7 @@ pub fn scan_run_knowing(
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
     let wants_metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
     let run_log = match (&watch.metric_source, wants_metric) {
-        (Some(source), Some(metric)) => source.load_run_log(run, metric),
+        (Some(source), Some(metric)) => source.load_run_log(run, metric, watch.max_metric_bytes),
         _ => None,
     };
     // The open-writer walk comes before the fingerprints it vouches for: a writer that
@@ -85,6 +85,7 @@ pub fn scan_run_knowing(
                         &candidate.fields,
                         run_log.as_ref(),
                         watch.metric_window,
+                        watch.max_metric_bytes,
                     ),
                     _ => MetricObservation::NotWanted,
                 };

@@ -4,7 +4,11 @@
 //! twice: the state remembers the offset of the first record not yet read (a record the writer
 //! has not finished flushing stays unread until it is whole) and the file's identity. A file
 //! that shrank, or whose (device, inode) changed, was replaced and is read again from the start.
+//! The file as a whole has no size limit (it is read once, record by record, keeping only the
+//! tag's scalars); a single record longer than `max_metric_bytes` is skipped unread and
+//! remembered by the step it carries, since it may hold the tag (see [`Unread`]).
 
+use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,8 +16,17 @@ use std::path::Path;
 use memchr::memmem::Finder;
 use prost::Message;
 
-use super::proto::Event;
-use super::records::{self, Stop};
+use super::proto::{step_and_wall_time, Event, Head};
+use super::records::{self, Source, Stop};
+use crate::checkpoint::OverCap;
+
+/// A record over the limit, not read: whatever it holds for the tag at `step` is unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unread {
+    pub step: u64,
+    pub wall_time: f64,
+    pub over: OverCap,
+}
 
 /// One scalar of the tag.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,22 +47,41 @@ pub struct FileState {
     seen_len: u64,
     /// The offset of a corrupt record already reported, so that it is reported once.
     reported_corrupt: Option<u64>,
+    /// The record limit the state was read with: another one reads the file again.
+    max_record: u64,
     /// The tag's scalars, in file order.
     pub scalars: Vec<Scalar>,
+    /// Records over the limit, by the step they carry.
+    pub unread: Vec<Unread>,
+    /// A record over the limit whose step could not be told: any checkpoint's metric may be in
+    /// it.
+    pub unread_anywhere: Option<OverCap>,
+    /// Records over the limit that are no event (not said yet: the caller WARNs and clears).
+    pub not_events: Vec<OverCap>,
     /// The greatest step of any event carrying the tag, scalar or not.
     pub max_step: Option<u64>,
 }
 
 impl FileState {
-    /// Reads whatever `path` gained since the last call. Corruption is a WARN (once per
-    /// offset) and the records before it are kept; only a file that cannot be read is an error.
-    pub fn update(&mut self, path: &Path, tag: &str) -> Result<(), String> {
-        let mut file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
+    /// Reads whatever `file` (opened at `path`) gained since the last call; a record longer
+    /// than `max_record` bytes is skipped unread. Corruption is a WARN (once per offset) and
+    /// the records before it are kept; only a file that cannot be read is an error.
+    pub fn update(
+        &mut self,
+        mut file: File,
+        path: &Path,
+        tag: &str,
+        max_record: u64,
+    ) -> Result<(), String> {
         let meta = file.metadata().map_err(|e| e.to_string())?;
         let identity = (meta.dev(), meta.ino());
-        if self.identity != Some(identity) || meta.len() < self.offset {
+        if self.identity != Some(identity)
+            || meta.len() < self.offset
+            || self.max_record != max_record
+        {
             *self = FileState {
                 identity: Some(identity),
+                max_record,
                 ..FileState::default()
             };
         } else if meta.len() == self.seen_len {
@@ -58,9 +90,44 @@ impl FileState {
         file.seek(SeekFrom::Start(self.offset))
             .map_err(|e| e.to_string())?;
         let finder = Finder::new(tag.as_bytes());
-        let start = self.offset;
-        let scan = records::scan(&mut file, start, |data| self.absorb(data, tag, &finder))
-            .map_err(|e| e.to_string())?;
+        let source = Source {
+            reader: &mut file,
+            start: self.offset,
+            len: meta.len(),
+        };
+        let mut skipped = Vec::new();
+        let scan = records::scan(
+            source,
+            max_record,
+            |data| self.absorb(data, tag, &finder),
+            |record| skipped.push((record.offset, record.len, step_and_wall_time(record.prefix))),
+        )
+        .map_err(|e| e.to_string())?;
+        for (offset, len, head) in skipped {
+            let over = OverCap {
+                path: path.to_owned(),
+                bytes: len,
+                cap: max_record,
+                offset: Some(offset),
+            };
+            match head {
+                // A negative step is no training step (absorb ignores such events too).
+                Head::Event { step, wall_time } => {
+                    if let Ok(step) = u64::try_from(step) {
+                        self.unread.push(Unread {
+                            step,
+                            wall_time,
+                            over,
+                        });
+                    }
+                }
+                Head::TooShort => {
+                    self.unread_anywhere.get_or_insert(over);
+                }
+                // Junk behind a valid length (a crafted file): said once, holds no metric.
+                Head::NotAnEvent => self.not_events.push(over),
+            }
+        }
         self.offset = scan.end;
         self.seen_len = meta.len();
         if let Stop::Corrupt { offset, what } = scan.stop {

@@ -9,6 +9,11 @@
 //!
 //! Files are read incrementally: a process-wide cache keeps, per (file, tag), how far the file
 //! was read and what it held, so a daemon rescanning a run reads only what was appended.
+//!
+//! A record longer than `max_metric_bytes` is skipped unread (see `records`) and kept by the
+//! step it carries: a checkpoint that would take its metric from that step is `TooLarge` (kept)
+//! rather than given an older value or none. Files are opened only if they stay inside the run
+//! (as far as the pattern's own `..` go; see `confined`).
 
 mod file_state;
 pub mod proto;
@@ -18,25 +23,45 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, PoisonError};
 
-pub use file_state::{FileState, Scalar};
+pub use file_state::{FileState, Scalar, Unread};
 
+use super::confined::{self, OpenError};
 use super::run_log::RunLog;
+use super::warn_once;
+use crate::checkpoint::OverCap;
 
 type Key = (PathBuf, String);
 
 /// What has been read of every event file, per tag, in this process.
 static CACHE: LazyLock<Mutex<HashMap<Key, FileState>>> = LazyLock::new(Mutex::default);
 
-/// The scalars of `tag` in the event files that `pattern` names under `run`.
-pub fn load(run: &Path, pattern: &str, tag: &str) -> RunLog {
+/// What one step holds: a value, or a record too long to read.
+enum AtStep {
+    Value(f64),
+    Unread(OverCap),
+}
+
+/// The scalars of `tag` in the event files that `pattern` names under `run`; records longer
+/// than `max_record` bytes are not read.
+pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64) -> RunLog {
+    let root = confined::root_of_pattern(run, pattern);
     let files = event_files(run, pattern);
-    let mut by_step: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
-    let mut max_step = None;
+    let mut by_step: BTreeMap<u64, (f64, AtStep)> = BTreeMap::new();
+    let mut log = RunLog::default();
     for file in &files {
         let key = (file.clone(), tag.to_owned());
         // Read outside the lock: a large file must not hold up other runs.
         let mut state = lock().remove(&key).unwrap_or_default();
-        if let Err(why) = state.update(file, tag) {
+        let read = match confined::open(&root, file) {
+            Ok(opened) => state.update(opened, file, tag, max_record),
+            Err(OpenError::Escapes { target }) => {
+                warn_once::escapes(run, file, &target);
+                state = FileState::default();
+                Ok(())
+            }
+            Err(OpenError::Io(e)) => Err(e.to_string()),
+        };
+        if let Err(why) = read {
             tracing::warn!(
                 run = %run.display(),
                 path = %file.display(),
@@ -44,24 +69,43 @@ pub fn load(run: &Path, pattern: &str, tag: &str) -> RunLog {
                 "metric log unreadable: no metric from it yet"
             );
         }
+        let later = |wall: f64| move |(seen, _): &mut (f64, AtStep)| wall >= *seen;
         for s in &state.scalars {
-            by_step
+            let entry = by_step
                 .entry(s.step)
-                .and_modify(|(wall, value)| {
-                    if s.wall_time >= *wall {
-                        (*wall, *value) = (s.wall_time, s.value);
-                    }
-                })
-                .or_insert((s.wall_time, s.value));
+                .or_insert((s.wall_time, AtStep::Value(s.value)));
+            if later(s.wall_time)(entry) {
+                *entry = (s.wall_time, AtStep::Value(s.value));
+            }
         }
-        max_step = max_step.max(state.max_step);
+        // After the file's values: at an equal wall time, unknown wins over a value.
+        for u in &state.unread {
+            warn_once::too_large(run, &u.over);
+            let entry = by_step
+                .entry(u.step)
+                .or_insert((u.wall_time, AtStep::Unread(u.over.clone())));
+            if later(u.wall_time)(entry) {
+                *entry = (u.wall_time, AtStep::Unread(u.over.clone()));
+            }
+        }
+        for over in state.not_events.drain(..) {
+            warn_once::too_large(run, &over);
+        }
+        if let Some(over) = &state.unread_anywhere {
+            warn_once::too_large(run, over);
+            log.too_large.get_or_insert_with(|| over.clone());
+        }
+        log.max_step = log.max_step.max(state.max_step);
         lock().insert(key, state);
     }
     forget_vanished(run, tag, &files);
-    RunLog {
-        records: by_step.into_iter().map(|(s, (_, v))| (s, v)).collect(),
-        max_step,
+    for (step, (_, at)) in by_step {
+        match at {
+            AtStep::Value(v) => log.records.push((step, v)),
+            AtStep::Unread(over) => log.unread.push((step, over)),
+        }
     }
+    log
 }
 
 fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, FileState>> {
@@ -106,10 +150,12 @@ pub(super) fn event_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Reads a whole event file for `tag`, bypassing the cache (benchmarks, tests).
+/// Reads a whole event file for `tag`, bypassing the cache (benchmarks, tests), with the
+/// default record limit.
 pub fn read_file(path: &Path, tag: &str) -> Result<FileState, String> {
+    let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
     let mut state = FileState::default();
-    state.update(path, tag)?;
+    state.update(file, path, tag, super::DEFAULT_MAX_METRIC_BYTES)?;
     Ok(state)
 }
 

@@ -125,9 +125,99 @@ impl TensorProto {
     }
 }
 
+/// What the first bytes of a record say about the event in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Head {
+    Event {
+        step: i64,
+        wall_time: f64,
+    },
+    /// Not the start of an event any writer encodes: it holds no metric, as a record that does
+    /// not decode.
+    NotAnEvent,
+    /// The bytes end before the step is known.
+    TooShort,
+}
+
+/// The step and wall time of an event from the first bytes of its encoding, without the rest
+/// (a record too long to read). Writers encode an event's fields in field order, so `wall_time`
+/// (1) and `step` (2) come first; an absent one is zero, as in protobuf.
+pub fn step_and_wall_time(mut prefix: &[u8]) -> Head {
+    let (mut step, mut wall_time) = (0i64, 0.0);
+    let mut last_field = 0;
+    while !prefix.is_empty() {
+        let Ok(key) = prost::encoding::decode_varint(&mut prefix) else {
+            return Head::TooShort;
+        };
+        let field = key >> 3;
+        if field <= last_field {
+            return Head::NotAnEvent;
+        }
+        last_field = field;
+        match (field, key & 7) {
+            (1, 1) => {
+                let Some(bytes) = prefix.get(..8) else {
+                    return Head::TooShort;
+                };
+                wall_time = f64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+                prefix = &prefix[8..];
+            }
+            (2, 0) => match prost::encoding::decode_varint(&mut prefix) {
+                #[allow(clippy::cast_possible_wrap)] // int64 is encoded as its two's complement
+                Ok(n) => step = n as i64,
+                Err(_) => return Head::TooShort,
+            },
+            // Field numbers of `Event` beyond the step (file_version, graph_def, summary…).
+            (3..=10, _) => return Head::Event { step, wall_time },
+            _ => return Head::NotAnEvent,
+        }
+    }
+    Head::TooShort
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
+
+    #[test]
+    fn step_and_wall_time_come_from_the_first_bytes_of_an_event() {
+        let event = Event {
+            wall_time: 1_700_000_100.5,
+            step: 4200,
+            summary: Some(Summary {
+                value: vec![SummaryValue {
+                    tag: "val/loss".into(),
+                    simple_value: Some(0.5),
+                    tensor: None,
+                    metadata: None,
+                }],
+            }),
+        };
+        let bytes = event.encode_to_vec();
+        let head = |step, wall_time| Head::Event { step, wall_time };
+        assert_eq!(
+            step_and_wall_time(&bytes[..bytes.len().min(32)]),
+            head(4200, 1_700_000_100.5)
+        );
+        // Step 0 is not written at all: the summary follows the wall time.
+        let zero = Event {
+            step: 0,
+            ..event.clone()
+        }
+        .encode_to_vec();
+        assert_eq!(step_and_wall_time(&zero[..20]), head(0, 1_700_000_100.5));
+        let negative = Event { step: -3, ..event }.encode_to_vec();
+        assert_eq!(step_and_wall_time(&negative), head(-3, 1_700_000_100.5));
+        // Cut before the step is known; zeros or fields out of order: no event of a writer.
+        assert_eq!(step_and_wall_time(&bytes[..12]), Head::TooShort);
+        assert_eq!(step_and_wall_time(&[0u8; 32]), Head::NotAnEvent);
+        assert_eq!(
+            step_and_wall_time(&[0x10, 5, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0x2a]),
+            Head::NotAnEvent
+        );
+        assert_eq!(step_and_wall_time(&[0xff; 32]), Head::TooShort);
+    }
 
     fn tensor(dtype: i32, dims: &[i64]) -> TensorProto {
         TensorProto {

@@ -4,8 +4,13 @@
 //! Writers append whole records but flush when they like, so a reader can find the last record
 //! cut short: that is not an error, the rest will come (`Stop::Partial`). A checksum that does
 //! not match is corruption (`Stop::Corrupt`): nothing after it can be trusted to be framed right.
+//!
+//! A record longer than the caller's limit (`max_metric_bytes`) is never read into memory: once
+//! the file holds all of it, the first bytes of its data are handed over (where an event keeps
+//! its wall time and step) and the rest is skipped by seeking. Its data checksum cannot be
+//! checked without reading it; its length checksum is.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 const HEADER: usize = 12;
 const FOOTER: usize = 4;
@@ -50,9 +55,31 @@ pub struct Scan {
     pub stop: Stop,
 }
 
+/// How many bytes of a skipped record's data are handed over: enough for an event's wall time
+/// and step, which writers put first.
+pub const SKIPPED_PREFIX: usize = 32;
+
+/// A record longer than the limit, skipped unread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped<'a> {
+    /// Where the record starts.
+    pub offset: u64,
+    /// The length of its data.
+    pub len: u64,
+    /// The first bytes of its data (at most [`SKIPPED_PREFIX`]).
+    pub prefix: &'a [u8],
+}
+
 /// The first record in `buf`, or how many bytes it needs, or why it is corrupt.
 enum Next<'a> {
-    Record { data: &'a [u8], size: usize },
+    Record {
+        data: &'a [u8],
+        size: usize,
+    },
+    /// A record whose data is longer than the limit.
+    TooLong {
+        len: u64,
+    },
     NeedMore(usize),
     Corrupt(&'static str),
 }
@@ -80,7 +107,7 @@ impl LengthCrcs {
     }
 }
 
-fn next<'a>(buf: &'a [u8], crcs: &mut LengthCrcs) -> Next<'a> {
+fn next<'a>(buf: &'a [u8], crcs: &mut LengthCrcs, max_data: u64) -> Next<'a> {
     if buf.len() < HEADER {
         return Next::NeedMore(HEADER);
     }
@@ -93,6 +120,9 @@ fn next<'a>(buf: &'a [u8], crcs: &mut LengthCrcs) -> Next<'a> {
     }
     if len > MAX_DATA {
         return Next::Corrupt("record length over 1 GiB");
+    }
+    if len > max_data {
+        return Next::TooLong { len };
     }
     let len = usize::try_from(len).expect("at most 1 GiB");
     let size = HEADER + len + FOOTER;
@@ -110,24 +140,67 @@ fn le_u32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(bytes.try_into().expect("4 bytes"))
 }
 
-/// Reads records from `reader`, positioned at file offset `start`, to the end of the file,
-/// handing each record's data to `on_record`.
-pub fn scan(
-    reader: &mut impl Read,
-    start: u64,
+/// Where a scan reads: positioned at file offset `start` of a file `len` bytes long.
+pub struct Source<'r, R> {
+    pub reader: &'r mut R,
+    pub start: u64,
+    pub len: u64,
+}
+
+/// Reads records from `source` to the end of the file, handing each record's data to
+/// `on_record`; a record whose data is longer than `max_data` goes to `on_skipped` instead.
+pub fn scan<R: Read + Seek>(
+    source: Source<'_, R>,
+    max_data: u64,
     mut on_record: impl FnMut(&[u8]),
+    mut on_skipped: impl FnMut(Skipped<'_>),
 ) -> io::Result<Scan> {
+    let Source {
+        reader,
+        start,
+        len: file_len,
+    } = source;
     let mut buf = vec![0u8; CHUNK];
     let (mut pos, mut filled, mut offset) = (0usize, 0usize, start);
     let mut eof = false;
     let mut crcs = LengthCrcs::new();
     loop {
         let needed = loop {
-            match next(&buf[pos..filled], &mut crcs) {
+            match next(&buf[pos..filled], &mut crcs, max_data) {
                 Next::Record { data, size } => {
                     on_record(data);
                     pos += size;
                     offset += size as u64;
+                }
+                Next::TooLong { len } => {
+                    let size = HEADER as u64 + len + FOOTER as u64;
+                    // Whole only once the file holds all of it; until then, as any cut record.
+                    if offset + size > file_len {
+                        break usize::MAX;
+                    }
+                    let available = (filled - pos).min(HEADER + SKIPPED_PREFIX);
+                    let wanted = (HEADER + SKIPPED_PREFIX)
+                        .min(HEADER + usize::try_from(len).unwrap_or(usize::MAX));
+                    if available < wanted && !eof {
+                        break wanted;
+                    }
+                    let prefix = (available - HEADER).min(wanted - HEADER);
+                    on_skipped(Skipped {
+                        offset,
+                        len,
+                        prefix: &buf[pos + HEADER..pos + HEADER + prefix],
+                    });
+                    let in_buffer = (filled - pos) as u64;
+                    if size <= in_buffer {
+                        pos += usize::try_from(size).expect("within the buffer");
+                    } else {
+                        // Past the rest of it without reading it.
+                        let skip = i64::try_from(size - in_buffer).expect("at most 1 GiB");
+                        reader.seek(SeekFrom::Current(skip))?;
+                        (pos, filled) = (0, 0);
+                        eof = false;
+                    }
+                    offset += size;
                 }
                 Next::NeedMore(needed) => break needed,
                 Next::Corrupt(what) => {
@@ -138,7 +211,7 @@ pub fn scan(
                 }
             }
         };
-        if eof {
+        if eof || needed == usize::MAX {
             let stop = if pos == filled {
                 Stop::End
             } else {
@@ -182,9 +255,32 @@ mod tests {
     }
 
     fn read_all(bytes: &[u8], start: u64) -> (Vec<Vec<u8>>, Scan) {
-        let mut got = Vec::new();
-        let scan = scan(&mut &bytes[..], start, |d| got.push(d.to_vec())).unwrap();
+        let (got, skipped, scan) = read_limited(bytes, start, MAX_DATA);
+        assert!(skipped.is_empty());
         (got, scan)
+    }
+
+    /// Records read, records skipped (offset, length, prefix), and the scan's end.
+    #[allow(clippy::type_complexity)]
+    fn read_limited(
+        bytes: &[u8],
+        start: u64,
+        max_data: u64,
+    ) -> (Vec<Vec<u8>>, Vec<(u64, u64, Vec<u8>)>, Scan) {
+        let (mut got, mut skipped) = (Vec::new(), Vec::new());
+        let source = Source {
+            reader: &mut io::Cursor::new(bytes),
+            start,
+            len: start + bytes.len() as u64,
+        };
+        let scan = scan(
+            source,
+            max_data,
+            |d| got.push(d.to_vec()),
+            |s| skipped.push((s.offset, s.len, s.prefix.to_vec())),
+        )
+        .unwrap();
+        (got, skipped, scan)
     }
 
     #[test]
@@ -296,16 +392,33 @@ mod tests {
         assert_eq!(scan.stop, Stop::End);
     }
 
-    /// A reader that remembers the largest buffer it was handed.
+    /// A reader that remembers the largest buffer it was handed and how much it was read.
     struct Watched<'a> {
-        bytes: &'a [u8],
+        bytes: io::Cursor<&'a [u8]>,
         largest: usize,
+        read: usize,
     }
 
     impl Read for Watched<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.largest = self.largest.max(buf.len());
-            self.bytes.read(buf)
+            let n = self.bytes.read(buf)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Watched<'_> {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.bytes.seek(to)
+        }
+    }
+
+    fn watched(bytes: &[u8]) -> Watched<'_> {
+        Watched {
+            bytes: io::Cursor::new(bytes),
+            largest: 0,
+            read: 0,
         }
     }
 
@@ -317,11 +430,19 @@ mod tests {
         bytes.extend_from_slice(&masked_crc(&len.to_le_bytes()).to_le_bytes());
         bytes.resize(115, 7);
 
-        let mut reader = Watched {
-            bytes: &bytes,
-            largest: 0,
+        let mut reader = watched(&bytes);
+        let source = Source {
+            reader: &mut reader,
+            start: 0,
+            len: 115,
         };
-        let result = scan(&mut reader, 0, |_| panic!("no record")).unwrap();
+        let result = scan(
+            source,
+            MAX_DATA,
+            |_| panic!("no record"),
+            |_| panic!("none"),
+        )
+        .unwrap();
         assert_eq!(result.stop, Stop::Partial);
         assert!(
             reader.largest <= 2 * CHUNK,
@@ -336,5 +457,75 @@ mod tests {
         let (got, scan) = read_all(&framed(&[b"a", &big, b"z"]), 0);
         assert_eq!(got, [b"a".to_vec(), big, b"z".to_vec()]);
         assert_eq!(scan.stop, Stop::End);
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_skipped_unread_and_the_next_one_is_read() {
+        let huge = vec![5u8; 3 * CHUNK];
+        let bytes = framed(&[b"before", &huge, b"after"]);
+        let mut reader = watched(&bytes);
+        let (mut got, mut skipped) = (Vec::new(), Vec::new());
+        let source = Source {
+            reader: &mut reader,
+            start: 0,
+            len: bytes.len() as u64,
+        };
+        let result = scan(
+            source,
+            1 << 20,
+            |d| got.push(d.to_vec()),
+            |s| skipped.push((s.offset, s.len, s.prefix.to_vec())),
+        )
+        .unwrap();
+        assert_eq!(got, [b"before".to_vec(), b"after".to_vec()]);
+        let at = (HEADER + 6 + FOOTER) as u64;
+        assert_eq!(
+            skipped,
+            [(at, huge.len() as u64, vec![5u8; SKIPPED_PREFIX])]
+        );
+        assert_eq!(
+            result,
+            Scan {
+                end: bytes.len() as u64,
+                stop: Stop::End
+            }
+        );
+        // Neither held nor read: the first chunk only, then a seek over the rest.
+        assert!(
+            reader.largest <= CHUNK,
+            "asked for {} bytes",
+            reader.largest
+        );
+        assert!(reader.read <= 2 * CHUNK, "read {} bytes", reader.read);
+    }
+
+    #[test]
+    fn a_long_record_not_yet_whole_waits_like_any_cut_record() {
+        let bytes = framed(&[b"first", &[1u8; 100], b"last"]);
+        let second = HEADER + 5 + FOOTER;
+        for cut in second + 1..second + HEADER + 100 + FOOTER {
+            let (got, skipped, scan) = read_limited(&bytes[..cut], 0, 10);
+            assert_eq!(got, [b"first".to_vec()], "cut at {cut}");
+            assert!(skipped.is_empty(), "cut at {cut}");
+            assert_eq!(
+                scan,
+                Scan {
+                    end: second as u64,
+                    stop: Stop::Partial
+                }
+            );
+        }
+        // Whole: skipped, with its first bytes; a short record within the buffer too.
+        let (got, skipped, scan) = read_limited(&bytes, 7, 10);
+        assert_eq!(got, [b"first".to_vec(), b"last".to_vec()]);
+        assert_eq!(
+            skipped,
+            [(7 + second as u64, 100, vec![1u8; SKIPPED_PREFIX])]
+        );
+        assert_eq!(scan.stop, Stop::End);
+        let short = framed(&[&[2u8; 12], b"x"]);
+        let (got, skipped, _) = read_limited(&short, 0, 11);
+        assert_eq!(got, [b"x".to_vec()]);
+        assert_eq!(skipped, [(0, 12, vec![2u8; 12])]);
     }
 }

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::metrics::run_log;
 
 fn fixture(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,6 +15,17 @@ fn fixture(relative: &str) -> PathBuf {
 }
 
 const EVENTS: &str = "events.out.tfevents.1700000000.node1.4242.0";
+const MAX_RECORD: u64 = crate::metrics::DEFAULT_MAX_METRIC_BYTES;
+
+/// `super::load` with the default record limit.
+fn load(run: &Path, pattern: &str, tag: &str) -> RunLog {
+    super::load(run, pattern, tag, MAX_RECORD)
+}
+
+fn update(state: &mut FileState, path: &Path, tag: &str) -> Result<(), String> {
+    let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
+    state.update(file, path, tag, MAX_RECORD)
+}
 
 /// simple_value is a 32-bit float: what the writer stored for `v`.
 fn f32v(v: f64) -> f64 {
@@ -130,7 +142,7 @@ fn a_file_cut_mid_record_gives_what_is_whole_then_the_rest_once_appended() {
     std::fs::write(&path, &cut).unwrap();
 
     let mut state = FileState::default();
-    state.update(&path, "val/loss").unwrap();
+    update(&mut state, &path, "val/loss").unwrap();
     assert_eq!(
         state.scalars.len(),
         4,
@@ -148,7 +160,7 @@ fn a_file_cut_mid_record_gives_what_is_whole_then_the_rest_once_appended() {
         .open(&path)
         .unwrap();
     file.write_all(&full[cut.len()..]).unwrap();
-    state.update(&path, "val/loss").unwrap();
+    update(&mut state, &path, "val/loss").unwrap();
     assert_eq!(state.scalars.len(), 5);
     assert_eq!(state.scalars[4].step, 500);
     assert_eq!(state.offset(), full.len() as u64);
@@ -182,13 +194,13 @@ fn a_replaced_or_shrunk_file_is_read_again_from_the_start() {
     let path = dir.path().join(EVENTS);
     std::fs::copy(fixture(&format!("simple/{EVENTS}")), &path).unwrap();
     let mut state = FileState::default();
-    state.update(&path, "val/loss").unwrap();
+    update(&mut state, &path, "val/loss").unwrap();
     assert_eq!(state.scalars.len(), 5);
     // A new file under the same name (new inode): the megatron run's tags are not there.
     let replacement = dir.path().join("new");
     std::fs::copy(fixture(&format!("megatron/{EVENTS}")), &replacement).unwrap();
     std::fs::rename(&replacement, &path).unwrap();
-    state.update(&path, "val/loss").unwrap();
+    update(&mut state, &path, "val/loss").unwrap();
     assert!(state.scalars.is_empty());
     // Shrunk in place (same inode): read again.
     std::fs::write(
@@ -196,7 +208,7 @@ fn a_replaced_or_shrunk_file_is_read_again_from_the_start() {
         std::fs::read(fixture(&format!("truncated/{EVENTS}"))).unwrap(),
     )
     .unwrap();
-    state.update(&path, "val/loss").unwrap();
+    update(&mut state, &path, "val/loss").unwrap();
     assert_eq!(state.scalars.len(), 4);
 }
 
@@ -209,14 +221,14 @@ fn a_corrupt_record_stops_the_file_and_keeps_what_came_before() {
         .parse()
         .unwrap();
     let mut state = FileState::default();
-    state.update(&path, "train/loss").unwrap();
+    update(&mut state, &path, "train/loss").unwrap();
     assert_eq!(state.offset(), bad);
     // Records before the corrupt one are kept; nothing after it is read.
     let clean = read_file(&fixture(&format!("simple/{EVENTS}")), "train/loss").unwrap();
     assert!(!state.scalars.is_empty() && state.scalars.len() < clean.scalars.len());
     assert_eq!(state.scalars[..], clean.scalars[..state.scalars.len()]);
     // Reading again changes nothing (and does not report it again).
-    state.update(&path, "train/loss").unwrap();
+    update(&mut state, &path, "train/loss").unwrap();
     assert_eq!(state.offset(), bad);
 }
 
@@ -240,4 +252,95 @@ fn vanished_files_are_forgotten() {
     std::fs::remove_file(&path).unwrap();
     load(dir.path(), "events.*", "val/loss");
     assert!(!lock().contains_key(&key));
+}
+
+/// One framed event at `step` holding `tag` = `value`, padded with `pad` bytes of another tag.
+fn event_record(step: i64, tag: &str, value: f32, pad: usize) -> Vec<u8> {
+    use prost::Message;
+    let scalar = proto::SummaryValue {
+        tag: tag.to_owned(),
+        simple_value: Some(value),
+        tensor: None,
+        metadata: None,
+    };
+    let padding = proto::SummaryValue {
+        tag: "images/sample".to_owned(),
+        simple_value: None,
+        tensor: Some(proto::TensorProto {
+            dtype: 7,
+            tensor_shape: None,
+            tensor_content: vec![0xab; pad],
+            float_val: Vec::new(),
+            double_val: Vec::new(),
+        }),
+        metadata: None,
+    };
+    let event = proto::Event {
+        wall_time: 1_700_000_000.0 + f64::from(i32::try_from(step).unwrap()),
+        step,
+        summary: Some(proto::Summary {
+            value: vec![scalar, padding],
+        }),
+    };
+    let mut out = Vec::new();
+    records::encode(&event.encode_to_vec(), &mut out);
+    out
+}
+
+#[test]
+fn a_record_over_the_limit_is_skipped_and_makes_only_its_step_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(EVENTS);
+    let mut bytes = event_record(200, "val/loss", 0.7, 0);
+    bytes.extend(event_record(300, "val/loss", 0.1, 2 << 20));
+    bytes.extend(event_record(400, "val/loss", 0.5, 0));
+    std::fs::write(&path, &bytes).unwrap();
+
+    let log = super::load(dir.path(), "events.*", "val/loss", 1 << 20);
+    assert_eq!(log.records, [(200, f32v(0.7)), (400, f32v(0.5))]);
+    assert_eq!(log.unread.len(), 1);
+    let (step, over) = &log.unread[0];
+    assert_eq!(*step, 300);
+    assert_eq!((over.path.as_path(), over.cap), (path.as_path(), 1 << 20));
+    assert_eq!(
+        over.offset,
+        Some(event_record(200, "val/loss", 0.7, 0).len() as u64)
+    );
+    assert!(over.bytes > 2 << 20);
+    // Step 300's metric (in the record not read) is unknown, not step 299's nor none; the
+    // steps around it are read as usual. (Not counted as a later record either.)
+    assert_eq!(
+        run_log::select(&log, 300, 1),
+        crate::checkpoint::MetricObservation::TooLarge(over.clone())
+    );
+    assert_eq!(run_log::select(&log, 400, 1).value(), Some(f32v(0.5)));
+    assert_eq!(run_log::select(&log, 200, 1).value(), Some(f32v(0.7)));
+    assert_eq!(log.max_step, Some(400));
+
+    // With a larger limit the same cached file is read again, and 300 has its value.
+    let log = super::load(dir.path(), "events.*", "val/loss", 4 << 20);
+    assert!(log.unread.is_empty());
+    assert_eq!(run_log::select(&log, 300, 1).value(), Some(f32v(0.1)));
+}
+
+#[test]
+fn a_crafted_length_over_junk_is_skipped_without_reading_it_and_the_next_record_is_read() {
+    // 40 MiB of zeros (a sparse file) behind a valid length header, then a real record.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(EVENTS);
+    let len: u64 = 40 << 20;
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(&len.to_le_bytes()).unwrap();
+    file.write_all(&records::masked_crc(&len.to_le_bytes()).to_le_bytes())
+        .unwrap();
+    file.set_len(12 + len + 4).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).unwrap();
+    file.write_all(&event_record(500, "val/loss", 0.25, 0))
+        .unwrap();
+    drop(file);
+
+    let log = super::load(dir.path(), "events.*", "val/loss", 1 << 20);
+    // Zeros are no event a writer makes: no step is made unknown by them.
+    assert_eq!(log.records, [(500, f32v(0.25))]);
+    assert!(log.unread.is_empty() && log.too_large.is_none());
 }
