@@ -25,6 +25,10 @@ const QUIET: Duration = Duration::from_secs(2);
 /// Above this many files remembered, those that no longer exist are forgotten.
 const TIDY_ABOVE: usize = 16_384;
 
+/// Smaller files are read again each time: cheap, and remembering the states of 500,000
+/// checkpoints (10,000 runs) would cost the daemon more memory than all else it keeps.
+const REMEMBER_FROM: u64 = 1 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Identity {
     dev: u64,
@@ -100,7 +104,10 @@ pub fn read_file(
     // The identity after reading: a write during the read shows here.
     let after = file.metadata().map(|m| Identity::of(&m));
     let mut cache = cache();
-    if after.as_ref().is_ok_and(|a| *a == identity) && identity.quiet_at(read_at) {
+    if identity.len >= REMEMBER_FROM
+        && after.as_ref().is_ok_and(|a| *a == identity)
+        && identity.quiet_at(read_at)
+    {
         if cache.len() >= TIDY_ABOVE {
             cache.retain(|q, _| q.path.symlink_metadata().is_ok());
         }
@@ -136,7 +143,9 @@ mod tests {
     fn an_answer_is_reused_only_for_the_same_quiet_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("trainer_state.json");
-        std::fs::write(&path, r#"{"global_step": 5}"#).unwrap();
+        // Trailing whitespace makes it large enough to be worth remembering.
+        let padding = " ".repeat(usize::try_from(REMEMBER_FROM).unwrap());
+        std::fs::write(&path, format!(r#"{{"global_step": 5}}{padding}"#)).unwrap();
         // Just written: read, but not remembered (its ctime is too recent).
         assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(5));
         let question = Question {
@@ -165,8 +174,31 @@ mod tests {
         assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(99));
 
         // Any change (here a rewrite of the same size with the old mtime) is read again.
-        std::fs::write(&path, r#"{"global_step": 6}"#).unwrap();
+        std::fs::write(&path, format!(r#"{{"global_step": 6}}{padding}"#)).unwrap();
         age(&path, 3600);
         assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(6));
+    }
+
+    #[test]
+    fn a_small_file_is_never_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trainer_state.json");
+        std::fs::write(&path, r#"{"global_step": 7}"#).unwrap();
+        age(&path, 3600);
+        let ctime_quiet = SystemTime::now() + QUIET;
+        // Its ctime is fresh, so wait on the condition rather than a guess: remembered or not
+        // is decided by size alone once it is quiet.
+        while SystemTime::now() < ctime_quiet {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(read_keys(&path, 1 << 20).unwrap().global_step, Some(7));
+        let question = Question {
+            path,
+            step: None,
+            metric: None,
+            limit: None,
+            fallback_within: 1 << 20,
+        };
+        assert!(!cache().contains_key(&question));
     }
 }
