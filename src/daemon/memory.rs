@@ -45,11 +45,17 @@ pub struct RunMemory {
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub tracker: Tracker,
-    /// The decision last logged, with its reasons (`None`: none logged yet).
-    logged: Option<(Decision, u16)>,
+    /// The decision last logged: [`LOGGED`], [`DELETE`] and the reasons' bits (0: none yet).
+    logged: u32,
     /// Things said or known once, as [`Said`] bits.
     said: u8,
 }
+
+/// In [`Seen`]'s logged decision: one was logged, and it was "delete" (the reasons take the
+/// low bits).
+const LOGGED: u32 = 1 << 31;
+const DELETE: u32 = 1 << 30;
+const _: () = assert!(Reason::Unkept.bit() < DELETE);
 
 /// What was said once about a checkpoint (bits of [`Seen`]).
 #[derive(Debug, Clone, Copy)]
@@ -65,13 +71,15 @@ pub enum Said {
     /// A complete directory the plan keeps: fingerprinted at every periodic rescan, for
     /// rewrites in place whose events were lost.
     KeptDir = 16,
+    /// Its deletion failed (a mount point, an immutable file): tried after the others.
+    Failed = 32,
 }
 
 impl Seen {
     pub fn new(tracker: Tracker) -> Self {
         Self {
             tracker,
-            logged: None,
+            logged: 0,
             said: 0,
         }
     }
@@ -97,7 +105,13 @@ impl Seen {
     /// Records `decision` with `reasons` as the one logged; true when it differs from the
     /// one logged before.
     pub fn log_decision(&mut self, decision: Decision, reasons: &[Reason]) -> bool {
-        let key = Some((decision, reasons.iter().fold(0, |bits, r| bits | r.bit())));
+        let reasons = reasons.iter().fold(0, |bits, r| bits | r.bit());
+        let decision = if decision == Decision::Delete {
+            DELETE
+        } else {
+            0
+        };
+        let key = LOGGED | decision | reasons;
         let changed = self.logged != key;
         self.logged = key;
         changed

@@ -37,6 +37,10 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// backlog is worked off after it, so systemd's start timeout never kills a busy start.
 const FIRST_LOOK_DELETIONS: Duration = Duration::from_secs(10);
 
+/// How long the worker works through due runs before it looks at signals and events again
+/// (the runs left are still due, and come first next time).
+const WORK_ROUND: Duration = Duration::from_secs(1);
+
 /// While the first look lasts, systemd's start timeout is pushed this far ahead every
 /// `EXTEND_EVERY` (looking at tens of thousands of runs takes a while).
 const EXTEND_BY: Duration = Duration::from_secs(60);
@@ -128,6 +132,8 @@ pub async fn run(
         options,
     };
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
+    // Expanding the globs over thousands of runs comes before the first pass that extends it.
+    systemd::extend_start_timeout(EXTEND_BY);
     daemon.discover(true);
     daemon.work();
     daemon.first_look = None;
@@ -384,16 +390,24 @@ impl Daemon {
         if self.rediscover {
             self.discover(false);
         }
-        let due: Vec<PathBuf> = self
+        // Longest waiting first: a run whose backlog goes on is due again "now", behind the
+        // runs that were due before it.
+        let mut due: Vec<(Instant, PathBuf)> = self
             .due
             .iter()
             .filter(|(_, at)| **at <= now)
-            .map(|(r, _)| r.clone())
+            .map(|(r, at)| (*at, r.clone()))
             .collect();
+        due.sort();
         let mut changed_watches = false;
-        for run in due {
+        for (_, run) in due {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
+            }
+            // After the first look, back to the loop once a round has taken its time: a
+            // reload or another run's event waits for one pass, not for every due run's.
+            if self.first_look.is_none() && now.elapsed() >= WORK_ROUND {
+                break;
             }
             self.due.remove(&run);
             changed_watches |= self.pass(&run);
@@ -436,8 +450,16 @@ impl Daemon {
             next = Some(next.map_or(poll, |n| n.min(poll)));
         }
         if outcome.executed.deferred > 0 {
-            // The rest of its backlog, after whatever else is due.
-            next = Some(Instant::now());
+            // The rest of its backlog, after whatever else is due; but when every deletion
+            // tried failed, not in a hot loop.
+            let all_failed =
+                outcome.executed.deleted.is_empty() && !outcome.executed.failed_names.is_empty();
+            let at = if all_failed {
+                Instant::now() + self.options.trash_retry
+            } else {
+                Instant::now()
+            };
+            next = Some(next.map_or(at, |n| n.min(at)));
         }
         if outcome.trash_left {
             let retry = Instant::now() + self.options.trash_retry;

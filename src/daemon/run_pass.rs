@@ -169,9 +169,14 @@ pub fn run_pass(
         }
     } else {
         let end = Instant::now() + slice.at_least.max(started.elapsed());
+        let remembered = &*memory;
+        let failed_before = |name: &str| remembered.get(name).is_some_and(|s| s.has(Said::Failed));
         let until = execute::Until {
             stopping,
             deadline: Some(slice.not_after.map_or(end, |n| n.min(end)).into_std()),
+            // Before READY the deadline is hard: past it, nothing more is tried.
+            first_is_free: slice.not_after.is_none_or(|n| Instant::now() < n),
+            try_last: Some(&failed_before),
         };
         let mut journal = Announcing {
             ledger,
@@ -187,6 +192,11 @@ pub fn run_pass(
             &mut journal,
         );
         outcome.trash_left |= outcome.executed.trash_left;
+        for name in &outcome.executed.failed_names {
+            if let Some(seen) = memory.get_mut(name) {
+                seen.set(Said::Failed);
+            }
+        }
     }
     if !outcome.executed.deleted.is_empty() {
         ledger.save();
@@ -201,7 +211,7 @@ pub fn run_pass(
     outcome
 }
 
-/// The ledger, which also tells the watcher which removals are ckptd's own, before the
+/// The ledger, which also tells the watcher which removals are ckptd's own, right before the
 /// renames that cause them.
 struct Announcing<'a> {
     ledger: &'a mut Ledger,
@@ -210,8 +220,10 @@ struct Announcing<'a> {
 
 impl Journal for Announcing<'_> {
     fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict) {
-        self.own_removals.expect(run.join(&v.name));
         self.ledger.deleting(run, watch, v);
+    }
+    fn moving(&mut self, run: &Path, v: &Verdict) {
+        self.own_removals.expect(run.join(&v.name));
     }
     fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict) {
         self.ledger.deleted(run, watch, v);

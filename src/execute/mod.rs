@@ -27,6 +27,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Deletions that failed (ERROR): permission denied, busy, and the like.
     pub failed: usize,
+    /// The checkpoints whose deletion failed.
+    pub failed_names: Vec<String>,
     /// Deletions left for the run's next pass: the pass's time slice was used up.
     pub deferred: usize,
     /// Something moved out of the run could not be removed: the trash needs another try.
@@ -45,6 +47,7 @@ impl Outcome {
         self.would_delete.extend(other.would_delete);
         self.skipped += other.skipped;
         self.failed += other.failed;
+        self.failed_names.extend(other.failed_names);
         self.deferred += other.deferred;
         self.trash_left |= other.trash_left;
     }
@@ -54,8 +57,10 @@ impl Outcome {
 /// disk), the result after, so a crash at any instant leaves no deletion unrecorded. The daemon's ledger is one;
 /// one-shot commands record nothing beyond their log.
 pub trait Journal {
-    /// About to move `v` out of the run.
+    /// About to move `v` out of the run (an intent, recorded before the batch's renames).
     fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict);
+    /// Moving `v` out of the run now (nothing to record; the daemon tells its watcher).
+    fn moving(&mut self, _run: &Path, _v: &Verdict) {}
     /// `v` is gone from the run and removed.
     fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict);
     /// `v` was not deleted, or (with `in_trash`) was moved out of the run but not removed.
@@ -109,18 +114,27 @@ pub fn carry_out(
     let until = Until {
         stopping: &never,
         deadline: None,
+        first_is_free: true,
+        try_last: None,
     };
     carry_out_until(run, watch, plan, scanned, dry_run, &until, &mut NoJournal)
 }
 
-/// When the executor stops before the next deletion. The deletion in flight always finishes.
+/// When the executor stops before the next deletion, and in what order it tries them. The
+/// deletion in flight always finishes.
 pub struct Until<'a> {
     /// Set on shutdown: the rest wait for the next start.
     pub stopping: &'a AtomicBool,
     /// The end of the daemon's time slice for this pass: the rest of a large backlog waits for
     /// the run's next pass ([`Outcome::deferred`]), so that other runs, reloads and signals are
-    /// not kept waiting. At least one deletion is attempted, so a backlog always shrinks.
+    /// not kept waiting.
     pub deadline: Option<Instant>,
+    /// Whether the first deletion is attempted even past the deadline (so a backlog always
+    /// shrinks); not when the deadline is a hard one, as at start before READY.
+    pub first_is_free: bool,
+    /// Checkpoints to try after all others: those whose deletion failed before (a mount
+    /// point, an immutable file), which would otherwise use up every slice first.
+    pub try_last: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 /// Intents are recorded and flushed in batches, the first of `FIRST_BATCH`, each next one
@@ -154,9 +168,13 @@ pub fn carry_out_until(
     journal: &mut dyn Journal,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let deletions: Vec<&Verdict> = plan.deletions().collect();
+    let mut deletions: Vec<&Verdict> = plan.deletions().collect();
     if deletions.is_empty() {
         return outcome;
+    }
+    if let Some(last) = until.try_last {
+        // Stable: otherwise in plan order.
+        deletions.sort_by_key(|v| last(&v.name));
     }
     if dry_run {
         for v in deletions {
@@ -212,7 +230,9 @@ pub fn carry_out_until(
                 give_up("ckptd is stopping");
                 break 'batches;
             }
-            if attempted > 0 && until.deadline.is_some_and(|d| Instant::now() >= d) {
+            if (attempted > 0 || !until.first_is_free)
+                && until.deadline.is_some_and(|d| Instant::now() >= d)
+            {
                 give_up("deferred to the run's next pass");
                 outcome.deferred = left;
                 tracing::debug!(run = %run.display(), deferred = left, "time slice used up: {left} deletions deferred to the run's next pass");
@@ -223,7 +243,7 @@ pub fn carry_out_until(
                 journal.not_deleted(run, &watch.name, v, "not scanned", false);
                 continue;
             };
-            if let Err(why) = recheck::still_deletable(&dir, watch, &mut pointers, checkpoint) {
+            if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
                 journal.not_deleted(run, &watch.name, v, &why, false);
                 tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
                 outcome.skipped += 1;
@@ -236,6 +256,13 @@ pub fn carry_out_until(
                 outcome.skipped += left;
                 break 'batches;
             }
+            if let Err(why) = recheck::still_unprotected(&dir, watch, &mut pointers, &v.name) {
+                journal.not_deleted(run, &watch.name, v, &why, false);
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
+                outcome.skipped += 1;
+                continue;
+            }
+            journal.moving(run, v);
             delete(&dir, run, &watch.name, v, journal, &mut outcome);
         }
     }
@@ -266,6 +293,7 @@ fn delete(
                 journal.not_deleted(run, watch, v, &e.to_string(), true);
                 tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
                 outcome.failed += 1;
+                outcome.failed_names.push(v.name.clone());
                 outcome.trash_left = true;
             }
         },
@@ -278,6 +306,7 @@ fn delete(
             journal.not_deleted(run, watch, v, &e.to_string(), false);
             tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
             outcome.failed += 1;
+            outcome.failed_names.push(v.name.clone());
         }
     }
 }
@@ -375,6 +404,8 @@ mod tests {
         let until = Until {
             stopping: &never,
             deadline: Some(Instant::now()),
+            first_is_free: true,
+            try_last: None,
         };
         let mut journal = Recorder::default();
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
@@ -397,6 +428,59 @@ mod tests {
     }
 
     #[test]
+    fn past_a_hard_deadline_nothing_is_tried_and_failures_go_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let (run, watch) = old_run(dir.path(), 6);
+        let scanned = scan(&run, &watch);
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let never = AtomicBool::new(false);
+        // Before READY, past the first look's time: not even one.
+        let hard = Until {
+            stopping: &never,
+            deadline: Some(Instant::now()),
+            first_is_free: false,
+            try_last: None,
+        };
+        let mut journal = Recorder::default();
+        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &hard, &mut journal);
+        assert_eq!(
+            (outcome.deleted.len(), outcome.deferred),
+            (0, 5),
+            "{outcome:?}"
+        );
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), 6);
+        // Names that failed before are tried after all others.
+        let failed_before = |name: &str| name == "ckpt-1.pt" || name == "ckpt-2.pt";
+        let reordered = Until {
+            stopping: &never,
+            deadline: None,
+            first_is_free: true,
+            try_last: Some(&failed_before),
+        };
+        let mut journal = Recorder::default();
+        let outcome = carry_out_until(
+            &run,
+            &watch,
+            &plan,
+            &scanned,
+            false,
+            &reordered,
+            &mut journal,
+        );
+        let order: Vec<&str> = outcome.deleted.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "ckpt-3.pt",
+                "ckpt-4.pt",
+                "ckpt-5.pt",
+                "ckpt-1.pt",
+                "ckpt-2.pt"
+            ]
+        );
+    }
+
+    #[test]
     fn without_a_deadline_intents_come_in_batches_before_their_renames() {
         let dir = tempfile::tempdir().unwrap();
         let (run, watch) = old_run(dir.path(), 600);
@@ -406,6 +490,8 @@ mod tests {
         let until = Until {
             stopping: &never,
             deadline: None,
+            first_is_free: true,
+            try_last: None,
         };
         let mut journal = Recorder::default();
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
@@ -433,6 +519,8 @@ mod tests {
         let until = Until {
             stopping: &never,
             deadline: None,
+            first_is_free: true,
+            try_last: None,
         };
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
         assert_eq!(

@@ -63,13 +63,9 @@ impl Pointers {
     }
 }
 
-/// `Ok` when `checkpoint` may still be deleted; otherwise why not.
-pub fn still_deletable(
-    dir: &RunDir,
-    watch: &Watch,
-    pointers: &mut Pointers,
-    checkpoint: &Checkpoint,
-) -> Result<(), String> {
+/// `Ok` when `checkpoint` is still what was planned: a direct child, the same kind, matching
+/// the pattern, with the same fingerprint; otherwise why not.
+pub fn still_deletable(dir: &RunDir, watch: &Watch, checkpoint: &Checkpoint) -> Result<(), String> {
     let name = checkpoint.name.as_str();
     if name.is_empty()
         || name == "."
@@ -94,15 +90,26 @@ pub fn still_deletable(
     ) {
         return Err("it no longer matches the checkpoint pattern".to_owned());
     }
+    let now = scan::fingerprint(&dir.path.join(name), kind)?;
+    if Some(now) != checkpoint.fingerprint {
+        return Err("its files changed since planning".to_owned());
+    }
+    Ok(())
+}
+
+/// `Ok` when nothing protects `name` now: checked last, right before the rename, after the
+/// walks of the checkpoint and of the newest ones, so a pin or pointer made meanwhile counts.
+pub fn still_unprotected(
+    dir: &RunDir,
+    watch: &Watch,
+    pointers: &mut Pointers,
+    name: &str,
+) -> Result<(), String> {
     if pins::is_pinned(&dir.path, name) {
         return Err("it was pinned".to_owned());
     }
     if pointers.name(dir, watch, name)? {
         return Err("a pointer names it now".to_owned());
-    }
-    let now = scan::fingerprint(&dir.path.join(name), kind)?;
-    if Some(now) != checkpoint.fingerprint {
-        return Err("its files changed since planning".to_owned());
     }
     Ok(())
 }
@@ -128,5 +135,28 @@ mod tests {
             ..pointers
         };
         assert!(cheap.due(read_at));
+    }
+
+    #[test]
+    fn a_due_reading_sees_a_pointer_made_since_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join("ckpt-4.pt"), b"x").unwrap();
+        let text = "[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n";
+        let watch = crate::config::Config::parse(text, &dir.path().join("ckptd.toml"))
+            .unwrap()
+            .watches
+            .remove(0);
+        let run_dir = RunDir::open(&run).unwrap();
+        let mut pointers = Pointers::read(&run_dir, &watch).unwrap();
+        assert!(still_unprotected(&run_dir, &watch, &mut pointers, "ckpt-4.pt").is_ok());
+        std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
+        // As if the last reading had taken no time: the next question reads again.
+        pointers.took = Duration::ZERO;
+        assert_eq!(
+            still_unprotected(&run_dir, &watch, &mut pointers, "ckpt-4.pt"),
+            Err("a pointer names it now".to_owned())
+        );
     }
 }

@@ -22,13 +22,13 @@ pub enum Reason {
     Unkept,
 }
 
-// Every reason must fit in `bit()`'s 16 bits.
-const _: () = assert!((Reason::Unkept as u16) < 16);
+// Every reason must fit in `bit()`'s 32 bits: `Unkept` is the last variant.
+const _: () = assert!((Reason::Unkept as u32) < 32);
 
 impl Reason {
-    /// This reason as one bit of a set (the daemon remembers a decision's reasons in 16 bits).
-    pub fn bit(self) -> u16 {
-        1 << (self as u16)
+    /// This reason as one bit of a set (the daemon remembers a decision's reasons in 32 bits).
+    pub const fn bit(self) -> u32 {
+        1 << (self as u32)
     }
 
     pub fn as_str(self) -> &'static str {

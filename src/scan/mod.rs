@@ -243,8 +243,8 @@ fn pointers_of(
     pointers
 }
 
-/// Every checkpoint name that something points at right now; the executor re-reads this at
-/// the moment it acts.
+/// Every checkpoint name that something points at right now; the executor re-reads this
+/// during a pass (see `execute::recheck::Pointers`).
 pub fn current_pointers(run: &Path, layout: &dyn Layout) -> std::io::Result<HashSet<String>> {
     let (candidates, symlinks) = list(run, layout)?;
     Ok(pointers_of(run, layout, &candidates, &symlinks)

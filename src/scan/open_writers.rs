@@ -211,4 +211,47 @@ mod tests {
         }
         assert!(!open_for_writing().unnamed_inside(&dir.path().join("elsewhere")));
     }
+
+    #[test]
+    fn a_writer_whose_path_is_too_long_to_print_is_seen() {
+        // `readlink` of its /proc/PID/fd link fails (ENAMETOOLONG): looked at as before.
+        use rustix::fs::{Mode, OFlags};
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut fd = rustix::fs::open(
+            dir.path(),
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let name = "d".repeat(250);
+        for _ in 0..20 {
+            rustix::fs::mkdirat(&fd, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+            fd = rustix::fs::openat(
+                &fd,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY,
+                Mode::empty(),
+            )
+            .unwrap();
+        }
+        let writer = rustix::fs::openat(
+            &fd,
+            "shard.bin",
+            OFlags::WRONLY | OFlags::CREATE,
+            Mode::from_raw_mode(0o644),
+        )
+        .unwrap();
+        let file = std::fs::File::from(writer);
+        let meta = file.metadata().unwrap();
+        let id = FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !open_for_writing().ids.contains(&id) {
+            assert!(Instant::now() < deadline, "never seen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
