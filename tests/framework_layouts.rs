@@ -58,9 +58,14 @@ fn deepspeed_latest_protects_its_tag_and_higher_tags_are_in_progress() {
         [
             row("global_step100", "delete", &["unkept"]),
             row("global_step200", "delete", &["unkept"]),
-            // `latest`'s tag is protected and not counted, so keep_last keeps another one.
-            row("global_step300", "keep", &["last"]),
-            row("global_step400", "keep", &["newest-complete", "pointer"]),
+            // `latest`'s tag fills the keep_last slot (DESIGN invariant 4; 0.1 kept 300 too):
+            // keep_last = 1 leaves exactly one tag.
+            row("global_step300", "delete", &["unkept"]),
+            row(
+                "global_step400",
+                "keep",
+                &["newest-complete", "pointer", "last"]
+            ),
             row("global_step500", "keep", &["incomplete"]),
         ]
     );
@@ -72,7 +77,6 @@ fn deepspeed_latest_protects_its_tag_and_higher_tags_are_in_progress() {
     assert_eq!(
         f.listing("ds"),
         [
-            "global_step300",
             "global_step400",
             "global_step500",
             "latest",
@@ -159,10 +163,16 @@ metric_source = { kind = "tensorboard", path = "../tensorboard" }
         decisions(&plan, 0),
         [
             row("iter_0000100", "delete", &["unkept"]),
-            row("iter_0000200", "keep", &["best"]),
+            // The tracker's iteration is ranked like any other (0.1 left it out, and kept the
+            // third best, 200, too): the best two are 400 (2.7) and 500 (2.8).
+            row("iter_0000200", "delete", &["unkept"]),
             row("iter_0000300", "delete", &["unkept"]),
-            row("iter_0000400", "keep", &["last", "best"]),
-            row("iter_0000500", "keep", &["newest-complete", "pointer"]),
+            row("iter_0000400", "keep", &["best"]),
+            row(
+                "iter_0000500",
+                "keep",
+                &["newest-complete", "pointer", "last", "best"]
+            ),
             row("iter_0000600", "keep", &["incomplete"]),
         ]
     );
@@ -176,7 +186,6 @@ metric_source = { kind = "tensorboard", path = "../tensorboard" }
     assert_eq!(
         f.listing("gpt/checkpoints"),
         [
-            "iter_0000200",
             "iter_0000400",
             "iter_0000500",
             "iter_0000600",
@@ -206,8 +215,12 @@ fn megatron_legacy_iterations_above_the_tracker_are_in_progress() {
         decisions(&plan, 0),
         [
             row("iter_0001000", "delete", &["unkept"]),
-            row("iter_0002000", "keep", &["last"]),
-            row("iter_0003000", "keep", &["newest-complete", "pointer"]),
+            row("iter_0002000", "delete", &["unkept"]),
+            row(
+                "iter_0003000",
+                "keep",
+                &["newest-complete", "pointer", "last"]
+            ),
             row("iter_0004000", "keep", &["incomplete"]),
         ]
     );
@@ -219,7 +232,6 @@ fn megatron_legacy_iterations_above_the_tracker_are_in_progress() {
     assert_eq!(
         f.listing("ckpt"),
         [
-            "iter_0002000",
             "iter_0003000",
             "iter_0004000",
             "latest_checkpointed_iteration.txt"

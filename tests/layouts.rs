@@ -162,7 +162,9 @@ fn huggingface_state_with_python_nan_parses_and_ranks_worst() {
 }
 
 #[test]
-fn lightning_pointer_targets_are_protected_and_not_counted() {
+fn lightning_pointer_targets_are_protected_and_counted_like_any_other() {
+    // DESIGN invariant 4: `last.ckpt`'s target fills keep_last's slot and is ranked by
+    // keep_best (0.1 left it out of both, and kept 300 and 400 as well).
     let f = Fixture::new();
     let names = [
         ("epoch=0-step=100-val_loss=0.90.ckpt", 60),
@@ -200,12 +202,12 @@ fn lightning_pointer_targets_are_protected_and_not_counted() {
         [
             row("epoch=0-step=100-val_loss=0.90.ckpt", "delete", &["unkept"]),
             row("epoch=1-step=200-val_loss=0.30.ckpt", "keep", &["best"]),
-            row("epoch=2-step=300-val_loss=0.60.ckpt", "keep", &["best"]),
-            row("epoch=3-step=400-val_loss=nan.ckpt", "keep", &["last"]),
+            row("epoch=2-step=300-val_loss=0.60.ckpt", "delete", &["unkept"]),
+            row("epoch=3-step=400-val_loss=nan.ckpt", "delete", &["unkept"]),
             row(
                 "epoch=4-step=500-val_loss=0.50.ckpt",
                 "keep",
-                &["newest-complete", "pointer"]
+                &["newest-complete", "pointer", "last", "best"]
             ),
             row(
                 "epoch=5-step=600-val_loss=0.45.ckpt",
@@ -220,8 +222,6 @@ fn lightning_pointer_targets_are_protected_and_not_counted() {
         f.listing("ckpts"),
         [
             "epoch=1-step=200-val_loss=0.30.ckpt",
-            "epoch=2-step=300-val_loss=0.60.ckpt",
-            "epoch=3-step=400-val_loss=nan.ckpt",
             "epoch=4-step=500-val_loss=0.50.ckpt",
             "epoch=5-step=600-val_loss=0.45.ckpt",
             "hparams.yaml",

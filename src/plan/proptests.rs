@@ -130,7 +130,8 @@ proptest! {
         let candidates: Vec<&Checkpoint> = {
             let mut c: Vec<&Checkpoint> = input
                 .iter()
-                .filter(|c| c.protections.is_empty() && p.verdict(&c.name).unwrap().is_complete())
+                // Every complete checkpoint, pinned ones included (DESIGN invariant 4).
+                .filter(|c| !c.is_alias() && p.verdict(&c.name).unwrap().is_complete())
                 .collect();
             c.sort_by(|a, b| super::checkpoint_order(a, b));
             c
@@ -166,6 +167,25 @@ proptest! {
                 prop_assert!(keep(&c.name), "{} deleted with its metric unread", c.name);
             }
         }
+    }
+
+    #[test]
+    fn with_a_pointer_on_the_newest_keep_last_leaves_exactly_n(
+        count in 1u64..20,
+        n in 1u64..6,
+    ) {
+        // DeepSpeed's `latest` names the newest; nothing else protects anything.
+        let mut input: Vec<Checkpoint> = (0..count)
+            .map(|i| ck(&format!("ckpt-{i}"), i, 10_000 - 100 * i))
+            .collect();
+        input
+            .last_mut()
+            .unwrap()
+            .protections
+            .push(Protection::Pointer("latest".to_owned()));
+        let p = plan(&input, &Policy::keep_last(n), now());
+        let kept = p.verdicts.iter().filter(|v| v.decision == Decision::Keep).count();
+        prop_assert_eq!(u64::try_from(kept).unwrap(), count.min(n));
     }
 
     #[test]

@@ -44,9 +44,12 @@ pub(super) fn apply(
         out[i].reasons.push(Reason::NewestComplete);
     }
 
-    // Protected checkpoints are never counted by a rule, so they cannot displace another.
+    // Rules select from every complete checkpoint, pinned and pointed-at ones included
+    // (DESIGN invariant 4): DeepSpeed's `latest` on the newest fills a `keep_last` slot, so
+    // `keep_last = 1` leaves one checkpoint, not two. Protection only adds to what the rules
+    // keep. Aliases are copies of another checkpoint: protected, never selected by a rule.
     let candidates: Vec<usize> = (0..sorted.len())
-        .filter(|&i| complete(i) && sorted[i].protections.is_empty())
+        .filter(|&i| complete(i) && !sorted[i].is_alias())
         .collect();
 
     if let Some(n) = policy.keep_last {

@@ -434,28 +434,39 @@ fn unreadable_open_or_future_checkpoints_are_incomplete() {
 }
 
 #[test]
-fn protected_checkpoints_are_kept_and_not_counted() {
+fn protected_checkpoints_are_kept_and_counted_like_any_other() {
+    // DESIGN invariant 4 (changed from 0.1, where protected checkpoints were never counted and
+    // the policy kept up to twice what it said): rules select from every complete checkpoint;
+    // protection only adds.
     let mut input = ten();
     input[9].protections.push(Protection::Pinned);
     input[2]
         .protections
         .push(Protection::Pointer("symlink best".to_owned()));
     let p = plan(&input, &Policy::keep_last(2), now());
-    // The pinned newest does not use up keep_last: 800 and 900 are the last two unprotected.
+    // The pinned newest uses a keep_last slot: 900 and 1000 are the last two; 300 is kept by
+    // its pointer alone.
     assert_eq!(
         kept(&p),
-        [
-            "checkpoint-300",
-            "checkpoint-800",
-            "checkpoint-900",
-            "checkpoint-1000"
-        ]
+        ["checkpoint-300", "checkpoint-900", "checkpoint-1000"]
     );
     assert_eq!(
         reasons(&p, "checkpoint-1000"),
-        [Reason::NewestComplete, Reason::Pinned]
+        [Reason::NewestComplete, Reason::Pinned, Reason::Last]
     );
     assert_eq!(reasons(&p, "checkpoint-300"), [Reason::Pointer]);
+}
+
+#[test]
+fn a_pointer_on_the_newest_does_not_keep_a_second_checkpoint() {
+    // DeepSpeed's `latest` and Megatron's tracker always name the newest: keep_last = 1 leaves
+    // exactly one (0.1 left two).
+    let mut input = ten();
+    input[9]
+        .protections
+        .push(Protection::Pointer("latest".to_owned()));
+    let p = plan(&input, &Policy::keep_last(1), now());
+    assert_eq!(kept(&p), ["checkpoint-1000"]);
 }
 
 #[test]
