@@ -97,6 +97,9 @@ struct Daemon {
     stopping: Arc<AtomicBool>,
     /// Half of `WatchdogSec`, and when the next ping is due.
     watchdog: Option<(Duration, Instant)>,
+    /// Runs with deletions deferred to their next pass: due again at once, but after the
+    /// runs woken by events.
+    backlogged: HashSet<PathBuf>,
     /// During the first look: when it must stop deleting, and when the start timeout is next
     /// extended.
     first_look: Option<(Instant, Instant)>,
@@ -120,6 +123,7 @@ pub async fn run(
         runs: BTreeMap::new(),
         due: BTreeMap::new(),
         glob_parents: HashSet::new(),
+        backlogged: HashSet::new(),
         rediscover: true,
         watcher,
         ledger,
@@ -308,6 +312,7 @@ impl Daemon {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(&run);
             self.due.remove(&run);
+            self.backlogged.remove(&run);
         }
         let now = Instant::now();
         for run in found {
@@ -390,23 +395,24 @@ impl Daemon {
         if self.rediscover {
             self.discover(false);
         }
-        // Longest waiting first: a run whose backlog goes on is due again "now", behind the
-        // runs that were due before it.
-        let mut due: Vec<(Instant, PathBuf)> = self
+        // Runs woken by events or timers first, then backlogs; each longest waiting first.
+        let mut due: Vec<(bool, Instant, PathBuf)> = self
             .due
             .iter()
             .filter(|(_, at)| **at <= now)
-            .map(|(r, at)| (*at, r.clone()))
+            .map(|(r, at)| (self.backlogged.contains(r), *at, r.clone()))
             .collect();
         due.sort();
+        // The round starts after discovery, and makes at least one pass.
+        let round = Instant::now();
         let mut changed_watches = false;
-        for (_, run) in due {
+        for (passes, (_, _, run)) in due.into_iter().enumerate() {
             if self.stopping.load(Ordering::SeqCst) {
                 return;
             }
             // After the first look, back to the loop once a round has taken its time: a
-            // reload or another run's event waits for one pass, not for every due run's.
-            if self.first_look.is_none() && now.elapsed() >= WORK_ROUND {
+            // reload or another run's event waits for about one pass, not for every due run's.
+            if self.first_look.is_none() && passes > 0 && round.elapsed() >= WORK_ROUND {
                 break;
             }
             self.due.remove(&run);
@@ -442,6 +448,7 @@ impl Daemon {
         if outcome.gone {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(run);
+            self.backlogged.remove(run);
             return true;
         }
         let mut next = outcome.recheck_at;
@@ -449,17 +456,20 @@ impl Daemon {
             let poll = Instant::now() + watch.poll_interval;
             next = Some(next.map_or(poll, |n| n.min(poll)));
         }
-        if outcome.executed.deferred > 0 {
-            // The rest of its backlog, after whatever else is due; but when every deletion
-            // tried failed, not in a hot loop.
-            let all_failed =
-                outcome.executed.deleted.is_empty() && !outcome.executed.failed_names.is_empty();
-            let at = if all_failed {
-                Instant::now() + self.options.trash_retry
-            } else {
-                Instant::now()
-            };
-            next = Some(next.map_or(at, |n| n.min(at)));
+        if !outcome.executed.failed_names.is_empty() {
+            // A deletion that failed (a mount point, an immutable file) is tried again on a
+            // timer: a failed rename changes nothing the periodic rescan would notice.
+            let retry = Instant::now() + self.options.trash_retry;
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        if outcome.executed.deferred > 0 && !outcome.only_known_failures {
+            // The rest of its backlog, after the runs woken by events; but not in a hot loop
+            // when all it tried were deletions known to fail.
+            self.backlogged.insert(run.to_owned());
+            let now = Instant::now();
+            next = Some(next.map_or(now, |n| n.min(now)));
+        } else {
+            self.backlogged.remove(run);
         }
         if outcome.trash_left {
             let retry = Instant::now() + self.options.trash_retry;

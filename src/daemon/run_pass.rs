@@ -25,7 +25,8 @@ const FAR_DEADLINE: Duration = Duration::from_secs(86_400 * 365);
 
 /// How long a pass may spend deleting: at least `at_least`, or as long as its look took (so
 /// looking again costs at most half of working off a backlog), but never past `not_after`.
-/// The first deletion is always made, so a backlog always shrinks.
+/// After READY the first deletion is always made, so a backlog always shrinks; before READY
+/// (`not_after` set) nothing is tried past the deadline.
 #[derive(Debug, Clone, Copy)]
 pub struct Slice {
     pub at_least: Duration,
@@ -33,6 +34,8 @@ pub struct Slice {
 }
 
 /// What a pass found and did.
+// Independent facts about one pass, not a state machine.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Default)]
 pub struct PassOutcome {
     /// The run directory is gone: forget it.
@@ -47,6 +50,8 @@ pub struct PassOutcome {
     /// Trash could not be emptied (an immutable file, say): retry on a timer, since a quiet
     /// run may see no other pass for a long time.
     pub trash_left: bool,
+    /// Nothing was deleted, and every deletion tried had failed before too.
+    pub only_known_failures: bool,
 }
 
 /// Runs one pass. `stopping` is checked between deletions, and so is the end of `slice`.
@@ -175,7 +180,7 @@ pub fn run_pass(
             stopping,
             deadline: Some(slice.not_after.map_or(end, |n| n.min(end)).into_std()),
             // Before READY the deadline is hard: past it, nothing more is tried.
-            first_is_free: slice.not_after.is_none_or(|n| Instant::now() < n),
+            first_is_free: slice.not_after.is_none(),
             try_last: Some(&failed_before),
         };
         let mut journal = Announcing {
@@ -192,6 +197,15 @@ pub fn run_pass(
             &mut journal,
         );
         outcome.trash_left |= outcome.executed.trash_left;
+        // Only failures already known before this pass: the run may then wait instead of
+        // coming back at once (a first failure is tried last next time, behind the others).
+        outcome.only_known_failures = outcome.executed.deleted.is_empty()
+            && !outcome.executed.failed_names.is_empty()
+            && outcome
+                .executed
+                .failed_names
+                .iter()
+                .all(|name| memory.get(name).is_some_and(|s| s.has(Said::Failed)));
         for name in &outcome.executed.failed_names {
             if let Some(seen) = memory.get_mut(name) {
                 seen.set(Said::Failed);

@@ -130,7 +130,8 @@ pub struct Until<'a> {
     /// not kept waiting.
     pub deadline: Option<Instant>,
     /// Whether the first deletion is attempted even past the deadline (so a backlog always
-    /// shrinks); not when the deadline is a hard one, as at start before READY.
+    /// shrinks); not when the deadline is a hard one, as at start before READY: then nothing
+    /// at all is tried past it.
     pub first_is_free: bool,
     /// Checkpoints to try after all others: those whose deletion failed before (a mount
     /// point, an immutable file), which would otherwise use up every slice first.
@@ -185,6 +186,11 @@ pub fn carry_out_until(
         }
         return outcome;
     }
+    if !until.first_is_free && until.deadline.is_some_and(|d| Instant::now() >= d) {
+        // Past a hard deadline nothing is tried: no listing, no intents.
+        outcome.deferred = deletions.len();
+        return outcome;
+    }
     let dir = match RunDir::open(run) {
         Ok(dir) => dir,
         Err(e) => {
@@ -221,19 +227,19 @@ pub fn carry_out_until(
         journal.sync();
         for (i, v) in batch.iter().enumerate() {
             let left = deletions.len() - attempted;
-            let mut give_up = |why: &str| {
+            let give_up = |journal: &mut dyn Journal, why: &str| {
                 for rest in &batch[i..] {
                     journal.not_deleted(run, &watch.name, rest, why, false);
                 }
             };
             if until.stopping.load(Ordering::SeqCst) {
-                give_up("ckptd is stopping");
+                give_up(journal, "ckptd is stopping");
                 break 'batches;
             }
             if (attempted > 0 || !until.first_is_free)
                 && until.deadline.is_some_and(|d| Instant::now() >= d)
             {
-                give_up("deferred to the run's next pass");
+                give_up(journal, "deferred to the run's next pass");
                 outcome.deferred = left;
                 tracing::debug!(run = %run.display(), deferred = left, "time slice used up: {left} deletions deferred to the run's next pass");
                 break 'batches;
@@ -243,26 +249,33 @@ pub fn carry_out_until(
                 journal.not_deleted(run, &watch.name, v, "not scanned", false);
                 continue;
             };
-            if let Err(why) = recheck::still_deletable(&dir, watch, checkpoint) {
+            // A due listing of the pointers comes first, outside the check-to-rename window.
+            if let Err(why) = pointers
+                .refresh(&dir, watch)
+                .and_then(|()| recheck::still_deletable(&dir, watch, checkpoint))
+            {
                 journal.not_deleted(run, &watch.name, v, &why, false);
                 tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
                 outcome.skipped += 1;
                 continue;
             }
-            // Last, right before the rename: the victim's own recheck may take a while.
-            if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
-                give_up("the newest complete checkpoint changed");
-                tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = left, "newest complete checkpoint {} changed since planning (re-saved in place?): {left} deletions deferred to the next pass", changed.name);
-                outcome.skipped += left;
-                break 'batches;
-            }
-            if let Err(why) = recheck::still_unprotected(&dir, watch, &mut pointers, &v.name) {
+            // Pins and pointers after the walk of the victim: a pin made meanwhile counts.
+            if let Err(why) = recheck::still_unprotected(&dir, &pointers, &v.name) {
                 journal.not_deleted(run, &watch.name, v, &why, false);
                 tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
                 outcome.skipped += 1;
                 continue;
             }
             journal.moving(run, v);
+            // Last, right before the rename (nothing between them but the rename itself): a
+            // trainer that starts re-saving the newest checkpoint in place makes the older
+            // ones the resume point again.
+            if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
+                give_up(journal, "the newest complete checkpoint changed");
+                tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = left, "newest complete checkpoint {} changed since planning (re-saved in place?): {left} deletions deferred to the next pass", changed.name);
+                outcome.skipped += left;
+                break 'batches;
+            }
             delete(&dir, run, &watch.name, v, journal, &mut outcome);
         }
     }

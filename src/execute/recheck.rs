@@ -49,12 +49,18 @@ impl Pointers {
         })
     }
 
-    /// Whether a pointer names `name`, re-reading first when the last reading is due.
-    fn name(&mut self, dir: &RunDir, watch: &Watch, name: &str) -> Result<bool, String> {
+    /// Reads them again when the last reading is due. Called before a deletion's walks, so
+    /// the listing is not inside the window between the victim's check and its rename.
+    pub fn refresh(&mut self, dir: &RunDir, watch: &Watch) -> Result<(), String> {
         if self.due(Instant::now()) {
             *self = Self::read(dir, watch)?;
         }
-        Ok(self.names.contains(name))
+        Ok(())
+    }
+
+    /// Whether the last reading has a pointer naming `name`.
+    fn name(&self, name: &str) -> bool {
+        self.names.contains(name)
     }
 
     /// A reading is due once the last one is as old as it took.
@@ -97,18 +103,14 @@ pub fn still_deletable(dir: &RunDir, watch: &Watch, checkpoint: &Checkpoint) -> 
     Ok(())
 }
 
-/// `Ok` when nothing protects `name` now: checked last, right before the rename, after the
-/// walks of the checkpoint and of the newest ones, so a pin or pointer made meanwhile counts.
-pub fn still_unprotected(
-    dir: &RunDir,
-    watch: &Watch,
-    pointers: &mut Pointers,
-    name: &str,
-) -> Result<(), String> {
+/// `Ok` when nothing protects `name` now: checked after the walk of the checkpoint, right
+/// before the newest ones are checked and the rename: a pin (read from disk here) or a
+/// pointer (in the reading [`Pointers::refresh`] keeps fresh) made meanwhile counts.
+pub fn still_unprotected(dir: &RunDir, pointers: &Pointers, name: &str) -> Result<(), String> {
     if pins::is_pinned(&dir.path, name) {
         return Err("it was pinned".to_owned());
     }
-    if pointers.name(dir, watch, name)? {
+    if pointers.name(name) {
         return Err("a pointer names it now".to_owned());
     }
     Ok(())
@@ -150,12 +152,13 @@ mod tests {
             .remove(0);
         let run_dir = RunDir::open(&run).unwrap();
         let mut pointers = Pointers::read(&run_dir, &watch).unwrap();
-        assert!(still_unprotected(&run_dir, &watch, &mut pointers, "ckpt-4.pt").is_ok());
+        assert!(still_unprotected(&run_dir, &pointers, "ckpt-4.pt").is_ok());
         std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
-        // As if the last reading had taken no time: the next question reads again.
+        // As if the last reading had taken no time: the next refresh reads again.
         pointers.took = Duration::ZERO;
+        pointers.refresh(&run_dir, &watch).unwrap();
         assert_eq!(
-            still_unprotected(&run_dir, &watch, &mut pointers, "ckpt-4.pt"),
+            still_unprotected(&run_dir, &pointers, "ckpt-4.pt"),
             Err("a pointer names it now".to_owned())
         );
     }
