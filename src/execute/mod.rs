@@ -462,6 +462,8 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(std::fs::read_dir(&run).unwrap().count(), 6);
+        // Not even a listing or an intent: nothing in the ledger.
+        assert!(journal.events.is_empty(), "{:?}", journal.events);
         // Names that failed before are tried after all others.
         let failed_before = |name: &str| name == "ckpt-1.pt" || name == "ckpt-2.pt";
         let reordered = Until {
