@@ -600,6 +600,11 @@ class Oracle:
         self.complete: dict[str, tuple[int, float]] = {}  # name -> (step, finish time)
         self.writing: dict[str, bool] = {}  # name -> open() returned
         self.violations: dict[str, str] = {}
+        # The complete set at the previous sample: a deletion seen now happened at some instant
+        # since then, so it is only surely wrong when the name was the newest complete both
+        # then and now (a writer may have begun re-saving the newest in between, after ckptd
+        # rightly deleted the older one).
+        self.complete_at_last_sample: dict[str, tuple[int, float]] = {}
 
     def check(self, run: str, t: float) -> None:
         """Lists the run, judges the deletions since the last sample, forgets the deleted names."""
@@ -614,15 +619,22 @@ class Oracle:
             # Only names complete both before and after the listing: no race with the writer.
             gone = [n for n in self.complete if n in before and n not in present]
             if gone:
-                by_step = max(self.complete, key=lambda n: self.complete[n])
-                by_time = max(self.complete, key=lambda n: self.complete[n][1])
+                def newest(complete):
+                    by_step = max(complete, key=lambda n: complete[n])
+                    by_time = max(complete, key=lambda n: complete[n][1])
+                    return {by_step, by_time}
+                then = self.complete_at_last_sample or self.complete
+                surely_newest = newest(self.complete) & newest(then)
                 for name in gone:
-                    if name in (by_step, by_time):
+                    if name in surely_newest:
                         self.violations.setdefault("newest", f"{name} (newest complete) deleted at {t:.1f} s")
-                if len(gone) == len(self.complete):
+                # "None left" likewise only when nothing else was complete at the last sample.
+                others_then = [n for n in then if n not in gone and n in present]
+                if len(gone) == len(self.complete) and not others_then:
                     self.violations.setdefault("none", f"no complete checkpoint left at {t:.1f} s")
                 for name in gone:
                     del self.complete[name]
+            self.complete_at_last_sample = dict(self.complete)
             for name in open_before:
                 if self.writing.get(name) and name not in present:
                     self.violations.setdefault("writing", f"{name} deleted while open at {t:.1f} s")
