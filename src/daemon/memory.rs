@@ -196,22 +196,24 @@ mod tests {
         assert!(std::mem::size_of::<(CompactString, Seen)>() <= 72);
     }
 
+    /// A fresh entry for any checkpoint.
+    fn tracker() -> Seen {
+        let fp = crate::checkpoint::Fingerprint {
+            files: 1,
+            bytes: 1,
+            newest_mtime: std::time::UNIX_EPOCH,
+            newest_ctime: std::time::UNIX_EPOCH,
+            inodes: 1,
+        };
+        let clock = crate::storage_clock::RunClock {
+            now: std::time::UNIX_EPOCH,
+            on_storage: true,
+        };
+        Seen::new(Tracker::new(fp, tokio::time::Instant::now(), clock))
+    }
+
     #[test]
     fn entries_are_found_by_name_whatever_the_order_of_insertion() {
-        let tracker = || {
-            let fp = crate::checkpoint::Fingerprint {
-                files: 1,
-                bytes: 1,
-                newest_mtime: std::time::UNIX_EPOCH,
-                newest_ctime: std::time::UNIX_EPOCH,
-                inodes: 1,
-            };
-            let clock = crate::storage_clock::RunClock {
-                now: std::time::UNIX_EPOCH,
-                on_storage: true,
-            };
-            Seen::new(Tracker::new(fp, tokio::time::Instant::now(), clock))
-        };
         let mut memory = RunMemory::default();
         let names = ["ckpt-3", "ckpt-1", "a-name-longer-than-twenty-four-bytes"];
         memory.insert_new(names.iter().map(|n| ((*n).into(), tracker())).collect());
@@ -231,18 +233,7 @@ mod tests {
 
     #[test]
     fn a_decision_is_new_only_when_it_or_its_reasons_change() {
-        let fp = crate::checkpoint::Fingerprint {
-            files: 1,
-            bytes: 1,
-            newest_mtime: std::time::UNIX_EPOCH,
-            newest_ctime: std::time::UNIX_EPOCH,
-            inodes: 1,
-        };
-        let clock = crate::storage_clock::RunClock {
-            now: std::time::UNIX_EPOCH,
-            on_storage: true,
-        };
-        let mut seen = Seen::new(Tracker::new(fp, tokio::time::Instant::now(), clock));
+        let mut seen = tracker();
         assert!(seen.log_decision(Decision::Keep, &[Reason::Last]));
         assert!(!seen.log_decision(Decision::Keep, &[Reason::Last]));
         assert!(seen.log_decision(Decision::Keep, &[Reason::Last, Reason::Best]));

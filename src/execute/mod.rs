@@ -382,6 +382,16 @@ mod tests {
         scanned
     }
 
+    /// No deadline, plan order.
+    fn unlimited(never: &AtomicBool) -> Until<'_> {
+        Until {
+            stopping: never,
+            deadline: None,
+            first_is_free: true,
+            try_last: None,
+        }
+    }
+
     /// Every journal event as `(event, checkpoint)`.
     #[derive(Default)]
     struct Recorder {
@@ -415,10 +425,8 @@ mod tests {
         assert_eq!(plan.deletions().count(), 599);
         let never = AtomicBool::new(false);
         let until = Until {
-            stopping: &never,
             deadline: Some(Instant::now()),
-            first_is_free: true,
-            try_last: None,
+            ..unlimited(&never)
         };
         let mut journal = Recorder::default();
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
@@ -449,10 +457,9 @@ mod tests {
         let never = AtomicBool::new(false);
         // Before READY, past the first look's time: not even one.
         let hard = Until {
-            stopping: &never,
             deadline: Some(Instant::now()),
             first_is_free: false,
-            try_last: None,
+            ..unlimited(&never)
         };
         let mut journal = Recorder::default();
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &hard, &mut journal);
@@ -467,10 +474,8 @@ mod tests {
         // Names that failed before are tried after all others.
         let failed_before = |name: &str| name == "ckpt-1.pt" || name == "ckpt-2.pt";
         let reordered = Until {
-            stopping: &never,
-            deadline: None,
-            first_is_free: true,
             try_last: Some(&failed_before),
+            ..unlimited(&never)
         };
         let mut journal = Recorder::default();
         let outcome = carry_out_until(
@@ -502,12 +507,7 @@ mod tests {
         let scanned = scan(&run, &watch);
         let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
         let never = AtomicBool::new(false);
-        let until = Until {
-            stopping: &never,
-            deadline: None,
-            first_is_free: true,
-            try_last: None,
-        };
+        let until = unlimited(&never);
         let mut journal = Recorder::default();
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
         assert_eq!((outcome.deleted.len(), outcome.deferred), (599, 0));
@@ -531,12 +531,7 @@ mod tests {
         std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
         let mut journal = Recorder::default();
         let never = AtomicBool::new(false);
-        let until = Until {
-            stopping: &never,
-            deadline: None,
-            first_is_free: true,
-            try_last: None,
-        };
+        let until = unlimited(&never);
         let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
         assert_eq!(
             (outcome.deleted.len(), outcome.skipped),
