@@ -97,6 +97,16 @@ impl NamePattern {
         if rest.contains('}') {
             return Err(format!("unmatched `}}` in pattern `{pattern}`"));
         }
+        let varies = ["(?P<step>", "(?P<epoch>", ".*?"]
+            .iter()
+            .any(|part| regex.contains(part));
+        if !varies {
+            // `model.pt` names one file, which the trainer overwrites: there is nothing to
+            // rotate, and a name that never changes is not a series of checkpoints.
+            return Err(format!(
+                "pattern `{pattern}` names a single file: a checkpoint pattern needs {{step}}, {{epoch}} or a `*`"
+            ));
+        }
         regex.push_str(&regex::escape(rest));
         regex.push('$');
         let regex = Regex::new(&regex).map_err(|e| e.to_string())?;
@@ -188,6 +198,19 @@ pub fn parse_number(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_that_cannot_vary_is_refused() {
+        let err = NamePattern::placeholders("model.pt").unwrap_err();
+        assert_eq!(
+            err,
+            "pattern `model.pt` names a single file: a checkpoint pattern needs {step}, {epoch} or a `*`"
+        );
+        assert!(NamePattern::placeholders("{val_loss}.ckpt").is_err());
+        for ok in ["model-{step}.pt", "epoch{epoch}.ckpt", "run-*.pt"] {
+            assert!(NamePattern::placeholders(ok).is_ok(), "{ok}");
+        }
+    }
 
     fn fields(pattern: &NamePattern, name: &str) -> NameFields {
         match pattern.recognise(name) {

@@ -51,6 +51,25 @@ fn check_reports_every_error_with_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn check_refuses_a_pattern_naming_a_single_file() {
+    // Issue 9: `pattern = "model.pt"` was accepted; it names one file, never a series.
+    let f = Fixture::new();
+    let file = f.config(
+        "[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"model.pt\"\nkeep_last = 1\n",
+    );
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:5:11: pattern `model.pt` names a single file: a checkpoint pattern needs {{step}}, {{epoch}} or a `*`",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_config_file_exits_2_naming_it() {
     let f = Fixture::new();
     let out = f.ckptd(&["plan", "--config", "nope.toml"]);
