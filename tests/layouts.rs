@@ -414,3 +414,26 @@ metric_source = { kind = "jsonl", path = "../metrics.jsonl" }
         ]
     );
 }
+
+#[test]
+fn a_crashed_save_with_an_empty_state_is_incomplete_without_a_warn() {
+    // Issue 9: HF's crashed save leaves an empty trainer_state.json; 0.1 WARNed "metric file
+    // unreadable" for it on every pass (720 lines per crashed save at the defaults).
+    let f = Fixture::new();
+    hf_checkpoint(&f, 500, Some(0.9), "out/checkpoint-500", 30);
+    hf_checkpoint(&f, 1000, Some(0.8), "out/checkpoint-1000", 20);
+    f.write("out/checkpoint-1500/model.safetensors", vec![0u8; 64]);
+    f.write("out/checkpoint-1500/trainer_state.json", "");
+    f.age("out/checkpoint-1500", 10);
+    f.config(
+        "[[watch]]\nname = \"hf\"\nruns = [\"out\"]\nlayout = \"huggingface\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\n",
+    );
+    let out = f.ckptd(&["plan", "--config", "ckptd.toml", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        decisions(&plan, 0)[2],
+        row("checkpoint-1500", "keep", &["incomplete"])
+    );
+    let err = common::stderr(&out);
+    assert!(!err.contains("metric file unreadable"), "{err}");
+}

@@ -25,7 +25,16 @@ pub fn observe(
     step: Option<u64>,
     metric: &str,
     max_bytes: u64,
+    incomplete: bool,
 ) -> MetricObservation {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        if incomplete {
+            tracing::debug!(path = %file.display(), error = %e, "metric file of an incomplete checkpoint not readable yet");
+        } else {
+            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
+        }
+        MetricObservation::Final(None)
+    };
     let opened = match confined::open(run, file) {
         Ok(opened) => opened,
         Err(OpenError::Escapes { target }) => {
@@ -59,14 +68,8 @@ pub fn observe(
             MetricObservation::Final(found.metric)
         }
         Ok(Outcome::OverLimit) => too_large(opened.metadata().map_or(size, |m| m.len())),
-        Ok(Outcome::Unparsable(e)) => {
-            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
-            MetricObservation::Final(None)
-        }
-        Err(e) => {
-            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
-            MetricObservation::Final(None)
-        }
+        Ok(Outcome::Unparsable(e)) => unreadable(&e),
+        Err(e) => unreadable(&e),
     }
 }
 
@@ -127,7 +130,7 @@ mod tests {
     fn missing_or_truncated_files_mean_no_metric() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path();
-        let read = |file: &Path| observe(run, file, Some(1), "eval_loss", 1 << 20);
+        let read = |file: &Path| observe(run, file, Some(1), "eval_loss", 1 << 20, false);
         assert_eq!(
             read(&run.join("ck/nope.json")),
             MetricObservation::Final(None)
@@ -148,11 +151,11 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let len = text.len() as u64;
         assert_eq!(
-            observe(run, &file, Some(1), "eval_loss", len),
+            observe(run, &file, Some(1), "eval_loss", len, false),
             MetricObservation::Final(Some(0.5))
         );
         assert_eq!(
-            observe(run, &file, Some(1), "eval_loss", len - 1),
+            observe(run, &file, Some(1), "eval_loss", len - 1, false),
             MetricObservation::TooLarge(OverCap {
                 path: file.clone(),
                 bytes: len,
@@ -176,7 +179,7 @@ mod tests {
         let file = run.join("checkpoint-1/trainer_state.json");
         std::os::unix::fs::symlink(&outside, &file).unwrap();
         assert_eq!(
-            observe(&run, &file, Some(1), "eval_loss", 1 << 20),
+            observe(&run, &file, Some(1), "eval_loss", 1 << 20, false),
             MetricObservation::Final(None)
         );
         // A link that stays inside the run is read.
@@ -184,7 +187,7 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink("../kept.json", &file).unwrap();
         assert_eq!(
-            observe(&run, &file, Some(1), "eval_loss", 1 << 20),
+            observe(&run, &file, Some(1), "eval_loss", 1 << 20, false),
             MetricObservation::Final(Some(0.1))
         );
     }

@@ -85,4 +85,15 @@ mod tests {
         assert_eq!(doc.get("c").unwrap().as_step(), None);
         assert_eq!(doc.get("d").unwrap().as_step(), None);
     }
+
+    #[test]
+    fn floats_read_back_exactly() {
+        // Orbax's metrics file: 1.4546689987182617 read back 1 ULP off without serde_json's
+        // float_roundtrip.
+        let doc: Json = parse(r#"{"loss": 1.4546689987182617}"#).unwrap();
+        assert_eq!(
+            doc.get("loss").and_then(Json::as_number),
+            Some(1.454_668_998_718_261_7)
+        );
+    }
 }

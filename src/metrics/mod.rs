@@ -27,6 +27,20 @@ pub use run_log::RunLog;
 /// is a few MiB, and reading hundreds of MiB on every pass costs seconds.
 pub const DEFAULT_MAX_METRIC_BYTES: u64 = 32 << 20;
 
+/// How one checkpoint's metric is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// `metric_window`: how far from the checkpoint's step a run-level record may be.
+    pub metric_window: u64,
+    /// `max_metric_bytes`.
+    pub max_bytes: u64,
+    /// The checkpoint's completion marker is missing: a file that cannot be read yet is
+    /// expected there (a crashed save leaves an empty `trainer_state.json`), so it is said at
+    /// DEBUG, not as a WARN on every pass; the stale-checkpoint WARN covers a save that never
+    /// finishes.
+    pub incomplete: bool,
+}
+
 /// A validated `metric_source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetricSource {
@@ -97,16 +111,20 @@ impl MetricSource {
     }
 
     /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run;
-    /// a file inside the checkpoint larger than `max_bytes` is not read (`TooLarge`).
+    /// a file inside the checkpoint larger than `reading.max_bytes` is not read (`TooLarge`).
     pub fn observe(
         &self,
         metric: &str,
         unit: &Path,
         fields: &NameFields,
         run_log: Option<&RunLog>,
-        metric_window: u64,
-        max_bytes: u64,
+        reading: Reading,
     ) -> MetricObservation {
+        let Reading {
+            metric_window,
+            max_bytes,
+            incomplete,
+        } = reading;
         match self {
             Self::Filename => MetricObservation::Final(fields.metric(metric)),
             Self::CheckpointJson { path } => checkpoint_json::observe(
@@ -115,6 +133,7 @@ impl MetricSource {
                 fields.step,
                 metric,
                 max_bytes,
+                incomplete,
             ),
             Self::Csv { .. } | Self::Jsonl { .. } | Self::TensorBoard { .. } => {
                 match (run_log, fields.step) {

@@ -48,8 +48,31 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// A metric as the table shows it in its 10 columns: four decimals where that says something
+/// (`0.4127`), scientific notation for very large or very small values (`1.2346e-7`, not
+/// `0.0000`), and NaN and infinities by name.
+pub fn metric_text(value: f64) -> String {
+    let magnitude = value.abs();
+    if value.is_finite() && magnitude != 0.0 && !(1e-3..1e5).contains(&magnitude) {
+        format!("{value:.4e}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_metric_keeps_its_digits_whatever_its_size() {
+        assert_eq!(super::metric_text(0.412_7), "0.4127");
+        assert_eq!(super::metric_text(0.0), "0.0000");
+        assert_eq!(super::metric_text(1.234_567e-7), "1.2346e-7");
+        assert_eq!(super::metric_text(-3.5e9), "-3.5000e9");
+        assert_eq!(super::metric_text(12_345.6), "12345.6000");
+        assert_eq!(super::metric_text(f64::NAN), "NaN");
+        assert_eq!(super::metric_text(f64::INFINITY), "inf");
+    }
+
     #[test]
     fn human_bytes_picks_a_unit() {
         assert_eq!(super::human_bytes(0), "0 B");

@@ -44,7 +44,7 @@ pub fn render(plans: &[RunPlan]) -> String {
             let metric = v
                 .metric
                 .value()
-                .map_or_else(|| "-".to_owned(), |m| format!("{m:.4}"));
+                .map_or_else(|| "-".to_owned(), super::metric_text);
             let decision = match v.decision {
                 Decision::Keep => "keep",
                 Decision::Delete => "DELETE",

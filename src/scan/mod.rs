@@ -16,6 +16,7 @@ use crate::checkpoint::{
 };
 use crate::config::Watch;
 use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
+use crate::metrics::Reading;
 use crate::pattern::{NameFields, Recognition};
 use crate::pins;
 
@@ -78,25 +79,29 @@ pub fn scan_run_knowing(
         .map(
             |((candidate, (fingerprint, open, scan_problem)), confirmed)| {
                 let unit = run.join(&candidate.name);
+                let marker = if fingerprint.is_some() {
+                    watch
+                        .layout
+                        .marker(&unit, candidate.kind, &candidate.fields)
+                } else {
+                    Marker::NotRequired
+                };
                 let metric = match (&watch.metric_source, wants_metric) {
                     (Some(source), Some(metric)) => source.observe(
                         metric,
                         &unit,
                         &candidate.fields,
                         run_log.as_ref(),
-                        watch.metric_window,
-                        watch.max_metric_bytes,
+                        Reading {
+                            metric_window: watch.metric_window,
+                            max_bytes: watch.max_metric_bytes,
+                            incomplete: matches!(marker, Marker::Missing(_)),
+                        },
                     ),
                     _ => MetricObservation::NotWanted,
                 };
                 Checkpoint {
-                    marker: if fingerprint.is_some() {
-                        watch
-                            .layout
-                            .marker(&unit, candidate.kind, &candidate.fields)
-                    } else {
-                        Marker::NotRequired
-                    },
+                    marker,
                     writers: if writers.is_some() {
                         Writers::Checked { open }
                     } else {
