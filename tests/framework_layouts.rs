@@ -631,3 +631,31 @@ fn nemo1_default_names_have_an_epoch_and_no_step() {
         ]
     );
 }
+
+#[test]
+fn deepspeed_an_empty_latest_keeps_every_tag_and_warns_once() {
+    // Issue 9: a crash between opening `latest` and writing it leaves it empty; 0.1 said
+    // "`latest` not written yet", which is not what happened.
+    let f = Fixture::new();
+    for (step, minutes) in [(100, 30), (200, 20), (300, 10)] {
+        unit(
+            &f,
+            &format!("ds/global_step{step}"),
+            &["mp_rank_00_model_states.pt"],
+            minutes,
+        );
+    }
+    f.write("ds/latest", "");
+    f.config("[[watch]]\nname = \"ds\"\nruns = [\"ds\"]\nlayout = \"deepspeed\"\nkeep_last = 1\n");
+    let out = f.ckptd(&["plan", "--config", "ckptd.toml", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for i in 0..3 {
+        assert_eq!(plan["runs"][0]["checkpoints"][i]["decision"], "keep");
+        assert_eq!(
+            plan["runs"][0]["checkpoints"][i]["detail"],
+            "`latest` is empty (a save crashed between opening and writing it?): no tag is known complete"
+        );
+    }
+    let err = common::stderr(&out);
+    assert_eq!(err.matches("is empty (a save crashed").count(), 1, "{err}");
+}

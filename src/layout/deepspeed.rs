@@ -53,14 +53,25 @@ impl Layout for DeepSpeed {
     }
 
     fn marker(&self, unit: &Path, _kind: Kind, fields: &NameFields) -> Marker {
-        let Some(tag) = unit
-            .parent()
-            .and_then(|run| read_pointer_file(&run.join(LATEST)))
-        else {
+        let Some(run) = unit.parent() else {
+            return Marker::Missing("no run directory".to_owned());
+        };
+        let latest = run.join(LATEST);
+        let Some(tag) = read_pointer_file(&latest) else {
+            if crate::regular_file::read(&latest).is_ok() {
+                // There, but nothing in it: rank 0 crashed between opening and writing it.
+                if crate::metrics::warn_once::first_time(&latest, "empty") {
+                    tracing::warn!(run = %run.display(), path = %latest.display(), "{} is empty (a save crashed between opening and writing it?): no tag is known complete, none is deleted", latest.display());
+                }
+                return Marker::Missing(
+                    "`latest` is empty (a save crashed between opening and writing it?): no tag is known complete".to_owned(),
+                );
+            }
             return Marker::Missing(
                 "`latest` not written yet: no tag is known complete".to_owned(),
             );
         };
+        crate::metrics::warn_once::read_fine(&latest);
         if unit.file_name().is_some_and(|n| *n == *tag) {
             return Marker::Present;
         }
@@ -117,6 +128,25 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn an_empty_latest_says_so_and_proves_nothing() {
+        let run = tempfile::tempdir().unwrap();
+        std::fs::create_dir(run.path().join("global_step100")).unwrap();
+        std::fs::write(run.path().join("latest"), "").unwrap();
+        let d = DeepSpeed::new(None);
+        assert_eq!(
+            d.marker(
+                &run.path().join("global_step100"),
+                Kind::Dir,
+                &NameFields::at_step(100)
+            ),
+            Marker::Missing(
+                "`latest` is empty (a save crashed between opening and writing it?): no tag is known complete"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
