@@ -70,6 +70,25 @@ fn check_refuses_a_pattern_naming_a_single_file() {
 }
 
 #[test]
+fn plan_of_one_run_says_nothing_about_other_watches_runs() {
+    // Issue 9: `plan RUN` printed the WARNs of every other watch's discovery.
+    let f = Fixture::new();
+    f.write("a/ckpt-1.pt", b"x");
+    f.config(
+        "[[watch]]\nname = \"a\"\nruns = [\"a\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n\n[[watch]]\nname = \"b\"\nruns = [\"elsewhere/*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\n",
+    );
+    let all = f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    assert!(
+        stderr(&all).contains("no run directory matches this glob"),
+        "{}",
+        stderr(&all)
+    );
+    let one = f.ckptd(&["plan", "--config", "ckptd.toml", "a"]);
+    assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
+    assert!(!stderr(&one).contains("WARN"), "{}", stderr(&one));
+}
+
+#[test]
 fn a_missing_config_file_exits_2_naming_it() {
     let f = Fixture::new();
     let out = f.ckptd(&["plan", "--config", "nope.toml"]);

@@ -63,11 +63,14 @@ pub fn plan_runs(
     selected: &[PathBuf],
     access: Access,
 ) -> Result<Vec<Pass>, String> {
-    let mut found = runs::discover(config, true);
+    // With RUNs named, what discovery would say about other watches' runs is noise.
+    let mut found = runs::discover(config, selected.is_empty());
     if !selected.is_empty() {
         let wanted: Vec<PathBuf> = selected.iter().map(|p| crate::paths::absolute(p)).collect();
         for (given, path) in selected.iter().zip(&wanted) {
             if !found.iter().any(|r| &r.path == path) {
+                // Now the reasons are worth saying (a symlinked or nested run, say).
+                let _ = runs::discover(config, true);
                 return Err(format!(
                     "{} is not a run directory of any watch in {}",
                     given.display(),
