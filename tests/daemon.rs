@@ -335,3 +335,30 @@ fn ckptds_own_deletions_do_not_wake_it() {
         "the trainer's write must wake it:\n{log}"
     );
 }
+
+#[test]
+fn a_held_run_is_one_error_and_no_deletion_while_checkpoints_come() {
+    // DESIGN invariant 9 in the daemon: a typo in `metric` holds the run, with one ERROR, not
+    // one per pass or per checkpoint, and nothing is deleted as new checkpoints arrive.
+    let f = Fixture::new();
+    for step in 1..=3u64 {
+        let dir = format!("run/ckpt-{step}");
+        f.write(
+            &format!("{dir}/metrics.json"),
+            format!("{{\"eval_loss\": 0.{step}}}"),
+        );
+        f.age(&dir, 100 - step);
+    }
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_los\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    d.wait_log("keep_best holds run");
+    f.write("run/ckpt-4/metrics.json", "{\"eval_loss\": 0.05}");
+    f.age("run/ckpt-4", 1);
+    d.wait_log("checkpoint complete: ckpt-4");
+    let log = d.log();
+    assert_eq!(log.matches("keep_best holds run").count(), 1, "{log}");
+    assert!(!log.contains("checkpoint deleted"), "{log}");
+    assert_eq!(f.listing("run"), ["ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"]);
+}

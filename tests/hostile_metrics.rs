@@ -257,7 +257,13 @@ fn a_run_level_log_linked_out_of_the_run_is_not_read_and_one_inside_is() {
     std::os::unix::fs::symlink(f.path("secret"), f.path("run/logs")).unwrap();
     f.config("[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"model_step{step}.pt\"\nkeep_best = 1\nmetric = \"val\"\nmode = \"min\"\nmetric_timeout = \"1m\"\nmetric_source = { kind = \"jsonl\", path = \"logs/*.jsonl\" }\n");
     let out = f.ckptd(&["plan", "--json", "--config", "ckptd.toml"]);
-    common::assert_success(&out);
+    // No metric read anywhere: the run is held (DESIGN invariant 9), and `plan` exits 1.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("keep_best holds run"),
+        "{}",
+        stderr(&out)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let metrics: Vec<&serde_json::Value> = (0..3)
         .map(|i| &plan["runs"][0]["checkpoints"][i]["metric"])

@@ -437,3 +437,35 @@ fn a_crashed_save_with_an_empty_state_is_incomplete_without_a_warn() {
     let err = common::stderr(&out);
     assert!(!err.contains("metric file unreadable"), "{err}");
 }
+
+#[test]
+fn a_typo_in_metric_holds_the_run_instead_of_deleting_the_best() {
+    // Issue 9 / DESIGN invariant 9: `metric = "eval_los"` on an HF run. 0.1 WARNed and deleted
+    // every checkpoint but the newest, the best among them.
+    let f = Fixture::new();
+    for (step, loss, minutes) in [
+        (500, 0.9, 40),
+        (1000, 0.5, 30),
+        (1500, 0.7, 20),
+        (2000, 0.8, 10),
+    ] {
+        hf_checkpoint(&f, step, Some(loss), "out/checkpoint-1000", minutes);
+    }
+    f.config(
+        "[[watch]]\nname = \"hf\"\nruns = [\"out\"]\nlayout = \"huggingface\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_los\"\nmode = \"min\"\n",
+    );
+    let before = f.listing("out");
+    let plan = f.ckptd(&["plan", "--config", "ckptd.toml", "--json"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", common::stderr(&plan));
+    let json: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    for row in decisions(&json, 0) {
+        assert_eq!(row.1, "keep", "{row:?}");
+        assert!(row.2.contains(&"held".to_owned()), "{row:?}");
+    }
+    let err = common::stderr(&plan);
+    assert_eq!(err.matches("keep_best holds run").count(), 1, "{err}");
+    assert!(err.contains("`eval_los`"), "{err}");
+    let prune = f.ckptd(&["prune", "--config", "ckptd.toml", "--yes"]);
+    assert_eq!(prune.status.code(), Some(1), "{}", common::stderr(&prune));
+    assert_eq!(f.listing("out"), before);
+}

@@ -124,6 +124,8 @@ fn dispatch(cli: Cli) -> u8 {
             };
             match pass::plan_runs(&config, &runs, pass::Access::ReadOnly) {
                 Ok(passes) => {
+                    // A held run (keep_best found no metric at all) is an error to fix.
+                    let held = passes.iter().any(|p| p.plan.held());
                     let plans: Vec<RunPlan> =
                         passes.into_iter().map(pass::Pass::into_run_plan).collect();
                     if json {
@@ -131,7 +133,11 @@ fn dispatch(cli: Cli) -> u8 {
                     } else {
                         print!("{}", report::table::render(&plans));
                     }
-                    EXIT_OK
+                    if held {
+                        EXIT_FAILED
+                    } else {
+                        EXIT_OK
+                    }
                 }
                 Err(message) => {
                     eprintln!("ckptd: {message}");

@@ -228,7 +228,9 @@ fn log_plan(run: &Path, watch: &Watch, plan: &Plan) {
     }
     if let Some(best) = &watch.policy.keep_best {
         let unranked: Vec<&str> = plan.unranked().map(|v| v.name.as_str()).collect();
-        if !unranked.is_empty() {
+        if plan.held() {
+            crate::report::log_held(run, &watch.name, &best.metric);
+        } else if !unranked.is_empty() {
             tracing::warn!(
                 run = %run.display(),
                 watch = %watch.name,

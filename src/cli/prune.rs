@@ -89,7 +89,9 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     }
     failed += total.failed;
     println!("{}", summary(&total, failed));
-    if failed > 0 {
+    // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
+    let held = passes.iter().any(|p| p.plan.held());
+    if failed > 0 || held {
         EXIT_FAILED
     } else {
         EXIT_OK

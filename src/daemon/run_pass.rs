@@ -153,6 +153,14 @@ pub fn run_pass(
         checkpoints.iter().map(|c| (c.name.as_str(), c)).collect();
     remember_confirmed(run, &watch.name, memory, &plan.verdicts, &by_name);
     log_changes(run, &watch, memory, &plan.verdicts, &by_name, clock.now);
+    // Held (DESIGN invariant 9): one ERROR while it lasts, said again if it comes back.
+    let held = plan.held();
+    if held && !memory.held_said {
+        if let Some(best) = &watch.policy.keep_best {
+            crate::report::log_held(run, &watch.name, &best.metric);
+        }
+    }
+    memory.held_said = held;
     recheck.extend(pending_deadlines(
         &watch,
         &plan.verdicts,
@@ -394,8 +402,10 @@ fn log_changes(
         {
             crate::report::log_decision(run, v);
         }
+        // In a held run every checkpoint is unranked: its one ERROR says it for all.
         if v.metric == MetricState::Unranked
             && v.is_complete()
+            && !v.reasons.contains(&Reason::Held)
             && seen.as_mut().is_none_or(|s| s.set(Said::Unranked))
         {
             let metric = watch

@@ -83,6 +83,14 @@ impl Plan {
         self.verdicts.iter().find(|v| v.name == name)
     }
 
+    /// Whether the run is held (DESIGN invariant 9): `keep_best` found no readable metric in
+    /// any complete checkpoint, so nothing is deleted; the shell says so as an ERROR.
+    pub fn held(&self) -> bool {
+        self.verdicts
+            .iter()
+            .any(|v| v.reasons.contains(&Reason::Held))
+    }
+
     /// Complete checkpoints that `keep_best` could not rank: the shell WARNs once per run.
     pub fn unranked(&self) -> impl Iterator<Item = &Verdict> {
         self.verdicts

@@ -137,6 +137,10 @@ proptest! {
             c
         };
         let keep = |name: &str| p.verdict(name).unwrap().decision == Decision::Keep;
+        // A held run deletes nothing (DESIGN invariant 9).
+        if p.held() {
+            prop_assert_eq!(deleted(&p), Vec::<String>::new());
+        }
         if let Some(n) = policy.keep_last {
             for c in candidates.iter().rev().take(usize::try_from(n).unwrap()) {
                 prop_assert!(keep(&c.name), "keep_last dropped {}", c.name);

@@ -149,6 +149,22 @@ fn keep_best(
                 .push(format!("unranked: no {} found", rule.metric)),
         }
     }
+    // DESIGN invariant 9: complete checkpoints, none with a readable value, none pending. A
+    // typo in `metric` must never turn keep_best into "delete the best": the run is held.
+    // (Checkpoints whose metric is too large to read are kept anyway; a run of only those is
+    // not held, its WARN already says which key to raise.)
+    let pending = candidates
+        .iter()
+        .any(|&i| assessed[i].metric == MetricState::Pending);
+    let unranked = candidates
+        .iter()
+        .any(|&i| matches!(assessed[i].metric, MetricState::Unranked));
+    if ranked.is_empty() && !pending && unranked {
+        for &i in candidates {
+            out[i].reasons.push(Reason::Held);
+        }
+        return;
+    }
     ranked.sort_by(|&(a, va), &(b, vb)| {
         better(va, vb, rule.mode)
             // Ties: the higher step wins, then the later completion, then the name.

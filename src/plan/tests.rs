@@ -206,6 +206,34 @@ fn a_missing_final_metric_is_unranked_never_worst() {
 }
 
 #[test]
+fn a_run_where_no_checkpoint_has_the_metric_is_held() {
+    // DESIGN invariant 9 (0.1 deleted all but the newest): `metric = "eval_los"`, a typo, finds
+    // nothing anywhere; keep_best must not become "delete the best".
+    let input: Vec<Checkpoint> = ten()
+        .into_iter()
+        .map(|mut c| {
+            c.metric = MetricObservation::Final(None);
+            c
+        })
+        .collect();
+    let policy = Policy {
+        keep_last: Some(1),
+        keep_best: best(1, "eval_los", Mode::Min),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert!(p.held());
+    assert_eq!(p.deletions().count(), 0);
+    assert!(p.verdicts.iter().all(|v| v.reasons.contains(&Reason::Held)));
+    // One checkpoint with the metric: ranked as usual, not held, the unranked ones may go.
+    let mut one = input.clone();
+    one[3] = with_metric(one[3].clone(), 0.5);
+    let p = plan(&one, &policy, now());
+    assert!(!p.held());
+    assert_eq!(kept(&p), ["checkpoint-400", "checkpoint-1000"]);
+}
+
+#[test]
 fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
     let policy = Policy {
         keep_last: Some(1),

@@ -31,6 +31,17 @@ pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
     );
 }
 
+/// The ERROR of a held run (DESIGN invariant 9), shared by the one-shot commands and the daemon.
+pub fn log_held(run: &std::path::Path, watch: &str, metric: &str) {
+    tracing::error!(
+        run = %run.display(),
+        watch,
+        metric,
+        "keep_best holds run {}: no complete checkpoint has a readable `{metric}`, so nothing in it is deleted; check `metric` (a typo?) and `metric_source`",
+        run.display()
+    );
+}
+
 /// Sizes as people read them: `512 B`, `1.5 KiB`, `3.2 GiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
