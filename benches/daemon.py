@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from proc_stats import cpu_ns, rss_kib, wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "ckptd")
 
@@ -31,29 +33,8 @@ def start(config, log):
     )
 
 
-def wait_for(predicate, timeout=120.0, step=0.0005):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(step)
-
-
 def wait_log(log, needle, timeout=300.0):
     wait_for(lambda: needle in open(log).read(), timeout, 0.05)
-
-
-def cpu_ns(pid):
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0])
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def reaction(tmp, rounds=25, settle=1.0):
@@ -81,11 +62,11 @@ def reaction(tmp, rounds=25, settle=1.0):
             last_write = time.time()  # right after the last write reached the file
             previous = os.path.join(run, f"ckpt-{n - 1}.pt")
             if n > 1:
-                wait_for(lambda: not os.path.exists(previous))
+                wait_for(lambda: not os.path.exists(previous), 120)
                 samples.append(time.time() - last_write - settle)
             # The observer's own floor: how late this loop notices an existing condition.
             t0 = time.time()
-            wait_for(lambda: True)
+            wait_for(lambda: True, 1)
             floor.append(time.time() - t0)
         return samples, floor
     finally:

@@ -29,17 +29,11 @@ import sys
 import tempfile
 import time
 
+from proc_stats import cpu_ns, rss_kib, wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BINARY = os.path.join(ROOT, "target", "release", "ckptd")
 OLD = time.time() - 30 * 86400  # older than any step offset added to it
-
-
-def wait_for(predicate, timeout=600.0, step=0.0005):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(step)
 
 
 def log_has(log, needle):
@@ -50,19 +44,6 @@ def log_has(log, needle):
 def count_in_log(log, needle):
     with open(log, errors="replace") as f:
         return sum(needle in line for line in f)
-
-
-def cpu_ns(pid):
-    with open(f"/proc/{pid}/schedstat") as f:
-        return int(f.read().split()[0])
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def start(config, log, level=os.environ.get("CKPTD_BENCH_LOG", "warn,ckptd=info")):
@@ -165,7 +146,7 @@ def bench_runs(tmp, args):
             wait_for(lambda: not os.path.exists(os.path.join(run, oldest)), timeout=60)
             samples.append(time.time() - last_write - 1.0)
             t0 = time.time()
-            wait_for(lambda: True)
+            wait_for(lambda: True, 1)
             floor.append(time.time() - t0)
         ms = sorted(s * 1000 for s in samples)
         print(f"reaction (last write -> deletion, minus settle), {len(ms)} rounds: median "

@@ -135,11 +135,13 @@ pub fn run_pass(
         };
         let tracker = if let Some(seen) = memory.get_mut(&c.name) {
             seen.tracker.observe(fingerprint, now, clock);
-            seen.tracker.clone()
+            &seen.tracker
         } else {
-            let tracker = Tracker::new(fingerprint, now, clock);
-            new.push((c.name.as_str().into(), Seen::new(tracker.clone())));
-            tracker
+            new.push((
+                c.name.as_str().into(),
+                Seen::new(Tracker::new(fingerprint, now, clock)),
+            ));
+            &new.last().expect("just pushed").1.tracker
         };
         c.stable_since = Some(tracker.stable_since(now, clock));
         if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, clock) {

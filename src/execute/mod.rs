@@ -392,6 +392,14 @@ mod tests {
         }
     }
 
+    /// A run of `count` old checkpoints (see `old_run`), scanned and planned with keep_last = 1.
+    fn planned(dir: &Path, count: u64) -> (std::path::PathBuf, Watch, Vec<Checkpoint>, Plan) {
+        let (run, watch) = old_run(dir, count);
+        let scanned = scan(&run, &watch);
+        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        (run, watch, scanned, plan)
+    }
+
     /// Every journal event as `(event, checkpoint)`.
     #[derive(Default)]
     struct Recorder {
@@ -419,9 +427,7 @@ mod tests {
     #[test]
     fn past_its_deadline_a_pass_makes_one_deletion_and_defers_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch) = old_run(dir.path(), 600);
-        let scanned = scan(&run, &watch);
-        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let (run, watch, scanned, plan) = planned(dir.path(), 600);
         assert_eq!(plan.deletions().count(), 599);
         let never = AtomicBool::new(false);
         let until = Until {
@@ -451,9 +457,7 @@ mod tests {
     #[test]
     fn past_a_hard_deadline_nothing_is_tried_and_failures_go_last() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch) = old_run(dir.path(), 6);
-        let scanned = scan(&run, &watch);
-        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let (run, watch, scanned, plan) = planned(dir.path(), 6);
         let never = AtomicBool::new(false);
         // Before READY, past the first look's time: not even one.
         let hard = Until {
@@ -503,9 +507,7 @@ mod tests {
     #[test]
     fn without_a_deadline_intents_come_in_batches_before_their_renames() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch) = old_run(dir.path(), 600);
-        let scanned = scan(&run, &watch);
-        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let (run, watch, scanned, plan) = planned(dir.path(), 600);
         let never = AtomicBool::new(false);
         let until = unlimited(&never);
         let mut journal = Recorder::default();
@@ -524,9 +526,7 @@ mod tests {
     #[test]
     fn a_pointer_made_after_planning_protects_its_target() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch) = old_run(dir.path(), 6);
-        let scanned = scan(&run, &watch);
-        let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
+        let (run, watch, scanned, plan) = planned(dir.path(), 6);
         assert_eq!(plan.deletions().count(), 5);
         std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
         let mut journal = Recorder::default();
