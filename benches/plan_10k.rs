@@ -37,6 +37,7 @@ fn checkpoints(now: SystemTime) -> Vec<Checkpoint> {
                 writers: Writers::Checked { open: false },
                 confirmed: None,
                 metric: MetricObservation::Final(Some(loss)),
+                metrics: ckptd::metrics::Metrics::default(),
                 protections: if i % 1000 == 0 {
                     vec![Protection::Pinned]
                 } else {

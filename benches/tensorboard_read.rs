@@ -166,6 +166,7 @@ fn bench(dir: &Path, name: &str) {
         &glob,
         "val/loss",
         ckptd::metrics::DEFAULT_MAX_METRIC_BYTES,
+        &ckptd::metrics::Interest::default(),
     );
     let first = first.elapsed();
     assert_eq!(log.records.len() as u64, val_records);
@@ -175,6 +176,7 @@ fn bench(dir: &Path, name: &str) {
         &glob,
         "val/loss",
         ckptd::metrics::DEFAULT_MAX_METRIC_BYTES,
+        &ckptd::metrics::Interest::default(),
     );
     let again = again.elapsed();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

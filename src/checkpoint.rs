@@ -160,6 +160,8 @@ pub struct Checkpoint {
     /// it is being written again (a trainer re-saving the same name after a resume).
     pub confirmed: Option<Digest>,
     pub metric: MetricObservation,
+    /// Every number the metric source has for this checkpoint's step, by name.
+    pub metrics: crate::metrics::Metrics,
     pub protections: Vec<Protection>,
     /// Why the scanner already knows this one is not complete (an unreadable file, say).
     pub scan_problem: Option<String>,

@@ -37,3 +37,4 @@ pub mod runs;
 pub mod scan;
 pub mod size;
 pub mod storage_clock;
+pub mod suggest;

@@ -249,7 +249,8 @@ fn deletions_reach_the_ledger_and_counters() {
         counters,
         serde_json::json!({"deletions": 2, "bytes_freed": 200})
     );
-    // Each deletion: its intent before the rename, its result after.
+    // Each checkpoint seen complete (here, adopted at start with no earlier ledger); each
+    // deletion: its intent before the rename, its result after.
     let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
     let mut events: Vec<(String, String)> = ledger
         .lines()
@@ -263,10 +264,13 @@ fn deletions_reach_the_ledger_and_counters() {
         .collect();
     events.sort();
     let expected: Vec<(String, String)> = [
+        ("ckpt-1.pt", "complete"),
         ("ckpt-1.pt", "deleted"),
         ("ckpt-1.pt", "deleting"),
+        ("ckpt-2.pt", "complete"),
         ("ckpt-2.pt", "deleted"),
         ("ckpt-2.pt", "deleting"),
+        ("ckpt-3.pt", "complete"),
     ]
     .iter()
     .map(|(c, e)| ((*c).to_owned(), (*e).to_owned()))
@@ -359,6 +363,71 @@ fn a_held_run_is_one_error_and_no_deletion_while_checkpoints_come() {
     d.wait_log("checkpoint complete: ckpt-4");
     let log = d.log();
     assert_eq!(log.matches("keep_best holds run").count(), 1, "{log}");
+    assert!(log.contains("did you mean `eval_loss`?"), "{log}");
     assert!(!log.contains("checkpoint deleted"), "{log}");
     assert_eq!(f.listing("run"), ["ckpt-1", "ckpt-2", "ckpt-3", "ckpt-4"]);
+}
+
+#[test]
+fn checkpoint_complete_names_every_metric_in_the_message_the_fields_and_the_ledger() {
+    // Issue 9 item 4: 0.1 said `metric=0.6935` (which metric?) and recorded nothing in the
+    // ledger about checkpoints it saw complete.
+    let f = Fixture::new();
+    f.write("run/ckpt-1/metrics.json", "{\"eval_loss\": 0.9}");
+    f.age("run/ckpt-1", 100);
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\nlog_format = \"json\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    d.wait_log("run adopted");
+    f.write(
+        "run/ckpt-2/metrics.json",
+        "{\"loss\": 0.3812, \"eval_accuracy\": 0.91, \"eval_loss\": 0.4127}",
+    );
+    f.age("run/ckpt-2", 1);
+    d.wait_log("checkpoint complete: ckpt-2");
+    let log = d.log();
+    let line: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("checkpoint complete: ckpt-2"))
+        })
+        .unwrap_or_else(|| panic!("no JSON line for ckpt-2:\n{log}"));
+    let fields = &line;
+    assert_eq!(
+        fields["message"],
+        "checkpoint complete: ckpt-2 (step 2) eval_loss=0.4127 eval_accuracy=0.9100 loss=0.3812: newest-complete,last,best",
+        "{line}"
+    );
+    assert_eq!(fields["metric"], "eval_loss", "{line}");
+    assert_eq!(fields["value"], 0.4127, "{line}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(fields["metrics"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        metrics,
+        serde_json::json!({"eval_accuracy": 0.91, "eval_loss": 0.4127, "loss": 0.3812})
+    );
+    assert_eq!(d.stop().code(), Some(0));
+    // The ledger: ckpt-1 adopted at start (no earlier ledger), ckpt-2 seen completing.
+    let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
+    let complete: Vec<serde_json::Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "complete")
+        .collect();
+    assert_eq!(complete.len(), 2, "{ledger}");
+    assert_eq!(complete[0]["checkpoint"], "ckpt-1");
+    assert_eq!(
+        complete[0]["metrics"],
+        serde_json::json!({"eval_loss": 0.9})
+    );
+    assert_eq!(complete[1]["checkpoint"], "ckpt-2");
+    assert_eq!(complete[1]["step"], 2);
+    assert_eq!(complete[1]["metric"], "eval_loss");
+    assert_eq!(complete[1]["value"], 0.4127);
+    assert_eq!(complete[1]["metrics"], metrics);
+    assert!(complete[1]["completed"].as_u64().is_some(), "{ledger}");
 }

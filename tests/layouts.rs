@@ -465,7 +465,86 @@ fn a_typo_in_metric_holds_the_run_instead_of_deleting_the_best() {
     let err = common::stderr(&plan);
     assert_eq!(err.matches("keep_best holds run").count(), 1, "{err}");
     assert!(err.contains("`eval_los`"), "{err}");
+    // The keys the source did give, and the one meant (issue 9, "Done when").
+    assert!(err.contains("did you mean `eval_loss`?"), "{err}");
+    assert!(
+        err.contains("epoch, eval_loss, eval_runtime, eval_samples_per_second, grad_norm, learning_rate, loss"),
+        "{err}"
+    );
     let prune = f.ckptd(&["prune", "--config", "ckptd.toml", "--yes"]);
     assert_eq!(prune.status.code(), Some(1), "{}", common::stderr(&prune));
     assert_eq!(f.listing("out"), before);
+}
+
+#[test]
+fn every_checkpoint_carries_its_metrics_by_name() {
+    // Issue 9 item 4: `plan --json` names the policy's metric and carries every number the
+    // source has at the checkpoint's step; 0.1 gave a bare `metric` and nothing else.
+    let f = Fixture::new();
+    hf_checkpoint(&f, 500, Some(0.9), "out/checkpoint-500", 20);
+    hf_checkpoint(&f, 1000, None, "out/checkpoint-500", 10);
+    f.config(
+        "[[watch]]\nname = \"hf\"\nruns = [\"out\"]\nlayout = \"huggingface\"\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\n",
+    );
+    let plan = f.plan_json();
+    let cps = &plan["runs"][0]["checkpoints"];
+    assert_eq!(cps[0]["metric_name"], "eval_loss");
+    assert_eq!(cps[0]["metric"], 0.9);
+    // The train entry and the eval entry of step 500, `step` itself aside.
+    assert_eq!(
+        cps[0]["metrics"],
+        serde_json::json!({"epoch": 0.5, "eval_loss": 0.9, "eval_runtime": 3.2,
+            "eval_samples_per_second": 100.0, "grad_norm": 1.5, "learning_rate": 5e-05,
+            "loss": 2.1})
+    );
+    // No eval at 1000: the train entry only, and no policy value.
+    assert_eq!(cps[1]["metric"], serde_json::Value::Null);
+    assert_eq!(
+        cps[1]["metrics"],
+        serde_json::json!({"epoch": 0.5, "grad_norm": 1.5, "learning_rate": 5e-05, "loss": 2.1})
+    );
+    // Without keep_best there is no policy metric, but the metrics are still read.
+    f.config(
+        "[[watch]]\nname = \"hf\"\nruns = [\"out\"]\nlayout = \"huggingface\"\nkeep_last = 5\n",
+    );
+    let plan = f.plan_json();
+    let cps = &plan["runs"][0]["checkpoints"];
+    assert_eq!(cps[0]["metric_name"], serde_json::Value::Null);
+    assert_eq!(cps[0]["metrics"]["eval_loss"], 0.9);
+}
+
+#[test]
+fn run_level_logs_give_the_row_of_the_checkpoints_step() {
+    let f = Fixture::new();
+    for (step, minutes) in [(100, 50), (200, 40)] {
+        let name = format!("run/checkpoints/epoch={}-step={step}.ckpt", step / 100 - 1);
+        f.write(&name, vec![0u8; 16]);
+        f.age(&name, minutes);
+    }
+    // Validation at S - 1 and the train loss at S: both within metric_window = 1.
+    f.write(
+        "run/lightning_logs/version_0/metrics.csv",
+        "epoch,step,train_loss,val_loss,val_acc\n0,99,,0.80,0.5\n0,100,1.1,,\n1,199,,0.20,0.7\n1,250,0.7,,\n",
+    );
+    f.config(
+        r#"[[watch]]
+name = "lit"
+runs = ["run/checkpoints"]
+layout = "lightning"
+keep_best = 1
+metric = "val_loss"
+mode = "min"
+metric_source = { kind = "csv", path = "../lightning_logs/version_*/metrics.csv" }
+"#,
+    );
+    let plan = f.plan_json();
+    let cps = &plan["runs"][0]["checkpoints"];
+    assert_eq!(
+        cps[0]["metrics"],
+        serde_json::json!({"epoch": 0.0, "train_loss": 1.1, "val_acc": 0.5, "val_loss": 0.8})
+    );
+    assert_eq!(
+        cps[1]["metrics"],
+        serde_json::json!({"epoch": 1.0, "val_acc": 0.7, "val_loss": 0.2})
+    );
 }

@@ -52,6 +52,7 @@ impl Pass {
             run: self.run,
             watch: self.watch.name,
             layout: self.watch.layout.name(),
+            metric: self.watch.policy.keep_best.map(|b| b.metric),
             plan: self.plan,
         }
     }
@@ -229,7 +230,7 @@ fn log_plan(run: &Path, watch: &Watch, plan: &Plan) {
     if let Some(best) = &watch.policy.keep_best {
         let unranked: Vec<&str> = plan.unranked().map(|v| v.name.as_str()).collect();
         if plan.held() {
-            crate::report::log_held(run, &watch.name, &best.metric);
+            crate::report::log_held(run, &watch.name, &best.metric, plan);
         } else if !unranked.is_empty() {
             tracing::warn!(
                 run = %run.display(),

@@ -105,6 +105,7 @@ fn confirm(passes: &[Pass], to_delete: usize) -> bool {
             run: p.run.clone(),
             watch: p.watch.name.clone(),
             layout: p.watch.layout.name(),
+            metric: p.watch.policy.keep_best.as_ref().map(|b| b.metric.clone()),
             plan: p.plan.clone(),
         })
         .collect();

@@ -378,9 +378,13 @@ fn metric_source(
     policy: &Policy,
     layout: &dyn Layout,
 ) -> Option<MetricSource> {
-    let best = policy.keep_best.as_ref()?;
-    let at = raw.metric.as_ref().map_or(0..0, Spanned::span);
     let source = explicit.or_else(|| layout.default_metric_source());
+    let Some(best) = policy.keep_best.as_ref() else {
+        // Nothing is ranked, but the source still gives each checkpoint's metrics by name
+        // (logs, `plan --json`, the ledger); one that cannot be matched gives none.
+        return source.filter(|s| s.in_checkpoint() || layout.has_step());
+    };
+    let at = raw.metric.as_ref().map_or(0..0, Spanned::span);
     let Some(source) = source else {
         e.push(
             at,

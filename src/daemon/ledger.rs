@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -37,6 +37,9 @@ pub struct Ledger {
     /// `ledger.jsonl`, open for appending once the first line is written.
     file: Option<std::fs::File>,
     pub counters: Counters,
+    /// When the ledger was last written before this daemon opened it (`None`: no ledger):
+    /// checkpoints completed before then were recorded by an earlier daemon.
+    last_written: Option<SystemTime>,
 }
 
 /// Why the daemon cannot start with its state directory.
@@ -91,11 +94,15 @@ impl Ledger {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
+        let last_written = std::fs::metadata(dir.join("ledger.jsonl"))
+            .and_then(|m| m.modified())
+            .ok();
         Ok(Self {
             dir: Some(dir),
             _lock: lock,
             file: None,
             counters,
+            last_written,
         })
     }
 
@@ -105,7 +112,48 @@ impl Ledger {
             _lock: None,
             file: None,
             counters: Counters::default(),
+            last_written: None,
         }
+    }
+
+    /// Whether a checkpoint already on disk when its run was adopted, completed at
+    /// `completed`, must be recorded: not when an earlier daemon wrote the ledger well after
+    /// it completed (it saw it then). `settle` is how long that daemon may have waited before
+    /// calling it complete; a checkpoint recorded twice is harmless (`history` merges them).
+    pub fn unrecorded(&self, completed: Option<SystemTime>, settle: Duration) -> bool {
+        let Some(written) = self.last_written else {
+            return true;
+        };
+        let margin = settle + Duration::from_secs(60);
+        completed.is_none_or(|c| c + margin >= written)
+    }
+
+    /// Records `v`, seen complete at `completed`, with its metrics (DESIGN "Logs": the ledger
+    /// records every checkpoint seen complete).
+    pub fn complete(
+        &mut self,
+        run: &Path,
+        watch: &str,
+        v: &Verdict,
+        completed: Option<SystemTime>,
+        metric: Option<&str>,
+    ) {
+        let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let line = serde_json::json!({
+            "time": seconds(SystemTime::now()),
+            "event": "complete",
+            "run": run.display().to_string(),
+            "watch": watch,
+            "checkpoint": v.name,
+            "step": v.step,
+            "bytes": v.bytes.unwrap_or(0),
+            "completed": completed.map(seconds),
+            "metric": metric,
+            "value": crate::metrics::named::number_json(v.metric.value()),
+            "metrics": v.metrics.to_json(),
+            "reasons": v.reasons,
+        });
+        self.append(&line);
     }
 
     /// Appends one line and flushes it to disk. A failure (a full disk) is a WARN: deleting
@@ -235,6 +283,7 @@ mod tests {
             bytes: Some(bytes),
             completeness: Completeness::Complete,
             metric: MetricState::NotWanted,
+            metrics: crate::metrics::Metrics::default(),
             decision: Decision::Delete,
             reasons: Vec::new(),
             detail: "older than the last 1".to_owned(),

@@ -154,12 +154,20 @@ pub fn run_pass(
     let by_name: HashMap<&str, &Checkpoint> =
         checkpoints.iter().map(|c| (c.name.as_str(), c)).collect();
     remember_confirmed(run, &watch.name, memory, &plan.verdicts, &by_name);
-    log_changes(run, &watch, memory, &plan.verdicts, &by_name, clock.now);
+    log_changes(
+        run,
+        &watch,
+        memory,
+        ledger,
+        &plan.verdicts,
+        &by_name,
+        clock.now,
+    );
     // Held (DESIGN invariant 9): one ERROR while it lasts, said again if it comes back.
     let held = plan.held();
     if held && !memory.held_said {
         if let Some(best) = &watch.policy.keep_best {
-            crate::report::log_held(run, &watch.name, &best.metric);
+            crate::report::log_held(run, &watch.name, &best.metric, &plan);
         }
     }
     memory.held_said = held;
@@ -227,9 +235,12 @@ pub fn run_pass(
     }
     memory.watched_dirs = mark_kept_directories(memory, &plan.verdicts, &by_name);
     outcome.recheck_at = recheck.into_iter().min();
+    // A log that only adds metrics by name to the lines (nothing ranked) wakes no pass: a
+    // TensorBoard file is written every few steps.
     memory.metric_dirs = watch
         .metric_source
         .as_ref()
+        .filter(|_| watch.policy.keep_best.is_some())
         .map(|s| s.log_dirs(run))
         .unwrap_or_default();
     outcome
@@ -347,24 +358,32 @@ fn effective_watch(run: &Path, base: &Watch, memory: &mut RunMemory) -> Watch {
     }
 }
 
-/// INFO when a checkpoint is first seen complete; DEBUG when a decision changes; WARN once for
-/// a stale incomplete checkpoint and once per unranked one. Nothing for unchanged decisions.
+/// INFO when a checkpoint is first seen complete (and a ledger line); DEBUG when a decision
+/// changes; WARN once for a stale incomplete checkpoint and once per unranked one. Nothing for
+/// unchanged decisions.
+#[allow(clippy::too_many_arguments)]
 fn log_changes(
     run: &Path,
     watch: &Watch,
     memory: &mut RunMemory,
+    ledger: &mut Ledger,
     verdicts: &[Verdict],
     by_name: &HashMap<&str, &Checkpoint>,
     wall_now: SystemTime,
 ) {
+    let metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
     if !memory.adopted {
         // What was on disk before we looked is summed up in one line, not thousands.
         memory.adopted = true;
         let complete: Vec<&Verdict> = verdicts.iter().filter(|v| v.is_complete()).collect();
         let bytes: u64 = complete.iter().filter_map(|v| v.bytes).sum();
+        let completed = |v: &Verdict| by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
         for v in &complete {
             if let Some(seen) = memory.get_mut(&v.name) {
                 seen.set(Said::Complete);
+            }
+            if ledger.unrecorded(completed(v), watch.policy.settle) {
+                ledger.complete(run, &watch.name, v, completed(v), metric);
             }
         }
         tracing::info!(
@@ -383,20 +402,28 @@ fn log_changes(
         let reasons = v.reasons_text();
         let mut seen = memory.get_mut(&v.name);
         if v.is_complete() && seen.as_mut().is_none_or(|s| s.set(Said::Complete)) {
+            let value = v.metric.value();
+            let named = v.metrics.text(metric.map(|m| (m, value)));
             tracing::info!(
                 run = %run.display(),
                 watch = %watch.name,
                 checkpoint = %v.name,
                 step = v.step,
                 bytes = v.bytes,
-                metric = v.metric.value(),
+                metric,
+                value,
+                metrics = %v.metrics.to_json(),
                 decision = v.decision.as_str(),
                 reasons = %reasons,
-                "checkpoint complete: {} (step {}): {}",
+                "checkpoint complete: {} (step {}){}{}: {}",
                 v.name,
                 v.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                if named.is_empty() { "" } else { " " },
+                named,
                 reasons
             );
+            let completed = by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
+            ledger.complete(run, &watch.name, v, completed, metric);
         }
         if seen
             .as_mut()

@@ -15,34 +15,38 @@ use super::confined::{self, OpenError};
 use super::json::Json;
 use super::json_cache;
 use super::json_stream::{Outcome, Wanted};
+use super::named::Metrics;
 use super::warn_once;
 use crate::checkpoint::{MetricObservation, OverCap};
 
-/// The metric of the checkpoint whose file is `file` (inside `run`), at `step`.
+/// The metric of the checkpoint whose file is `file` (inside `run`), at `step`, and every
+/// number at that step. Without a `metric` (nothing is ranked) an unreadable file is DEBUG:
+/// no decision depends on it.
 pub fn observe(
     run: &Path,
     file: &Path,
     step: Option<u64>,
-    metric: &str,
+    metric: Option<&str>,
     max_bytes: u64,
     incomplete: bool,
-) -> MetricObservation {
+) -> (MetricObservation, Metrics) {
+    let none = || (MetricObservation::Final(None), Metrics::default());
     let unreadable = |e: &dyn std::fmt::Display| {
-        if incomplete {
+        if incomplete || metric.is_none() {
             tracing::debug!(path = %file.display(), error = %e, "metric file of an incomplete checkpoint not readable yet");
         } else {
             tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
         }
-        MetricObservation::Final(None)
+        none()
     };
     let opened = match confined::open(run, file) {
         Ok(opened) => opened,
         Err(OpenError::Escapes { target }) => {
             warn_once::escapes(run, file, &target);
-            return MetricObservation::Final(None);
+            return none();
         }
         // Missing (Orbax writes metrics only with a best_fn), unreadable, not a regular file.
-        Err(OpenError::Io(_)) => return MetricObservation::Final(None),
+        Err(OpenError::Io(_)) => return none(),
     };
     let too_large = |bytes: u64| {
         let over = OverCap {
@@ -52,7 +56,7 @@ pub fn observe(
             offset: None,
         };
         warn_once::too_large(run, &over);
-        MetricObservation::TooLarge(over)
+        (MetricObservation::TooLarge(over), Metrics::default())
     };
     let size = opened.metadata().map_or(0, |m| m.len());
     if size > max_bytes {
@@ -60,12 +64,13 @@ pub fn observe(
     }
     let wanted = Wanted {
         step,
-        metric: Some(metric),
+        metric,
+        all: true,
     };
     match json_cache::read_file(file, &opened, &wanted, Some(max_bytes), max_bytes) {
         Ok(Outcome::Found(found)) => {
             warn_once::read_fine(file);
-            MetricObservation::Final(found.metric)
+            (MetricObservation::Final(found.metric), found.metrics)
         }
         Ok(Outcome::OverLimit) => too_large(opened.metadata().map_or(size, |m| m.len())),
         Ok(Outcome::Unparsable(e)) => unreadable(&e),
@@ -87,10 +92,47 @@ pub fn value_for(doc: &Json, step: Option<u64>, metric: &str) -> Option<f64> {
     doc.get(metric).and_then(Json::as_number)
 }
 
+/// Pure: every number at `step` (DESIGN "Metric sources"): those of the `log_history` entries
+/// at the step, later entries winning, or a flat object's top-level numbers.
+pub fn metrics_for(doc: &Json, step: Option<u64>) -> Metrics {
+    let mut metrics = Metrics::default();
+    let numbers = |object: &Json, skip: &str, metrics: &mut Metrics| {
+        if let Json::Object(map) = object {
+            for (name, value) in map {
+                if let (true, Some(n)) = (name != skip, value.as_number()) {
+                    metrics.insert(name, n);
+                }
+            }
+        }
+    };
+    if let Some(Json::Array(history)) = doc.get("log_history") {
+        for entry in history {
+            if step.is_some() && entry.get("step").and_then(Json::as_step) == step {
+                numbers(entry, "step", &mut metrics);
+            }
+        }
+    } else {
+        numbers(doc, "log_history", &mut metrics);
+    }
+    metrics
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metrics::json;
+
+    /// The policy metric's observation alone.
+    fn obs(
+        run: &Path,
+        file: &Path,
+        step: Option<u64>,
+        metric: &str,
+        max_bytes: u64,
+        incomplete: bool,
+    ) -> MetricObservation {
+        observe(run, file, step, Some(metric), max_bytes, incomplete).0
+    }
 
     fn doc(text: &str) -> Json {
         json::parse(text).unwrap()
@@ -130,7 +172,7 @@ mod tests {
     fn missing_or_truncated_files_mean_no_metric() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path();
-        let read = |file: &Path| observe(run, file, Some(1), "eval_loss", 1 << 20, false);
+        let read = |file: &Path| obs(run, file, Some(1), "eval_loss", 1 << 20, false);
         assert_eq!(
             read(&run.join("ck/nope.json")),
             MetricObservation::Final(None)
@@ -151,11 +193,11 @@ mod tests {
         std::fs::write(&file, text).unwrap();
         let len = text.len() as u64;
         assert_eq!(
-            observe(run, &file, Some(1), "eval_loss", len, false),
+            obs(run, &file, Some(1), "eval_loss", len, false),
             MetricObservation::Final(Some(0.5))
         );
         assert_eq!(
-            observe(run, &file, Some(1), "eval_loss", len - 1, false),
+            obs(run, &file, Some(1), "eval_loss", len - 1, false),
             MetricObservation::TooLarge(OverCap {
                 path: file.clone(),
                 bytes: len,
@@ -179,7 +221,7 @@ mod tests {
         let file = run.join("checkpoint-1/trainer_state.json");
         std::os::unix::fs::symlink(&outside, &file).unwrap();
         assert_eq!(
-            observe(&run, &file, Some(1), "eval_loss", 1 << 20, false),
+            obs(&run, &file, Some(1), "eval_loss", 1 << 20, false),
             MetricObservation::Final(None)
         );
         // A link that stays inside the run is read.
@@ -187,7 +229,7 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::os::unix::fs::symlink("../kept.json", &file).unwrap();
         assert_eq!(
-            observe(&run, &file, Some(1), "eval_loss", 1 << 20, false),
+            obs(&run, &file, Some(1), "eval_loss", 1 << 20, false),
             MetricObservation::Final(Some(0.1))
         );
     }

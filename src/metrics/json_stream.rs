@@ -19,6 +19,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::json::{self, Json};
+use super::named::Metrics;
 use super::python_json::{number_of_sentinel, PythonJson};
 
 /// What to look for besides `global_step` and `best_model_checkpoint`.
@@ -26,8 +27,16 @@ use super::python_json::{number_of_sentinel, PythonJson};
 pub struct Wanted<'a> {
     /// The checkpoint's step, to pick its `log_history` entry.
     pub step: Option<u64>,
-    /// The metric; `None` skips `log_history` altogether (layout files).
+    /// The metric; `None` skips `log_history` altogether (layout files) unless `all`.
     pub metric: Option<&'a str>,
+    /// Also every number at the step ([`Found::metrics`]).
+    pub all: bool,
+}
+
+impl Wanted<'_> {
+    fn reads_history(&self) -> bool {
+        self.metric.is_some() || self.all
+    }
 }
 
 /// The keys found.
@@ -40,6 +49,10 @@ pub struct Found {
     /// The metric as [`checkpoint_json::value_for`](super::checkpoint_json::value_for) defines
     /// it: from `log_history` when that is an array, else the top-level key.
     pub metric: Option<f64>,
+    /// With [`Wanted::all`]: every number of the `log_history` entries at the step (`step`
+    /// itself aside), later entries winning; without a `log_history` array, every top-level
+    /// number (Orbax's flat `metrics/metrics`).
+    pub metrics: Metrics,
 }
 
 impl Found {
@@ -54,6 +67,11 @@ impl Found {
             metric: wanted
                 .metric
                 .and_then(|m| super::checkpoint_json::value_for(doc, wanted.step, m)),
+            metrics: if wanted.all {
+                super::checkpoint_json::metrics_for(doc, wanted.step)
+            } else {
+                Metrics::default()
+            },
         }
     }
 }
@@ -193,33 +211,36 @@ impl Roles {
     }
 }
 
-/// Classifies a key without keeping it.
+/// Classifies a key, keeping its name only when every number is wanted.
 #[derive(Clone, Copy)]
-struct Key<'w> {
+struct Key<'a, 'w> {
     top_level: bool,
-    metric: Option<&'w str>,
+    wanted: &'a Wanted<'w>,
 }
 
-impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = Roles;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Roles, D::Error> {
+/// What a key is, and its name when its number is to be collected.
+type Classified = (Roles, Option<String>);
+
+impl<'de> DeserializeSeed<'de> for Key<'_, '_> {
+    type Value = Classified;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Classified, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for Key<'_> {
-    type Value = Roles;
+impl Visitor<'_> for Key<'_, '_> {
+    type Value = Classified;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Roles, E> {
-        let metric = self.metric == Some(key);
-        Ok(if self.top_level {
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Classified, E> {
+        let metric = self.wanted.metric == Some(key);
+        let roles = if self.top_level {
             Roles {
                 global_step: key == "global_step",
                 best_model_checkpoint: key == "best_model_checkpoint",
                 // Without a metric, log_history is skipped unread.
-                log_history: key == "log_history" && self.metric.is_some(),
+                log_history: key == "log_history" && self.wanted.reads_history(),
                 metric,
                 step: false,
             }
@@ -229,18 +250,30 @@ impl Visitor<'_> for Key<'_> {
                 metric,
                 ..Roles::default()
             }
-        })
+        };
+        // An entry's `step` is the step, not a metric of it.
+        let collect = self.wanted.all && !(roles.step || roles.log_history);
+        Ok((roles, collect.then(|| key.to_owned())))
     }
 }
 
-/// One value: a `Scalar`, and for `log_history`, the metric of the wanted entry when the
-/// value is an array (`Some(None)`: an array without it).
+/// One value: a `Scalar`, and for `log_history`, what the wanted entries hold when the value
+/// is an array.
 struct Value<'a, 'w> {
     keep_text: bool,
     history: Option<&'a Wanted<'w>>,
 }
 
-type Seen = (Scalar, Option<Option<f64>>);
+/// What the entries of `log_history` at the wanted step hold.
+#[derive(Default)]
+struct History {
+    /// The metric of the last entry at the step holding it.
+    metric: Option<f64>,
+    /// Every number of those entries, with [`Wanted::all`].
+    metrics: Metrics,
+}
+
+type Seen = (Scalar, Option<History>);
 
 impl<'de> DeserializeSeed<'de> for Value<'_, '_> {
     type Value = Seen;
@@ -290,41 +323,44 @@ impl<'de> Visitor<'de> for Value<'_, '_> {
             return Ok((Scalar::Other, None));
         };
         // The last entry at the step that holds the metric as a number.
-        let mut found = None;
+        let mut found = History::default();
         while let Some(entry) = seq.next_element_seed(Entry { wanted })? {
-            if entry.is_some() {
-                found = entry;
+            let Some(entry) = entry else { continue };
+            if entry.metric.is_some() {
+                found.metric = entry.metric;
             }
+            found.metrics.extend(&entry.metrics);
         }
         Ok((Scalar::Other, Some(found)))
     }
 }
 
-/// One `log_history` entry: its metric, if its step is the wanted one.
+/// One `log_history` entry: what it holds, if its step is the wanted one.
 struct Entry<'a, 'w> {
     wanted: &'a Wanted<'w>,
 }
 
 impl<'de> DeserializeSeed<'de> for Entry<'_, '_> {
-    type Value = Option<f64>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<f64>, D::Error> {
+    type Value = Option<History>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<History>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for Entry<'_, '_> {
-    type Value = Option<f64>;
+    type Value = Option<History>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a log entry")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<f64>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<History>, A::Error> {
         let key = Key {
             top_level: false,
-            metric: self.wanted.metric,
+            wanted: self.wanted,
         };
         let (mut step, mut metric) = (None, None);
-        while let Some(roles) = map.next_key_seed(key)? {
-            if !roles.any() {
+        let mut metrics = Metrics::default();
+        while let Some((roles, name)) = map.next_key_seed(key)? {
+            if !roles.any() && name.is_none() {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
@@ -338,30 +374,37 @@ impl<'de> Visitor<'de> for Entry<'_, '_> {
             if roles.metric {
                 metric = scalar.number();
             }
+            match (name, scalar.number()) {
+                (Some(name), Some(n)) => metrics.insert(&name, n),
+                // A duplicated key's last value decides, as in a map (past 64 names, a
+                // name dropped earlier does not come back: a bound, not the map's answer).
+                (Some(name), None) => metrics.remove(&name),
+                (None, _) => {}
+            }
         }
-        Ok(metric.filter(|_| step.is_some() && step == self.wanted.step))
+        Ok((step.is_some() && step == self.wanted.step).then_some(History { metric, metrics }))
     }
     // Anything but an object is no entry.
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<f64>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<History>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Option<f64>, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Option<History>, E> {
         Ok(None)
     }
-    fn visit_unit<E>(self) -> Result<Option<f64>, E> {
+    fn visit_unit<E>(self) -> Result<Option<History>, E> {
         Ok(None)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Option<f64>, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Option<History>, E> {
         Ok(None)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Option<f64>, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Option<History>, E> {
         Ok(None)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Option<f64>, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Option<History>, E> {
         Ok(None)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Option<f64>, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Option<History>, E> {
         Ok(None)
     }
 }
@@ -387,14 +430,15 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
         let mut found = Found::default();
         // The last `log_history` decides, as in a map: an array gives its entry's metric
         // (`Some`), anything else sends the lookup to the flat key (`None`).
-        let mut history: Option<Option<f64>> = None;
+        let mut history: Option<History> = None;
         let mut flat = None;
+        let mut flat_metrics = Metrics::default();
         let key = Key {
             top_level: true,
-            metric: self.wanted.metric,
+            wanted: self.wanted,
         };
-        while let Some(roles) = map.next_key_seed(key)? {
-            if !roles.any() {
+        while let Some((roles, name)) = map.next_key_seed(key)? {
+            if !roles.any() && name.is_none() {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
@@ -417,10 +461,15 @@ impl<'de> Visitor<'de> for Document<'_, '_> {
             if roles.metric {
                 flat = scalar.number();
             }
+            match (name, scalar.number()) {
+                (Some(name), Some(n)) => flat_metrics.insert(&name, n),
+                (Some(name), None) => flat_metrics.remove(&name),
+                (None, _) => {}
+            }
         }
-        found.metric = match history {
-            Some(entry) => entry.filter(|_| self.wanted.step.is_some()),
-            None => flat,
+        (found.metric, found.metrics) = match history {
+            Some(entries) => (entries.metric, entries.metrics),
+            None => (flat, flat_metrics),
         };
         Ok(found)
     }

@@ -5,12 +5,19 @@
 use std::path::Path;
 
 use super::json::{self, Json};
-use super::run_log::{FileRecords, RunLog};
+use super::named::Metrics;
+use super::run_log::{FileRecords, Interest, RunLog};
 
 /// The records of `metric` in `bytes`, read from `file` (named in the WARN about bad lines).
-pub fn read(file: &Path, bytes: &[u8], step_key: &str, metric: &str) -> FileRecords {
+pub fn read(
+    file: &Path,
+    bytes: &[u8],
+    step_key: &str,
+    metric: Option<&str>,
+    interest: &Interest,
+) -> FileRecords {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
-    let (log, bad_lines) = parse(text, step_key, metric);
+    let (log, bad_lines) = parse(text, step_key, metric, interest);
     if let Some(first) = bad_lines.first() {
         tracing::warn!(
             path = %file.display(),
@@ -23,7 +30,12 @@ pub fn read(file: &Path, bytes: &[u8], step_key: &str, metric: &str) -> FileReco
 }
 
 /// Pure: the records of `metric`, and the 1-based numbers of complete lines that did not parse.
-pub fn parse(text: &str, step_key: &str, metric: &str) -> (RunLog, Vec<usize>) {
+pub fn parse(
+    text: &str,
+    step_key: &str,
+    metric: Option<&str>,
+    interest: &Interest,
+) -> (RunLog, Vec<usize>) {
     let mut log = RunLog::default();
     let mut bad = Vec::new();
     let complete_part = match text.rfind('\n') {
@@ -42,8 +54,19 @@ pub fn parse(text: &str, step_key: &str, metric: &str) -> (RunLog, Vec<usize>) {
             continue;
         };
         log.max_step = log.max_step.max(Some(step));
-        if let Some(value) = record.get(metric).and_then(Json::as_number) {
+        if let Some(value) = metric.and_then(|m| record.get(m)).and_then(Json::as_number) {
             log.records.push((step, value));
+        }
+        if let (true, Json::Object(map)) = (interest.contains(step), &record) {
+            let mut row = Metrics::default();
+            for (name, value) in map {
+                if let (true, Some(n)) = (name != step_key, value.as_number()) {
+                    row.insert(name, n);
+                }
+            }
+            if !row.is_empty() {
+                log.rows.push((step, row));
+            }
         }
     }
     (log, bad)
@@ -56,7 +79,7 @@ mod tests {
     #[test]
     fn records_with_the_metric_are_kept_and_all_steps_count() {
         let text = "{\"step\": 100, \"val/loss\": 0.5}\n{\"step\": 150, \"lr\": 1e-4}\n{\"step\": 200, \"val/loss\": NaN}\n";
-        let (log, bad) = parse(text, "step", "val/loss");
+        let (log, bad) = parse(text, "step", Some("val/loss"), &Interest::default());
         assert!(bad.is_empty());
         assert_eq!(log.records[0], (100, 0.5));
         assert!(log.records[1].1.is_nan());
@@ -65,7 +88,12 @@ mod tests {
 
     #[test]
     fn a_partial_last_line_is_skipped_silently() {
-        let (log, bad) = parse("{\"step\": 1, \"m\": 2}\n{\"step\": 2, \"m", "step", "m");
+        let (log, bad) = parse(
+            "{\"step\": 1, \"m\": 2}\n{\"step\": 2, \"m",
+            "step",
+            Some("m"),
+            &Interest::default(),
+        );
         assert_eq!(log.records, [(1, 2.0)]);
         assert!(bad.is_empty());
     }
@@ -75,7 +103,8 @@ mod tests {
         let (log, bad) = parse(
             "{\"step\": 1, \"m\": 2}\nnot json\n{\"step\": 3, \"m\": 4}\n",
             "step",
-            "m",
+            Some("m"),
+            &Interest::default(),
         );
         assert_eq!(log.records, [(1, 2.0), (3, 4.0)]);
         assert_eq!(bad, [2]);

@@ -12,6 +12,7 @@ pub mod json;
 pub mod json_cache;
 pub mod json_stream;
 mod jsonl_log;
+pub mod named;
 pub mod python_json;
 pub mod run_log;
 pub mod tensorboard;
@@ -21,7 +22,8 @@ use std::path::Path;
 
 use crate::checkpoint::MetricObservation;
 use crate::pattern::NameFields;
-pub use run_log::RunLog;
+pub use named::Metrics;
+pub use run_log::{Interest, RunLog};
 
 /// `max_metric_bytes` when the config does not set it: HF's `trainer_state.json` of a long run
 /// is a few MiB, and reading hundreds of MiB on every pass costs seconds.
@@ -70,26 +72,41 @@ impl MetricSource {
         }
     }
 
-    /// Reads the run-level log for `metric`, if this is a run-level source. A log (for
-    /// TensorBoard, a record) larger than `max_bytes` is not read.
-    pub fn load_run_log(&self, run: &Path, metric: &str, max_bytes: u64) -> Option<RunLog> {
+    /// Whether the metric comes from the checkpoint itself (its name or a file in it), not
+    /// from a run-level log matched by step.
+    pub fn in_checkpoint(&self) -> bool {
+        matches!(self, Self::Filename | Self::CheckpointJson { .. })
+    }
+
+    /// Reads the run-level log for `metric` (the policy's; `None` when nothing is ranked)
+    /// and for every number at the steps of `interest`, if this is a run-level source. A log
+    /// (for TensorBoard, a record) larger than `max_bytes` is not read.
+    pub fn load_run_log(
+        &self,
+        run: &Path,
+        metric: Option<&str>,
+        max_bytes: u64,
+        interest: &Interest,
+    ) -> Option<RunLog> {
         match self {
             Self::Filename | Self::CheckpointJson { .. } => None,
             Self::Csv { path, step_key } => {
                 Some(run_log::load(run, path, max_bytes, |_, bytes| {
-                    csv_log::parse(bytes, step_key, metric)
+                    csv_log::parse(bytes, step_key, metric, interest)
                 }))
             }
             Self::Jsonl { path, step_key } => {
                 Some(run_log::load(run, path, max_bytes, |file, bytes| {
-                    jsonl_log::read(file, bytes, step_key, metric)
+                    jsonl_log::read(file, bytes, step_key, metric, interest)
                 }))
             }
             Self::TensorBoard { path, tag } => Some(tensorboard::load(
                 run,
                 path,
-                tag.as_deref().unwrap_or(metric),
+                // Without a ranked metric, only the steps of interest are read.
+                metric.map_or("", |m| tag.as_deref().unwrap_or(m)),
                 max_bytes,
+                interest,
             )),
         }
     }
@@ -110,23 +127,34 @@ impl MetricSource {
         dirs
     }
 
-    /// The metric of one checkpoint. `run_log` is what `load_run_log` returned for the run;
-    /// a file inside the checkpoint larger than `reading.max_bytes` is not read (`TooLarge`).
+    /// The metric of one checkpoint (`metric`: the policy's, `None` when nothing is ranked:
+    /// `NotWanted`) and every number the source has for its step. `run_log` is what
+    /// `load_run_log` returned for the run; a file inside the checkpoint larger than
+    /// `reading.max_bytes` is not read (`TooLarge`).
     pub fn observe(
         &self,
-        metric: &str,
+        metric: Option<&str>,
         unit: &Path,
         fields: &NameFields,
         run_log: Option<&RunLog>,
         reading: Reading,
-    ) -> MetricObservation {
+    ) -> (MetricObservation, Metrics) {
         let Reading {
             metric_window,
             max_bytes,
             incomplete,
         } = reading;
-        match self {
-            Self::Filename => MetricObservation::Final(fields.metric(metric)),
+        let (observed, metrics) = match self {
+            Self::Filename => {
+                let mut metrics = Metrics::default();
+                for (name, value) in &fields.metrics {
+                    metrics.insert(name, *value);
+                }
+                (
+                    MetricObservation::Final(metric.and_then(|m| fields.metric(m))),
+                    metrics,
+                )
+            }
             Self::CheckpointJson { path } => checkpoint_json::observe(
                 unit.parent().unwrap_or(unit),
                 &crate::paths::normalize(&unit.join(path)),
@@ -137,11 +165,20 @@ impl MetricSource {
             ),
             Self::Csv { .. } | Self::Jsonl { .. } | Self::TensorBoard { .. } => {
                 match (run_log, fields.step) {
-                    (Some(log), Some(step)) => run_log::select(log, step, metric_window),
+                    (Some(log), Some(step)) => (
+                        run_log::select(log, step, metric_window),
+                        run_log::select_metrics(log, step, metric_window),
+                    ),
                     // Without a step there is nothing to match the log against.
-                    _ => MetricObservation::Final(None),
+                    _ => (MetricObservation::Final(None), Metrics::default()),
                 }
             }
-        }
+        };
+        let observed = if metric.is_some() {
+            observed
+        } else {
+            MetricObservation::NotWanted
+        };
+        (observed, metrics)
     }
 }

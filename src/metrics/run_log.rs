@@ -14,6 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::confined::{self, OpenError};
+use super::named::Metrics;
 use super::warn_once;
 use crate::checkpoint::{MetricObservation, OverCap};
 
@@ -28,6 +29,43 @@ pub struct RunLog {
     pub unread: Vec<(u64, OverCap)>,
     /// A log (or a record of unknown step) too large to read: every metric is unknown.
     pub too_large: Option<OverCap>,
+    /// Every number of the records at steps of [`Interest`], in file order: the metrics by
+    /// name that a checkpoint shows beside the policy's one.
+    pub rows: Vec<(u64, Metrics)>,
+}
+
+/// The steps whose records' numbers are worth keeping: those a known checkpoint would take
+/// (within `metric_window` below its step) and any beyond the newest one (the next
+/// checkpoint's). A log of a million steps is then never held whole. The default is no step
+/// at all (only the policy's metric is read).
+#[derive(Debug, Clone, Default)]
+pub struct Interest {
+    /// Sorted checkpoint steps.
+    steps: Vec<u64>,
+    window: u64,
+    /// Whether steps beyond the newest checkpoint count.
+    ahead: bool,
+}
+
+impl Interest {
+    pub fn new(mut steps: Vec<u64>, window: u64) -> Self {
+        steps.sort_unstable();
+        steps.dedup();
+        Self {
+            steps,
+            window,
+            ahead: true,
+        }
+    }
+
+    pub fn contains(&self, step: u64) -> bool {
+        if self.steps.last().is_none_or(|&newest| step > newest) {
+            return self.ahead;
+        }
+        // The first checkpoint at or after `step`: the only one that may take it.
+        let at = self.steps.partition_point(|&s| s < step);
+        self.steps.get(at).is_some_and(|&s| s - step <= self.window)
+    }
 }
 
 /// What reading one log file gave: its records, or why it gave none.
@@ -68,6 +106,7 @@ pub fn load(
             Ok(part) => {
                 warn_once::read_fine(&file);
                 log.records.extend(part.records);
+                log.rows.extend(part.rows);
                 log.max_step = log.max_step.max(part.max_step);
             }
             Err(why) => tracing::warn!(
@@ -126,6 +165,25 @@ pub(super) fn matching_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
         )
     });
     files
+}
+
+/// Pure: every number a checkpoint at `step` shows, by name: for each name, the record with
+/// the greatest step in [step − window, step], then the later one (as [`select`] picks the
+/// policy's metric).
+pub fn select_metrics(log: &RunLog, step: u64, window: u64) -> Metrics {
+    let lowest = step.saturating_sub(window);
+    let mut rows: Vec<&(u64, Metrics)> = log
+        .rows
+        .iter()
+        .filter(|(s, _)| (lowest..=step).contains(s))
+        .collect();
+    // Stable: records at one step stay in file order.
+    rows.sort_by_key(|(s, _)| *s);
+    let mut metrics = Metrics::default();
+    for (_, row) in rows {
+        metrics.extend(row);
+    }
+    metrics
 }
 
 /// Pure: the metric of a checkpoint at `step`, given the run's log.

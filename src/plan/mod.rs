@@ -48,6 +48,8 @@ pub struct Verdict {
     pub bytes: Option<u64>,
     pub completeness: Completeness,
     pub metric: MetricState,
+    /// Every number the metric source has for the checkpoint's step, by name.
+    pub metrics: crate::metrics::Metrics,
     pub decision: Decision,
     pub reasons: Vec<Reason>,
     /// A human explanation: why it is incomplete, or why no rule kept it.
@@ -148,6 +150,7 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
                 bytes: checkpoint.bytes(),
                 completeness: assessment.completeness,
                 metric: assessment.metric,
+                metrics: checkpoint.metrics.clone(),
                 decision,
                 reasons,
                 detail,

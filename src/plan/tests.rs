@@ -35,6 +35,7 @@ pub(super) fn ck(name: &str, step: u64, age_secs: u64) -> Checkpoint {
         writers: Writers::Checked { open: false },
         confirmed: None,
         metric: MetricObservation::NotWanted,
+        metrics: crate::metrics::Metrics::default(),
         protections: Vec::new(),
         scan_problem: None,
     }

@@ -1,5 +1,6 @@
 //! `plan --json`: `{"runs":[{"run","watch","layout","checkpoints":[{"name","path","step",
-//! "complete","bytes","metric","decision","reasons","detail"}]}]}`. Tools rely on these names.
+//! "complete","bytes","metric","metric_name","metrics","decision","reasons","detail"}]}]}`.
+//! Tools rely on these names.
 
 use serde::Serialize;
 
@@ -27,22 +28,16 @@ struct CheckpointJson<'a> {
     complete: bool,
     bytes: Option<u64>,
     metric: serde_json::Value,
+    /// The policy's metric, which `metric` is the value of; `null` when nothing is ranked.
+    metric_name: Option<&'a str>,
+    /// Every number the source has for the checkpoint's step (at most 64).
+    metrics: serde_json::Value,
     decision: Decision,
     reasons: &'a [Reason],
     detail: &'a str,
 }
 
-/// A metric as JSON: a number, `null` when absent, or a string for NaN and the infinities,
-/// which JSON numbers cannot hold.
-fn metric_json(value: Option<f64>) -> serde_json::Value {
-    match value {
-        None => serde_json::Value::Null,
-        Some(v) if v.is_nan() => "NaN".into(),
-        Some(v) if v == f64::INFINITY => "Infinity".into(),
-        Some(v) if v == f64::NEG_INFINITY => "-Infinity".into(),
-        Some(v) => v.into(),
-    }
-}
+use crate::metrics::named::number_json as metric_json;
 
 pub fn render(plans: &[RunPlan]) -> String {
     let doc = Document {
@@ -63,6 +58,8 @@ pub fn render(plans: &[RunPlan]) -> String {
                         complete: v.is_complete(),
                         bytes: v.bytes,
                         metric: metric_json(v.metric.value()),
+                        metric_name: p.metric.as_deref(),
+                        metrics: v.metrics.to_json(),
                         decision: v.decision,
                         reasons: &v.reasons,
                         detail: &v.detail,

@@ -13,6 +13,8 @@ pub struct RunPlan {
     pub run: PathBuf,
     pub watch: String,
     pub layout: &'static str,
+    /// The policy's metric (`keep_best`), if it ranks one.
+    pub metric: Option<String>,
     pub plan: Plan,
 }
 
@@ -23,7 +25,8 @@ pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
         checkpoint = %v.name,
         step = v.step,
         bytes = v.bytes,
-        metric = v.metric.value(),
+        value = v.metric.value(),
+        metrics = %v.metrics.to_json(),
         decision = v.decision.as_str(),
         reasons = %v.reasons_text(),
         detail = %v.detail,
@@ -31,13 +34,32 @@ pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
     );
 }
 
-/// The ERROR of a held run (DESIGN invariant 9), shared by the one-shot commands and the daemon.
-pub fn log_held(run: &std::path::Path, watch: &str, metric: &str) {
+/// The ERROR of a held run (DESIGN invariant 9), shared by the one-shot commands and the
+/// daemon: the metric, the names the source did give at the checkpoints' steps, and the
+/// closest of them.
+pub fn log_held(run: &std::path::Path, watch: &str, metric: &str, plan: &Plan) {
+    let mut found: Vec<&str> = plan
+        .verdicts
+        .iter()
+        .filter(|v| v.is_complete())
+        .flat_map(|v| v.metrics.names())
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    let suggestion = crate::suggest::closest(metric, found.iter().copied());
+    let keys = found.join(", ");
+    let hint = match (suggestion, found.is_empty()) {
+        (Some(s), _) => format!("did you mean `{s}`? The source has: {keys}"),
+        (None, false) => format!("the source has: {keys}"),
+        (None, true) => "the source gave no metric at all at the checkpoints' steps: check `metric_source` (and that the metric is logged at the steps checkpoints are saved)".to_owned(),
+    };
     tracing::error!(
         run = %run.display(),
         watch,
         metric,
-        "keep_best holds run {}: no complete checkpoint has a readable `{metric}`, so nothing in it is deleted; check `metric` (a typo?) and `metric_source`",
+        keys = %keys,
+        suggestion,
+        "keep_best holds run {}: no complete checkpoint has a readable `{metric}`, so nothing in it is deleted; {hint}",
         run.display()
     );
 }

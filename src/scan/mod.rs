@@ -16,7 +16,7 @@ use crate::checkpoint::{
 };
 use crate::config::Watch;
 use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
-use crate::metrics::Reading;
+use crate::metrics::{Interest, Metrics, Reading};
 use crate::pattern::{NameFields, Recognition};
 use crate::pins;
 
@@ -49,10 +49,15 @@ pub fn scan_run_knowing(
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
     let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
     let wants_metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
-    let run_log = match (&watch.metric_source, wants_metric) {
-        (Some(source), Some(metric)) => source.load_run_log(run, metric, watch.max_metric_bytes),
-        _ => None,
-    };
+    // Every checkpoint's metrics by name are read too, ranked or not: "checkpoint complete"
+    // shows them (DESIGN "Logs").
+    let interest = Interest::new(
+        candidates.iter().filter_map(|c| c.fields.step).collect(),
+        watch.metric_window,
+    );
+    let run_log = watch.metric_source.as_ref().and_then(|source| {
+        source.load_run_log(run, wants_metric, watch.max_metric_bytes, &interest)
+    });
     // The open-writer walk comes before the fingerprints it vouches for: a writer that
     // finishes and closes between the two then shows as a fresh mtime, never as an old
     // fingerprint with no writer. It is skipped only when every checkpoint was confirmed and
@@ -86,9 +91,9 @@ pub fn scan_run_knowing(
                 } else {
                     Marker::NotRequired
                 };
-                let metric = match (&watch.metric_source, wants_metric) {
-                    (Some(source), Some(metric)) => source.observe(
-                        metric,
+                let (metric, metrics) = match &watch.metric_source {
+                    Some(source) => source.observe(
+                        wants_metric,
                         &unit,
                         &candidate.fields,
                         run_log.as_ref(),
@@ -98,7 +103,7 @@ pub fn scan_run_knowing(
                             incomplete: matches!(marker, Marker::Missing(_)),
                         },
                     ),
-                    _ => MetricObservation::NotWanted,
+                    None => (MetricObservation::NotWanted, Metrics::default()),
                 };
                 Checkpoint {
                     marker,
@@ -119,6 +124,7 @@ pub fn scan_run_knowing(
                     stable_since: fingerprint.map(|f| f.newest_mtime),
                     fingerprint,
                     metric,
+                    metrics,
                     scan_problem,
                 }
             },

@@ -51,12 +51,19 @@ fn full(text: &str, wanted: &Wanted<'_>) -> Option<Found> {
 /// Equal, NaN included; other numbers within one ulp (serde_json's default float parsing
 /// and JSON5's may differ in the last bit).
 fn same(a: &Found, b: &Found) -> bool {
-    let close = match (a.metric, b.metric) {
+    let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (Some(x), Some(y)) if x.is_nan() || y.is_nan() => x.is_nan() && y.is_nan(),
         (Some(x), Some(y)) => x.to_bits().abs_diff(y.to_bits()) <= 1,
         (x, y) => x == y,
     };
-    close && a.global_step == b.global_step && a.best_model_checkpoint == b.best_model_checkpoint
+    let same_metrics = a.metrics.names().eq(b.metrics.names())
+        && a.metrics
+            .iter()
+            .all(|(name, x)| close(Some(x), b.metrics.get(name)));
+    close(a.metric, b.metric)
+        && same_metrics
+        && a.global_step == b.global_step
+        && a.best_model_checkpoint == b.best_model_checkpoint
 }
 
 /// Through a file (left positioned at its end, as after writing it), with the JSON5 fallback
@@ -78,8 +85,8 @@ fn every_fixture_reads_as_the_full_parser_reads_it() {
     for file in fixtures() {
         let text = std::fs::read_to_string(&file).unwrap();
         for metric in METRICS.iter().map(|m| Some(*m)).chain([None]) {
-            for step in STEPS {
-                let wanted = Wanted { step, metric };
+            for (step, all) in STEPS.into_iter().flat_map(|s| [(s, false), (s, true)]) {
+                let wanted = Wanted { step, metric, all };
                 let expected = full(&text, &wanted);
                 // Python's JSON needs no fallback; only the JSON5 fixture does.
                 let fallback = file.ends_with("json5_only.json");
@@ -110,7 +117,15 @@ fn the_fixtures_hold_what_they_are_for() {
         )
         .unwrap();
         // The streaming reader alone, no fallback: Python's numbers included.
-        read(text.as_bytes(), &Wanted { step, metric }).unwrap()
+        read(
+            text.as_bytes(),
+            &Wanted {
+                step,
+                metric,
+                all: true,
+            },
+        )
+        .unwrap()
     };
     let hf = found("hf_trainer_state.json", Some(400), Some("eval_loss"));
     assert_eq!(hf.global_step, Some(500));
@@ -170,6 +185,7 @@ fn the_fixtures_hold_what_they_are_for() {
         &Wanted {
             step: Some(100),
             metric: Some("eval_loss"),
+            all: false,
         },
         true,
     ) {
@@ -269,6 +285,7 @@ fn a_huge_log_history_is_streamed() {
         &Wanted {
             step: Some(77_777),
             metric: Some("loss"),
+            all: true,
         },
     )
     .unwrap();
@@ -323,8 +340,8 @@ proptest! {
         metric in prop::sample::select(&["eval_loss", "loss", "step", "log_history", "global_step"][..]),
         step in prop::option::of(prop::sample::select(&[0u64, 300, 500][..])),
     ) {
-        for metric in [Some(metric), None] {
-            let wanted = Wanted { step, metric };
+        for (metric, all) in [(Some(metric), false), (Some(metric), true), (None, true), (None, false)] {
+            let wanted = Wanted { step, metric, all };
             let expected = full(&doc, &wanted);
             let got = read(doc.as_bytes(), &wanted).ok();
             if let (Some(g), Some(e)) = (&got, &expected) {

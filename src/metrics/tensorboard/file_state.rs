@@ -8,6 +8,7 @@
 //! tag's scalars); a single record longer than `max_metric_bytes` is skipped unread and
 //! remembered by the step it carries, since it may hold the tag (see [`Unread`]).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +20,13 @@ use prost::Message;
 use super::proto::{step_and_wall_time, Event, Head};
 use super::records::{self, Source, Stop};
 use crate::checkpoint::OverCap;
+use crate::metrics::named::Metrics;
+use crate::metrics::run_log::Interest;
+
+/// How many steps' scalars beyond the newest checkpoint are held at most: the records of the
+/// next checkpoint's step arrive just before its directory does, so a few suffice; a run
+/// logging every step for days without a checkpoint must not grow the daemon.
+const MAX_FUTURE_STEPS: usize = 1024;
 
 /// A record over the limit, not read: whatever it holds for the tag at `step` is unknown.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,18 +68,40 @@ pub struct FileState {
     pub not_events: Vec<OverCap>,
     /// The greatest step of any event carrying the tag, scalar or not.
     pub max_step: Option<u64>,
+    /// Every scalar tag at the steps of [`Interest`] (the metrics by name a checkpoint
+    /// shows), with the latest wall time of the step's events.
+    pub others: BTreeMap<u64, (f64, Metrics)>,
 }
 
 impl FileState {
     /// Reads whatever `file` (opened at `path`) gained since the last call; a record longer
     /// than `max_record` bytes is skipped unread. Corruption is a WARN (once per offset) and
-    /// the records before it are kept; only a file that cannot be read is an error.
+    /// the records before it are kept; only a file that cannot be read is an error. Every
+    /// scalar at a step of `interest` is kept too (`tag` may be empty: those only).
     pub fn update(
         &mut self,
         mut file: File,
         path: &Path,
         tag: &str,
         max_record: u64,
+        interest: &Interest,
+    ) -> Result<(), String> {
+        let read = self.read_new(&mut file, path, tag, max_record, interest);
+        // The interest moves as checkpoints come and go: what no checkpoint can take goes.
+        self.others.retain(|&step, _| interest.contains(step));
+        while self.others.len() > MAX_FUTURE_STEPS {
+            self.others.pop_first();
+        }
+        read
+    }
+
+    fn read_new(
+        &mut self,
+        file: &mut File,
+        path: &Path,
+        tag: &str,
+        max_record: u64,
+        interest: &Interest,
     ) -> Result<(), String> {
         let meta = file.metadata().map_err(|e| e.to_string())?;
         let identity = (meta.dev(), meta.ino());
@@ -91,7 +121,7 @@ impl FileState {
             .map_err(|e| e.to_string())?;
         let finder = Finder::new(tag.as_bytes());
         let source = Source {
-            reader: &mut file,
+            reader: file,
             start: self.offset,
             len: meta.len(),
         };
@@ -99,7 +129,7 @@ impl FileState {
         let scan = records::scan(
             source,
             max_record,
-            |data| self.absorb(data, tag, &finder),
+            |data| self.absorb(data, tag, &finder, interest),
             |record| skipped.push((record.offset, record.len, step_and_wall_time(record.prefix))),
         )
         .map_err(|e| e.to_string())?;
@@ -144,11 +174,18 @@ impl FileState {
         Ok(())
     }
 
-    /// Takes the tag's values from one record's data.
-    fn absorb(&mut self, data: &[u8], tag: &str, finder: &Finder<'_>) {
+    /// Takes the tag's values from one record's data, and every scalar when its step is of
+    /// `interest`.
+    fn absorb(&mut self, data: &[u8], tag: &str, finder: &Finder<'_>, interest: &Interest) {
         // Most records hold other tags: a record without the tag's bytes cannot hold the tag,
-        // and skipping the decode of those is what makes a large file quick to read.
-        if finder.find(data).is_none() {
+        // and skipping the decode of those (unless their step is of interest, which the first
+        // bytes tell) is what makes a large file quick to read.
+        let may_hold_tag = !tag.is_empty() && finder.find(data).is_some();
+        let of_interest = match step_and_wall_time(data) {
+            Head::Event { step, .. } => u64::try_from(step).is_ok_and(|s| interest.contains(s)),
+            Head::NotAnEvent | Head::TooShort => false,
+        };
+        if !may_hold_tag && !of_interest {
             return;
         }
         // A record that passed its checksum but does not decode is not an event of any writer
@@ -159,6 +196,18 @@ impl FileState {
         let (Ok(step), Some(summary)) = (u64::try_from(event.step), event.summary) else {
             return;
         };
+        if of_interest {
+            let (wall, metrics) = self.others.entry(step).or_default();
+            *wall = wall.max(event.wall_time);
+            for value in &summary.value {
+                if let Some(v) = value.scalar() {
+                    metrics.insert(&value.tag, v);
+                }
+            }
+        }
+        if !may_hold_tag {
+            return;
+        }
         for value in summary.value.iter().filter(|v| v.tag == tag) {
             self.max_step = self.max_step.max(Some(step));
             if let Some(v) = value.scalar() {

@@ -26,7 +26,8 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 pub use file_state::{FileState, Scalar, Unread};
 
 use super::confined::{self, OpenError};
-use super::run_log::RunLog;
+use super::named::Metrics;
+use super::run_log::{Interest, RunLog};
 use super::warn_once;
 use crate::checkpoint::OverCap;
 
@@ -41,19 +42,21 @@ enum AtStep {
     Unread(OverCap),
 }
 
-/// The scalars of `tag` in the event files that `pattern` names under `run`; records longer
-/// than `max_record` bytes are not read.
-pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64) -> RunLog {
+/// The scalars of `tag` in the event files that `pattern` names under `run` (and every scalar
+/// at the steps of `interest`); records longer than `max_record` bytes are not read. An
+/// empty `tag` reads only the latter.
+pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64, interest: &Interest) -> RunLog {
     let root = confined::root_of_pattern(run, pattern);
     let files = event_files(run, pattern);
     let mut by_step: BTreeMap<u64, (f64, AtStep)> = BTreeMap::new();
+    let mut others: BTreeMap<u64, (f64, Metrics)> = BTreeMap::new();
     let mut log = RunLog::default();
     for file in &files {
         let key = (file.clone(), tag.to_owned());
         // Read outside the lock: a large file must not hold up other runs.
         let mut state = lock().remove(&key).unwrap_or_default();
         let read = match confined::open(&root, file) {
-            Ok(opened) => state.update(opened, file, tag, max_record),
+            Ok(opened) => state.update(opened, file, tag, max_record, interest),
             Err(OpenError::Escapes { target }) => {
                 warn_once::escapes(run, file, &target);
                 state = FileState::default();
@@ -95,10 +98,23 @@ pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64) -> RunLog {
             warn_once::too_large(run, over);
             log.too_large.get_or_insert_with(|| over.clone());
         }
+        // A step logged again (a resumed run's new file): the later events win.
+        for (&step, (wall, metrics)) in &state.others {
+            let merged = others.entry(step).or_default();
+            if *wall >= merged.0 {
+                merged.1.extend(metrics);
+                merged.0 = *wall;
+            } else {
+                let mut older = metrics.clone();
+                older.extend(&merged.1);
+                merged.1 = older;
+            }
+        }
         log.max_step = log.max_step.max(state.max_step);
         lock().insert(key, state);
     }
     forget_vanished(run, tag, &files);
+    log.rows = others.into_iter().map(|(step, (_, m))| (step, m)).collect();
     for (step, (_, at)) in by_step {
         match at {
             AtStep::Value(v) => log.records.push((step, v)),
@@ -155,7 +171,13 @@ pub(super) fn event_files(run: &Path, pattern: &str) -> Vec<PathBuf> {
 pub fn read_file(path: &Path, tag: &str) -> Result<FileState, String> {
     let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
     let mut state = FileState::default();
-    state.update(file, path, tag, super::DEFAULT_MAX_METRIC_BYTES)?;
+    state.update(
+        file,
+        path,
+        tag,
+        super::DEFAULT_MAX_METRIC_BYTES,
+        &Interest::default(),
+    )?;
     Ok(state)
 }
 

@@ -19,12 +19,12 @@ const MAX_RECORD: u64 = crate::metrics::DEFAULT_MAX_METRIC_BYTES;
 
 /// `super::load` with the default record limit.
 fn load(run: &Path, pattern: &str, tag: &str) -> RunLog {
-    super::load(run, pattern, tag, MAX_RECORD)
+    super::load(run, pattern, tag, MAX_RECORD, &Interest::default())
 }
 
 fn update(state: &mut FileState, path: &Path, tag: &str) -> Result<(), String> {
     let file = crate::regular_file::open(path).map_err(|e| e.to_string())?;
-    state.update(file, path, tag, MAX_RECORD)
+    state.update(file, path, tag, MAX_RECORD, &Interest::default())
 }
 
 /// simple_value is a 32-bit float: what the writer stored for `v`.
@@ -296,7 +296,13 @@ fn a_record_over_the_limit_is_skipped_and_makes_only_its_step_unknown() {
     bytes.extend(event_record(400, "val/loss", 0.5, 0));
     std::fs::write(&path, &bytes).unwrap();
 
-    let log = super::load(dir.path(), "events.*", "val/loss", 1 << 20);
+    let log = super::load(
+        dir.path(),
+        "events.*",
+        "val/loss",
+        1 << 20,
+        &Interest::default(),
+    );
     assert_eq!(log.records, [(200, f32v(0.7)), (400, f32v(0.5))]);
     assert_eq!(log.unread.len(), 1);
     let (step, over) = &log.unread[0];
@@ -318,7 +324,13 @@ fn a_record_over_the_limit_is_skipped_and_makes_only_its_step_unknown() {
     assert_eq!(log.max_step, Some(400));
 
     // With a larger limit the same cached file is read again, and 300 has its value.
-    let log = super::load(dir.path(), "events.*", "val/loss", 4 << 20);
+    let log = super::load(
+        dir.path(),
+        "events.*",
+        "val/loss",
+        4 << 20,
+        &Interest::default(),
+    );
     assert!(log.unread.is_empty());
     assert_eq!(run_log::select(&log, 300, 1).value(), Some(f32v(0.1)));
 }
@@ -339,7 +351,13 @@ fn a_crafted_length_over_junk_is_skipped_without_reading_it_and_the_next_record_
         .unwrap();
     drop(file);
 
-    let log = super::load(dir.path(), "events.*", "val/loss", 1 << 20);
+    let log = super::load(
+        dir.path(),
+        "events.*",
+        "val/loss",
+        1 << 20,
+        &Interest::default(),
+    );
     // Zeros are no event a writer makes: no step is made unknown by them.
     assert_eq!(log.records, [(500, f32v(0.25))]);
     assert!(log.unread.is_empty() && log.too_large.is_none());
