@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod duration;
 pub mod execute;
 pub mod fs_kind;
+pub mod history;
 pub mod layout;
 pub mod lock;
 pub mod log_line;

@@ -431,3 +431,85 @@ fn checkpoint_complete_names_every_metric_in_the_message_the_fields_and_the_ledg
     assert_eq!(complete[1]["metrics"], metrics);
     assert!(complete[1]["completed"].as_u64().is_some(), "{ledger}");
 }
+
+#[test]
+fn history_reads_back_every_checkpoint_its_metrics_and_its_fate() {
+    // Issue 9 item 4: `ckptd history`, from the ledger. 0.1 had no such command.
+    let f = Fixture::new();
+    for (step, loss) in [(1u64, 0.9), (2, 0.5), (3, 0.7)] {
+        let dir = format!("run/ckpt-{step}");
+        f.write(
+            &format!("{dir}/metrics.json"),
+            format!("{{\"eval_loss\": {loss}}}"),
+        );
+        f.age(&dir, 100 - step);
+    }
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    wait_listing(&f, &d, "run", &["ckpt-2", "ckpt-3"]);
+    assert_eq!(d.stop().code(), Some(0));
+    // Removed by hand: not ckptd's doing, and history says so.
+    std::fs::remove_dir_all(f.path("run/ckpt-3")).unwrap();
+
+    let out = f.ckptd(&["history", "--config", "ckptd.toml"]);
+    common::assert_success(&out);
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("(watch w): 3 checkpoints seen, 1 deleted"),
+        "{text}"
+    );
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("ckpt-1").contains("eval_loss=0.9000"), "{text}");
+    assert!(row("ckpt-1").contains("deleted 20"), "{text}");
+    assert!(
+        row("ckpt-1").contains("older than the last 1; rank 3 of 3 by eval_loss"),
+        "{text}"
+    );
+    assert!(row("ckpt-2").ends_with("kept"), "{text}");
+    assert!(
+        row("ckpt-3").contains("gone: not on disk, not deleted by ckptd"),
+        "{text}"
+    );
+    // Not a terminal: no plot.
+    assert!(!text.contains("against step"), "{text}");
+
+    let out = f.ckptd(&["history", "--config", "ckptd.toml", "--json", "run"]);
+    common::assert_success(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cps = &doc["runs"][0]["checkpoints"];
+    assert_eq!(doc["runs"][0]["metric"], "eval_loss");
+    let fates: Vec<(&str, &str)> = cps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["checkpoint"].as_str().unwrap(),
+                c["fate"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fates,
+        [
+            ("ckpt-1", "deleted"),
+            ("ckpt-2", "kept"),
+            ("ckpt-3", "gone")
+        ]
+    );
+    assert_eq!(cps[1]["value"], 0.5);
+    assert_eq!(cps[1]["metrics"], serde_json::json!({"eval_loss": 0.5}));
+
+    // A run the ledger does not know is said, not an error.
+    std::fs::create_dir_all(f.path("elsewhere")).unwrap();
+    let out = f.ckptd(&["history", "--config", "ckptd.toml", "elsewhere"]);
+    common::assert_success(&out);
+    assert!(common::stderr(&out).contains("no checkpoint of this run is in the ledger"));
+}

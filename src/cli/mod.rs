@@ -1,8 +1,9 @@
-//! The command line: `run`, `check`, `plan`, `prune`, `status`, `pin`, `unpin`.
+//! The command line: `run`, `check`, `plan`, `prune`, `status`, `pin`, `unpin`, `history`.
 //!
 //! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
 
 mod daemon;
+mod history;
 mod pass;
 mod pin;
 mod prune;
@@ -88,6 +89,17 @@ enum Command {
         config: ConfigArg,
         path: PathBuf,
     },
+    /// Every checkpoint the daemon saw, from its ledger: step, completion, metrics, and its
+    /// fate (kept, or deleted when and why). On a terminal, also the policy metric against step.
+    History {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only these run directories (default: every run in the ledger).
+        runs: Vec<PathBuf>,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -162,6 +174,10 @@ fn dispatch(cli: Cli) -> u8 {
         },
         Command::Unpin { config, path } => match load(&config.config, cli.verbose) {
             Some(config) => pin::unpin(&config, &path),
+            None => EXIT_USAGE,
+        },
+        Command::History { config, json, runs } => match load(&config.config, cli.verbose) {
+            Some(config) => history::history(&config, &runs, json),
             None => EXIT_USAGE,
         },
     }

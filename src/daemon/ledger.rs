@@ -72,6 +72,24 @@ pub fn state_dir(configured: Option<&Path>) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/state/ckptd"))
 }
 
+/// Where `ckptd history` finds the ledger: the configured `state_dir`, else the first of
+/// systemd's `$STATE_DIRECTORY`, the shipped unit's `/var/lib/ckptd` and the user's state
+/// directory that holds one (a shell has no `$STATE_DIRECTORY`, the daemon under systemd
+/// does). `Err`: every place looked in.
+pub fn find_ledger(configured: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = configured {
+        dirs.push(dir.to_owned());
+    } else {
+        dirs.extend(state_dir(None).filter(|_| std::env::var_os("STATE_DIRECTORY").is_some()));
+        dirs.push(PathBuf::from("/var/lib/ckptd"));
+        dirs.extend(state_dir(None));
+    }
+    dirs.dedup();
+    let files: Vec<PathBuf> = dirs.iter().map(|d| d.join("ledger.jsonl")).collect();
+    files.iter().find(|f| f.is_file()).cloned().ok_or(files)
+}
+
 impl Ledger {
     /// Opens (creating) the state directory, takes its lock and loads the counters.
     pub fn open(dir: Option<PathBuf>) -> Result<Self, StateError> {

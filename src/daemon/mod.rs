@@ -7,7 +7,7 @@
 
 mod discovery;
 mod events;
-mod ledger;
+pub mod ledger;
 mod memory;
 mod run_pass;
 pub mod settle;
