@@ -410,7 +410,7 @@ fn log_changes(
                 checkpoint = %v.name,
                 step = v.step,
                 bytes = v.bytes,
-                metric,
+                metric = metric.map(tracing::field::display),
                 value,
                 metrics = %v.metrics.to_json(),
                 decision = v.decision.as_str(),

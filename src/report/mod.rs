@@ -56,7 +56,7 @@ pub fn log_held(run: &std::path::Path, watch: &str, metric: &str, plan: &Plan) {
     tracing::error!(
         run = %run.display(),
         watch,
-        metric,
+        metric = %metric,
         keys = %keys,
         suggestion,
         "keep_best holds run {}: no complete checkpoint has a readable `{metric}`, so nothing in it is deleted; {hint}",
