@@ -231,6 +231,45 @@ mod tests {
     }
 
     #[test]
+    fn interest_is_the_window_below_each_checkpoint_and_beyond_the_newest() {
+        let i = Interest::new(vec![400, 200], 1);
+        let kept: Vec<u64> = (0..=402).filter(|&s| i.contains(s)).collect();
+        assert_eq!(kept, [199, 200, 399, 400, 401, 402]);
+        assert!(!Interest::default().contains(5));
+        // No checkpoint yet: everything may be the first one's.
+        assert!(Interest::new(Vec::new(), 1).contains(5));
+    }
+
+    #[test]
+    fn metrics_by_name_take_each_names_greatest_step_in_the_window() {
+        let row = |pairs: &[(&str, f64)]| {
+            let mut m = Metrics::default();
+            for (k, v) in pairs {
+                m.insert(k, *v);
+            }
+            m
+        };
+        let l = RunLog {
+            rows: vec![
+                (100, row(&[("train_loss", 1.0)])),
+                (99, row(&[("val_loss", 0.5), ("train_loss", 9.0)])),
+                (100, row(&[("lr", 0.1)])),
+                (98, row(&[("val_acc", 0.7)])),
+            ],
+            ..RunLog::default()
+        };
+        assert_eq!(
+            select_metrics(&l, 100, 1),
+            row(&[("train_loss", 1.0), ("val_loss", 0.5), ("lr", 0.1)])
+        );
+        assert_eq!(
+            select_metrics(&l, 99, 0),
+            row(&[("val_loss", 0.5), ("train_loss", 9.0)])
+        );
+        assert!(select_metrics(&l, 200, 1).is_empty());
+    }
+
+    #[test]
     fn lightning_logs_validation_one_step_before_the_checkpoint() {
         let l = log(&[(99, 0.5), (199, 0.4)], 250);
         assert_eq!(value(select(&l, 100, 1)), Some(0.5));

@@ -362,3 +362,33 @@ fn a_crafted_length_over_junk_is_skipped_without_reading_it_and_the_next_record_
     assert_eq!(log.records, [(500, f32v(0.25))]);
     assert!(log.unread.is_empty() && log.too_large.is_none());
 }
+
+#[test]
+fn every_tag_is_read_at_the_steps_a_checkpoint_can_take_and_nowhere_else() {
+    // Metrics by name (issue 9): every scalar tag at a checkpoint's step, without holding the
+    // tags of every other step.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture(&format!("simple/{EVENTS}")),
+        dir.path().join(EVENTS),
+    )
+    .unwrap();
+    let interest = Interest::new(vec![200, 400], 1);
+    for tag in ["val/loss", ""] {
+        let log = super::load(dir.path(), EVENTS, tag, MAX_RECORD, &interest);
+        let steps: Vec<u64> = log.rows.iter().map(|(s, _)| *s).collect();
+        assert!(!steps.is_empty(), "{tag:?}");
+        assert!(
+            steps.iter().all(|&s| (199..=200).contains(&s) || s >= 399),
+            "{tag:?}: {steps:?}"
+        );
+        let at_200 = run_log::select_metrics(&log, 200, 1);
+        assert_eq!(at_200.get("val/loss"), Some(f32v(0.7)), "{tag:?}");
+        assert!(at_200.get("train/loss").is_some(), "{tag:?}: {at_200:?}");
+        // Only the policy's tag is a record; an empty tag reads none.
+        assert_eq!(log.records.is_empty(), tag.is_empty());
+    }
+    // A checkpoint step nobody asked about gives nothing, rather than a neighbour's values.
+    let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
+    assert!(run_log::select_metrics(&log, 100, 1).is_empty());
+}
