@@ -19,11 +19,12 @@ pub fn plot(run: &RunHistory, width: usize) -> Option<String> {
         let (Some(step), Some(value)) = (e.step, e.value) else {
             continue;
         };
-        if !value.is_finite() || e.metric.as_deref() != Some(metric) {
-            continue;
-        }
         #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
         let point = (step as f32, value as f32);
+        // NaN, the infinities and values beyond f32 have no place on the chart.
+        if !point.1.is_finite() || e.metric.as_deref() != Some(metric) {
+            continue;
+        }
         if matches!(e.fate, Fate::Deleted { .. }) {
             deleted.push(point);
         } else {
@@ -91,5 +92,13 @@ mod tests {
         assert_eq!(plot(&runs[1], 80), None);
         // Narrow terminals still get a chart textplots accepts.
         assert!(plot(&runs[0], 5).is_some());
+        // A flat curve, and values beyond f32, draw without a panic.
+        let flat = super::super::fold(
+            r#"{"time":0,"event":"complete","run":"/r","checkpoint":"a","step":1,"completed":0,"metric":"m","value":1.0}
+{"time":0,"event":"complete","run":"/r","checkpoint":"b","step":2,"completed":1,"metric":"m","value":1.0}
+{"time":0,"event":"complete","run":"/r","checkpoint":"c","step":3,"completed":2,"metric":"m","value":1e300}"#
+                .lines(),
+        );
+        let _ = plot(&flat[0], 80);
     }
 }
