@@ -6,7 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::tests::{ck, now};
-use super::{plan, Decision, Plan};
+use super::{plan, Decision, Plan, Reason};
 use crate::checkpoint::{
     Checkpoint, Fingerprint, Marker, MetricObservation, OverCap, Protection, Writers,
 };
@@ -60,7 +60,8 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
     (
         prop::option::of(0u64..5),
         prop::option::of((1u64..4, any::<bool>())),
-        prop::option::of(1u64..10),
+        // Small windows, and N = u64::MAX, whose second window ends past u64::MAX.
+        prop::option::of(prop_oneof![1u64..10, Just(u64::MAX)]),
         prop::option::of(1u64..50_000),
         prop::option::of(1u64..50_000),
     )
@@ -147,8 +148,13 @@ proptest! {
             }
         }
         if let Some(every) = policy.keep_every_steps {
-            for c in candidates.iter().filter(|c| c.step.unwrap() % every.get() == 0) {
-                prop_assert!(keep(&c.name), "keep_every_steps dropped {}", c.name);
+            // Exactly the first complete checkpoint (checkpoint order) of each step window
+            // [kN, (k+1)N) that holds one is kept by every-steps.
+            let window = |c: &Checkpoint| c.step.unwrap() / every.get();
+            for (position, c) in candidates.iter().enumerate() {
+                let first = position == 0 || window(candidates[position - 1]) != window(c);
+                let by_rule = p.verdict(&c.name).unwrap().reasons.contains(&Reason::EverySteps);
+                prop_assert_eq!(by_rule, first, "every-steps on {}", c.name);
             }
         }
         if let Some(within) = policy.keep_within {

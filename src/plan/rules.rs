@@ -10,11 +10,13 @@ use crate::checkpoint::{Checkpoint, Protection};
 use crate::duration::show;
 use crate::policy::{Mode, Policy};
 
-/// What the rules concluded about one checkpoint: the reasons it is kept (none: deleted), and
-/// for a deletion, what each configured rule said against it.
+/// What the rules concluded about one checkpoint: the reasons it is kept (none: deleted), what
+/// a keeping rule has to add (which window it is the first of), and for a deletion, what each
+/// configured rule said against it.
 #[derive(Debug, Default)]
 pub(super) struct Outcome {
     pub reasons: Vec<Reason>,
+    pub details: Vec<String>,
     pub why_not: Vec<String>,
 }
 
@@ -60,17 +62,7 @@ pub(super) fn apply(
         keep_best(sorted, assessed, &candidates, count, rule, &mut out);
     }
     if let Some(every) = policy.keep_every_steps {
-        for &i in &candidates {
-            match sorted[i].step {
-                Some(step) if step % every == 0 => out[i].reasons.push(Reason::EverySteps),
-                Some(step) => out[i]
-                    .why_not
-                    .push(format!("step {step} is not a multiple of {every}")),
-                None => out[i]
-                    .why_not
-                    .push("no step for keep_every_steps".to_owned()),
-            }
-        }
+        super::milestones::keep_every_steps(sorted, &candidates, every, &mut out);
     }
     if let Some(window) = policy.keep_every {
         keep_every_window(sorted, &candidates, window, &mut out);

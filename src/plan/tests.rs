@@ -272,7 +272,9 @@ fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
 }
 
 #[test]
-fn keep_every_steps_keeps_milestones() {
+fn keep_every_steps_keeps_the_first_of_each_step_window() {
+    // Windows [0, 400), [400, 800), [800, 1200): firsts 100, 400 and 800. The window from 0
+    // counts too (k = 0): 0.1 kept only exact multiples, so checkpoint-100 went.
     let policy = Policy {
         keep_last: None,
         keep_every_steps: NonZeroU64::new(400),
@@ -281,12 +283,165 @@ fn keep_every_steps_keeps_milestones() {
     let p = plan(&ten(), &policy, now());
     assert_eq!(
         kept(&p),
-        ["checkpoint-400", "checkpoint-800", "checkpoint-1000"]
+        [
+            "checkpoint-100",
+            "checkpoint-400",
+            "checkpoint-800",
+            "checkpoint-1000"
+        ]
     );
     assert_eq!(reasons(&p, "checkpoint-800"), [Reason::EverySteps]);
     assert_eq!(
+        p.verdict("checkpoint-800").unwrap().detail,
+        "first at or after step 800"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-100").unwrap().detail,
+        "first at or after step 0"
+    );
+    assert_eq!(
         p.verdict("checkpoint-300").unwrap().detail,
-        "step 300 is not a multiple of 400"
+        "not the first checkpoint in steps [0, 400) (checkpoint-100 is)"
+    );
+}
+
+/// Complete checkpoints every `interval` steps from `interval` up to `last`, one a minute, the
+/// newest a minute old.
+fn every_n_steps(interval: u64, last: u64) -> Vec<Checkpoint> {
+    let count = last / interval;
+    (1..=count)
+        .map(|i| {
+            let step = i * interval;
+            ck(&format!("checkpoint-{step}"), step, (count + 1 - i) * 60)
+        })
+        .collect()
+}
+
+#[test]
+fn keep_every_steps_keeps_milestones_when_the_save_interval_does_not_divide_n() {
+    // Lightning saving every 782 steps, N = 10000, over 24k steps: 0.1 kept no milestone at
+    // all, since no step is a multiple of 10000.
+    let policy = Policy {
+        keep_last: None,
+        keep_every_steps: NonZeroU64::new(10_000),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&every_n_steps(782, 24_000), &policy, now());
+    assert_eq!(
+        kept(&p),
+        [
+            "checkpoint-782",
+            "checkpoint-10166",
+            "checkpoint-20332",
+            "checkpoint-23460"
+        ]
+    );
+    assert_eq!(reasons(&p, "checkpoint-10166"), [Reason::EverySteps]);
+    assert_eq!(
+        p.verdict("checkpoint-10166").unwrap().detail,
+        "first at or after step 10000"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-10948").unwrap().detail,
+        "not the first checkpoint in steps [10000, 20000) (checkpoint-10166 is)"
+    );
+    assert_eq!(
+        reasons(&p, "checkpoint-23460"),
+        [Reason::NewestComplete],
+        "the newest is not the first of its window"
+    );
+}
+
+#[test]
+fn keep_every_steps_still_keeps_exact_multiples_and_nothing_for_an_empty_window() {
+    // Saves every 2500 steps, then a gap from 10000 to 30000: the windows [10000, 20000) and
+    // [20000, 30000) hold nothing and keep nothing; exact multiples are their window's first.
+    let mut input = every_n_steps(2500, 10_000);
+    input.extend([
+        ck("checkpoint-30000", 30_000, 50),
+        ck("checkpoint-31000", 31_000, 40),
+    ]);
+    let policy = Policy {
+        keep_last: None,
+        keep_every_steps: NonZeroU64::new(10_000),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(
+        kept(&p),
+        [
+            "checkpoint-2500",
+            "checkpoint-10000",
+            "checkpoint-30000",
+            "checkpoint-31000"
+        ]
+    );
+    assert_eq!(reasons(&p, "checkpoint-10000"), [Reason::EverySteps]);
+    assert_eq!(reasons(&p, "checkpoint-30000"), [Reason::EverySteps]);
+    assert_eq!(reasons(&p, "checkpoint-31000"), [Reason::NewestComplete]);
+}
+
+#[test]
+fn keep_every_steps_counts_only_complete_checkpoints_as_a_windows_first() {
+    // checkpoint-10100 is still being written: the first COMPLETE one, 10900, is the milestone
+    // meanwhile. Once 10100 completes it becomes the first and 10900 is no longer kept.
+    let mut writing = ck("checkpoint-10100", 10_100, 500);
+    writing.marker = Marker::Missing("trainer_state.json missing".to_owned());
+    let input = vec![
+        ck("checkpoint-9000", 9_000, 600),
+        writing.clone(),
+        ck("checkpoint-10900", 10_900, 400),
+        ck("checkpoint-11700", 11_700, 200),
+    ];
+    let policy = Policy {
+        keep_last: None,
+        keep_every_steps: NonZeroU64::new(10_000),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(reasons(&p, "checkpoint-10100"), [Reason::Incomplete]);
+    assert_eq!(reasons(&p, "checkpoint-10900"), [Reason::EverySteps]);
+    assert_eq!(reasons(&p, "checkpoint-11700"), [Reason::NewestComplete]);
+
+    let later = now() + Duration::from_secs(3600);
+    writing.marker = Marker::NotRequired;
+    let mut input = input;
+    input[1] = writing;
+    let p = plan(&input, &policy, later);
+    assert_eq!(reasons(&p, "checkpoint-10100"), [Reason::EverySteps]);
+    assert_eq!(reasons(&p, "checkpoint-10900"), [Reason::Unkept]);
+    assert_eq!(
+        p.verdict("checkpoint-10900").unwrap().detail,
+        "not the first checkpoint in steps [10000, 20000) (checkpoint-10100 is)"
+    );
+}
+
+#[test]
+fn keep_every_steps_survives_steps_and_windows_near_u64_max() {
+    let top = u64::MAX;
+    let input = vec![ck("a", 5, 300), ck("b", top - 1, 200), ck("c", top, 100)];
+    for n in [top, top - 1, 2, 1] {
+        let policy = Policy {
+            keep_last: None,
+            keep_every_steps: NonZeroU64::new(n),
+            ..Policy::keep_last(0)
+        };
+        let p = plan(&input, &policy, now());
+        assert_eq!(reasons(&p, "a"), [Reason::EverySteps], "N = {n}");
+    }
+    let policy = Policy {
+        keep_last: None,
+        keep_every_steps: NonZeroU64::new(top),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(
+        p.verdict("b").unwrap().detail,
+        "not the first checkpoint in steps [0, 18446744073709551615) (a is)"
+    );
+    assert_eq!(
+        p.verdict("c").unwrap().detail,
+        "first at or after step 18446744073709551615"
     );
 }
 
@@ -359,9 +514,11 @@ fn rules_add_up_as_a_union() {
         ..Policy::keep_last(0)
     };
     let p = plan(&input, &policy, now());
+    // keep_every_steps keeps the first of [0, 500), [500, 1000) and [1000, 1500).
     assert_eq!(
         kept(&p),
         [
+            "checkpoint-100",
             "checkpoint-200",
             "checkpoint-500",
             "checkpoint-900",
