@@ -6,9 +6,11 @@
 //! deleted only when no rule and no protection keeps it.
 
 mod assess;
+mod calendar;
 mod milestones;
 mod reason;
 mod rules;
+mod windows;
 
 #[cfg(test)]
 mod proptests;

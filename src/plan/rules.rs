@@ -1,8 +1,7 @@
 //! The keep rules and protections, each computing its own set; the planner takes their union.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::assess::{Assessment, Completeness, MetricState};
 use super::Reason;
@@ -64,8 +63,8 @@ pub(super) fn apply(
     if let Some(every) = policy.keep_every_steps {
         super::milestones::keep_every_steps(sorted, &candidates, every, &mut out);
     }
-    if let Some(window) = policy.keep_every {
-        keep_every_window(sorted, &candidates, window, &mut out);
+    for &rule in &policy.keep_every {
+        super::milestones::keep_every_window(sorted, &candidates, rule, &mut out);
     }
     if let Some(within) = policy.keep_within {
         for &i in &candidates {
@@ -193,48 +192,6 @@ fn better(a: f64, b: f64, mode: Mode) -> Ordering {
                 Mode::Min => ascending,
                 Mode::Max => ascending.reverse(),
             }
-        }
-    }
-}
-
-/// `keep_every`: the first complete checkpoint of each window, windows aligned to the epoch.
-fn keep_every_window(
-    sorted: &[&Checkpoint],
-    candidates: &[usize],
-    window: Duration,
-    out: &mut [Outcome],
-) {
-    let window_nanos = window.as_nanos().max(1);
-    let mut first_of_window: HashMap<u128, usize> = HashMap::new();
-    for &i in candidates {
-        let Some(t) = sorted[i].completed_at() else {
-            continue;
-        };
-        let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let slot = since_epoch / window_nanos;
-        first_of_window
-            .entry(slot)
-            .and_modify(|first| {
-                let current = sorted[*first];
-                let earlier = sorted[i]
-                    .completed_at()
-                    .cmp(&current.completed_at())
-                    .then_with(|| checkpoint_cmp(sorted[i], current));
-                if earlier == Ordering::Less {
-                    *first = i;
-                }
-            })
-            .or_insert(i);
-    }
-    let firsts: std::collections::HashSet<usize> = first_of_window.into_values().collect();
-    for &i in candidates {
-        if firsts.contains(&i) {
-            out[i].reasons.push(Reason::EveryWindow);
-        } else {
-            out[i].why_not.push(format!(
-                "not the first of its keep_every {} window",
-                show(window)
-            ));
         }
     }
 }

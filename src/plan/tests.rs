@@ -8,7 +8,7 @@ use super::{plan, Decision, Plan, Reason};
 use crate::checkpoint::{
     Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
 };
-use crate::policy::{BestRule, Mode, Policy};
+use crate::policy::{BestRule, EveryWindow, Mode, Policy};
 
 /// A fixed "now", well away from the epoch, so ages are easy to read.
 pub(super) fn now() -> SystemTime {
@@ -60,6 +60,17 @@ fn best(count: u64, metric: &str, mode: Mode) -> Option<BestRule> {
         metric: metric.to_owned(),
         mode,
     })
+}
+
+/// `keep_every` entries from (window in seconds, count).
+pub(super) fn every(entries: &[(u64, Option<u64>)]) -> Vec<EveryWindow> {
+    entries
+        .iter()
+        .map(|&(secs, count)| EveryWindow {
+            window: Duration::from_secs(secs),
+            count: count.and_then(NonZeroU64::new),
+        })
+        .collect()
 }
 
 fn kept(plan: &Plan) -> Vec<&str> {
@@ -451,7 +462,7 @@ fn keep_every_keeps_the_first_of_each_epoch_aligned_window() {
     // the window boundary falls at 138888 * 14400 = 1_999_987_200, 12_800 s before now().
     let policy = Policy {
         keep_last: None,
-        keep_every: Some(Duration::from_secs(4 * 3600)),
+        keep_every: every(&[(4 * 3600, None)]),
         ..Policy::keep_last(0)
     };
     let p = plan(&ten(), &policy, now());
@@ -469,6 +480,157 @@ fn keep_every_keeps_the_first_of_each_epoch_aligned_window() {
         ]
     );
     assert_eq!(reasons(&p, "checkpoint-400"), [Reason::EveryWindow]);
+    // 1_999_972_800 s after the epoch is 2033-05-17T20:00:00Z.
+    assert_eq!(
+        p.verdict("checkpoint-400").unwrap().detail,
+        "first of the 4h window from 2033-05-17T20:00:00Z"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-500").unwrap().detail,
+        "not the first of the 4h window from 2033-05-17T20:00:00Z (checkpoint-400 is)"
+    );
+}
+
+const DAY: u64 = 86_400;
+
+/// Hourly checkpoints over 60 days, the newest an hour old: step s completed (1441 − s) hours
+/// before now() (2033-05-18T03:33:20Z, a Wednesday), so every day's first is at 00:33:20.
+fn hourly_for_60_days() -> Vec<Checkpoint> {
+    (1..=1440)
+        .map(|step| ck(&format!("checkpoint-{step}"), step, (1441 - step) * 3600))
+        .collect()
+}
+
+#[test]
+fn keep_every_list_keeps_seven_dailies_and_four_iso_weeklies() {
+    let policy = Policy {
+        keep_last: None,
+        keep_every: every(&[(DAY, Some(7)), (7 * DAY, Some(4))]),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&hourly_for_60_days(), &policy, now());
+    assert_eq!(
+        kept(&p),
+        [
+            // Mondays 00:33 of ISO weeks 17, 18 and 19 (week 20's is in the dailies).
+            "checkpoint-886",
+            "checkpoint-1054",
+            "checkpoint-1222",
+            // 00:33 on each of the last seven days, 2033-05-12 to 2033-05-18.
+            "checkpoint-1294",
+            "checkpoint-1318",
+            "checkpoint-1342",
+            "checkpoint-1366",
+            "checkpoint-1390",
+            "checkpoint-1414",
+            "checkpoint-1438",
+            "checkpoint-1440",
+        ]
+    );
+    assert_eq!(reasons(&p, "checkpoint-1390"), [Reason::EveryWindow]);
+    assert_eq!(
+        p.verdict("checkpoint-1390").unwrap().detail,
+        "first of day 2033-05-16; first of week 2033-W20"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-886").unwrap().detail,
+        "first of week 2033-W17"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-1439").unwrap().detail,
+        "not the first of day 2033-05-18 (checkpoint-1438 is); \
+         not the first of week 2033-W20 (checkpoint-1390 is)"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-1270").unwrap().detail,
+        "first of day 2033-05-11, older than the 7 most recent days with a checkpoint; \
+         not the first of week 2033-W19 (checkpoint-1222 is)"
+    );
+    assert_eq!(
+        p.verdict("checkpoint-718").unwrap().detail,
+        "first of day 2033-04-18, older than the 7 most recent days with a checkpoint; \
+         first of week 2033-W16, older than the 4 most recent weeks with a checkpoint"
+    );
+}
+
+#[test]
+fn a_keep_every_count_skips_windows_without_a_checkpoint() {
+    // Days with checkpoints: today, 2, 5 and 9 days ago. count = 3 keeps the three most
+    // recent days that hold one, not the three most recent calendar days.
+    let input = vec![
+        ck("nine", 1, 9 * DAY),
+        ck("five", 2, 5 * DAY),
+        ck("two", 3, 2 * DAY),
+        ck("two-later", 4, 2 * DAY - 60),
+        ck("today", 5, 3600),
+    ];
+    let policy = Policy {
+        keep_last: None,
+        keep_every: every(&[(DAY, Some(3))]),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(kept(&p), ["five", "two", "today"]);
+    assert_eq!(
+        reasons(&p, "today"),
+        [Reason::NewestComplete, Reason::EveryWindow]
+    );
+    assert_eq!(
+        p.verdict("nine").unwrap().detail,
+        "first of day 2033-05-09, older than the 3 most recent days with a checkpoint"
+    );
+    // Deleting what it does not keep changes nothing: the same three days stay.
+    let left: Vec<Checkpoint> = input
+        .into_iter()
+        .filter(|c| !["nine", "two-later"].contains(&c.name.as_str()))
+        .collect();
+    assert_eq!(kept(&plan(&left, &policy, now())), ["five", "two", "today"]);
+}
+
+#[test]
+fn keep_every_as_a_string_is_every_window_forever() {
+    let policy = Policy {
+        keep_last: None,
+        keep_every: every(&[(DAY, None)]),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&hourly_for_60_days(), &policy, now());
+    let kept = kept(&p);
+    // 61 UTC days hold a checkpoint (2033-03-19 to 2033-05-18): one each, plus the newest.
+    assert_eq!(kept.len(), 62);
+    assert_eq!(kept[0], "checkpoint-1");
+    assert_eq!(
+        p.verdict("checkpoint-1").unwrap().detail,
+        "first of day 2033-03-19"
+    );
+}
+
+#[test]
+fn seven_day_windows_start_on_monday() {
+    // 0.1 aligned 7d windows to the epoch, a Thursday: its "week" ran Thursday to Wednesday,
+    // so Sunday's checkpoint and Monday's were the same week's.
+    let sunday = 3 * DAY + 3 * 3600 + 60; // Sunday 2033-05-15, 00:32:20
+    let input = vec![
+        ck("sunday", 1, sunday),
+        ck("monday", 2, sunday - DAY),
+        ck("tuesday", 3, sunday - 2 * DAY),
+        ck("newest", 4, 60),
+    ];
+    let policy = Policy {
+        keep_last: None,
+        keep_every: every(&[(7 * DAY, None)]),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(kept(&p), ["sunday", "monday", "newest"]);
+    assert_eq!(
+        p.verdict("sunday").unwrap().detail,
+        "first of week 2033-W19"
+    );
+    assert_eq!(
+        p.verdict("monday").unwrap().detail,
+        "first of week 2033-W20"
+    );
 }
 
 #[test]
