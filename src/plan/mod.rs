@@ -13,6 +13,8 @@ mod rules;
 mod windows;
 
 #[cfg(test)]
+mod milestone_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
