@@ -95,9 +95,14 @@ pub(super) fn keep_every_window(
         .keys()
         .nth(firsts.len().saturating_sub(count))
         .copied();
+    // Named once per window, not once per checkpoint: a run may hold thousands per window.
+    let names: BTreeMap<u128, String> = firsts
+        .keys()
+        .map(|&slot| (slot, windows.name(slot)))
+        .collect();
     for &i in candidates {
         let Some(slot) = slot_of[i] else { continue };
-        let name = windows.name(slot);
+        let name = names.get(&slot).map_or("?", String::as_str);
         match firsts.get(&slot) {
             Some(&first) if first != i => out[i].why_not.push(format!(
                 "not the first of {name} ({} is)",
