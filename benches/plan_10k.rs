@@ -9,7 +9,7 @@ use ckptd::checkpoint::{
     Checkpoint, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
 };
 use ckptd::plan::{plan, Decision};
-use ckptd::policy::{BestRule, Mode, Policy};
+use ckptd::policy::{BestRule, EveryWindow, Mode, Policy};
 
 const CHECKPOINTS: u64 = 10_000;
 
@@ -60,7 +60,10 @@ fn main() {
             mode: Mode::Min,
         }),
         keep_every_steps: NonZeroU64::new(100_000),
-        keep_every: Some(Duration::from_secs(86_400)),
+        keep_every: vec![EveryWindow {
+            window: Duration::from_secs(86_400),
+            count: None,
+        }],
         keep_within: Some(Duration::from_secs(12 * 3600)),
         settle: Duration::from_secs(30),
         metric_timeout: Duration::from_secs(3600),

@@ -20,6 +20,17 @@ pub struct BestRule {
     pub mode: Mode,
 }
 
+/// One entry of `keep_every`: the first complete checkpoint (by completion time) of each
+/// `window`, in the `count` most recent windows that hold a complete checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EveryWindow {
+    /// Never zero. Windows are aligned to the Unix epoch in UTC, except that windows of exactly
+    /// 7 days are ISO weeks (from Monday 00:00 UTC).
+    pub window: Duration,
+    /// `None`: every window, forever (`keep_every = "1d"`).
+    pub count: Option<NonZeroU64>,
+}
+
 /// The rules of one run. Rules add up: a checkpoint is deleted only when no rule keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -27,8 +38,9 @@ pub struct Policy {
     pub keep_last: Option<u64>,
     pub keep_best: Option<BestRule>,
     pub keep_every_steps: Option<NonZeroU64>,
-    /// `keep_every`: windows aligned to the Unix epoch; never zero.
-    pub keep_every: Option<Duration>,
+    /// `keep_every`, each entry a rule of its own; empty: off. The string form is one entry
+    /// without a count.
+    pub keep_every: Vec<EveryWindow>,
     pub keep_within: Option<Duration>,
     /// How long a fingerprint must stay unchanged before a checkpoint is complete.
     pub settle: Duration,
@@ -43,7 +55,7 @@ impl Policy {
             keep_last: Some(n),
             keep_best: None,
             keep_every_steps: None,
-            keep_every: None,
+            keep_every: Vec::new(),
             keep_within: None,
             settle: Duration::from_secs(30),
             metric_timeout: Duration::from_secs(3600),
@@ -55,7 +67,7 @@ impl Policy {
         self.keep_last.is_some()
             || self.keep_best.is_some()
             || self.keep_every_steps.is_some()
-            || self.keep_every.is_some()
+            || !self.keep_every.is_empty()
             || self.keep_within.is_some()
     }
 }

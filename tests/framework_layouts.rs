@@ -456,19 +456,20 @@ fn opensora_needs_running_states_and_ema() {
     f.age(&dir, 10);
     f.write(&format!("{run}/config.txt"), "model = STDiT3-XL/2\n");
     f.config(&format!(
-        "[[watch]]\nname = \"sora\"\nruns = [\"{run}\"]\nlayout = \"opensora\"\nkeep_last = 1\nkeep_every_steps = 2000\n"
+        "[[watch]]\nname = \"sora\"\nruns = [\"{run}\"]\nlayout = \"opensora\"\nkeep_last = 1\nkeep_every_steps = 3000\n"
     ));
     let plan = f.plan_json();
+    // Milestones: the first complete checkpoint of steps [0, 3000) and of [3000, 6000).
     assert_eq!(
         decisions(&plan, 0),
         [
             row("epoch0-global_step500", "keep", &["incomplete"]),
-            row("epoch0-global_step1000", "delete", &["unkept"]),
-            row("epoch0-global_step2000", "keep", &["every-steps"]),
+            row("epoch0-global_step1000", "keep", &["every-steps"]),
+            row("epoch0-global_step2000", "delete", &["unkept"]),
             row(
                 "epoch1-global_step3000",
                 "keep",
-                &["newest-complete", "last"]
+                &["newest-complete", "last", "every-steps"]
             ),
             row("epoch1-global_step4000", "keep", &["incomplete"]),
         ]
@@ -482,7 +483,7 @@ fn opensora_needs_running_states_and_ema() {
         f.listing(run),
         [
             "config.txt",
-            "epoch0-global_step2000",
+            "epoch0-global_step1000",
             "epoch0-global_step500",
             "epoch1-global_step3000",
             "epoch1-global_step4000"

@@ -323,19 +323,16 @@ fn dcp_needs_its_metadata_file() {
         }
         f.age(&dir, minutes);
     }
-    f.config("[[watch]]\nname = \"dcp\"\nruns = [\"ckpt\"]\nlayout = \"dcp\"\npattern = \"step-{step}\"\nkeep_last = 2\nkeep_every_steps = 200\n");
+    f.config("[[watch]]\nname = \"dcp\"\nruns = [\"ckpt\"]\nlayout = \"dcp\"\npattern = \"step-{step}\"\nkeep_last = 2\nkeep_every_steps = 250\n");
     let plan = f.plan_json();
+    // Milestones: the first of steps [0, 250) and of [250, 500).
     assert_eq!(
         decisions(&plan, 0),
         [
-            row("step-100", "delete", &["unkept"]),
-            row("step-200", "keep", &["every-steps"]),
-            row("step-300", "keep", &["last"]),
-            row(
-                "step-400",
-                "keep",
-                &["newest-complete", "last", "every-steps"]
-            ),
+            row("step-100", "keep", &["every-steps"]),
+            row("step-200", "delete", &["unkept"]),
+            row("step-300", "keep", &["last", "every-steps"]),
+            row("step-400", "keep", &["newest-complete", "last"]),
             row("step-500", "keep", &["incomplete"]),
         ]
     );
@@ -346,7 +343,7 @@ fn dcp_needs_its_metadata_file() {
     f.prune();
     assert_eq!(
         f.listing("ckpt"),
-        ["step-200", "step-300", "step-400", "step-500"]
+        ["step-100", "step-300", "step-400", "step-500"]
     );
 }
 

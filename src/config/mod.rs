@@ -110,4 +110,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod keep_every_tests;
+#[cfg(test)]
 mod tests;

@@ -3,6 +3,9 @@
 //! Deserialising into these structs only checks TOML syntax, key names and value types;
 //! `validate` turns them into the types the rest of ckptd uses.
 
+use std::fmt;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -38,7 +41,7 @@ pub struct RawWatch {
     pub metric: Option<Spanned<String>>,
     pub mode: Option<Spanned<String>>,
     pub keep_every_steps: Option<Spanned<i64>>,
-    pub keep_every: Option<Spanned<String>>,
+    pub keep_every: Option<Spanned<RawKeepEvery>>,
     pub keep_within: Option<Spanned<String>>,
     pub run_overrides: Option<Spanned<bool>>,
     pub settle: Option<Spanned<String>>,
@@ -50,6 +53,54 @@ pub struct RawWatch {
     pub metric_timeout: Option<Spanned<String>>,
     pub metric_source: Option<Spanned<RawMetricSource>>,
     pub max_metric_bytes: Option<Spanned<RawSize>>,
+}
+
+/// `keep_every` as written: a duration (every window, forever), or a list of counted windows
+/// like restic's keep-daily/keep-weekly.
+#[derive(Debug, Clone)]
+pub enum RawKeepEvery {
+    Window(String),
+    List(Vec<Spanned<RawEveryWindow>>),
+}
+
+/// One `{ window = "1d", count = 7 }` of a `keep_every` list.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawEveryWindow {
+    pub window: Option<Spanned<String>>,
+    pub count: Option<Spanned<i64>>,
+}
+
+// By hand rather than `#[serde(untagged)]`: an untagged enum hides the inner error ("unknown
+// field `cont`", "expected a whole number") behind "did not match any variant", and loses the
+// inner position with it.
+impl<'de> Deserialize<'de> for RawKeepEvery {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> Visitor<'de> for Either {
+            type Value = RawKeepEvery;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a duration such as \"1d\", or a list of tables such as \
+                     [{ window = \"1d\", count = 7 }, { window = \"7d\", count = 4 }]",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<RawKeepEvery, E> {
+                Ok(RawKeepEvery::Window(text.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawKeepEvery, A::Error> {
+                let mut list = Vec::new();
+                while let Some(entry) = seq.next_element()? {
+                    list.push(entry);
+                }
+                Ok(RawKeepEvery::List(list))
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 /// A size as written: a number of bytes, or text with a unit such as `"32MiB"`.

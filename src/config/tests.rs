@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use super::{overrides, Config, ConfigErrors, WatcherMode};
 use crate::metrics::MetricSource;
-use crate::policy::Mode;
+use crate::policy::{EveryWindow, Mode};
 
 const FILE: &str = "/etc/ckptd/ckptd.toml";
 
-fn parse(text: &str) -> Result<Config, ConfigErrors> {
+pub(super) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::parse(text, Path::new(FILE))
 }
 
@@ -26,7 +26,7 @@ fn errors(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn assert_one_error(text: &str, location: &str, contains: &str) {
+pub(super) fn assert_one_error(text: &str, location: &str, contains: &str) {
     let errors = errors(text);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
@@ -86,7 +86,13 @@ mode = "max"
     assert_eq!(hf.runs, ["/data/runs/hf/*", "/etc/ckptd/relative/*"]);
     assert_eq!(hf.policy.keep_last, Some(2));
     assert_eq!(hf.policy.settle, Duration::from_secs(45));
-    assert_eq!(hf.policy.keep_every, Some(Duration::from_secs(86400)));
+    assert_eq!(
+        hf.policy.keep_every,
+        [EveryWindow {
+            window: Duration::from_secs(86400),
+            count: None
+        }]
+    );
     assert_eq!(hf.watcher, WatcherMode::Poll);
     assert_eq!(hf.layout.name(), "huggingface");
     assert_eq!(
@@ -405,7 +411,7 @@ fn huggingface_refuses_a_custom_pattern() {
     );
 }
 
-fn base_watch(extra: &str) -> Config {
+pub(super) fn base_watch(extra: &str) -> Config {
     parse(&format!(
         "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_last = 3\n{extra}"
     ))

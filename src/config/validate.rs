@@ -11,12 +11,14 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigErrors, Errors, Locator};
-use super::raw::{RawDaemon, RawFile, RawMetricSource, RawSize, RawWatch};
+use super::raw::{
+    RawDaemon, RawEveryWindow, RawFile, RawKeepEvery, RawMetricSource, RawSize, RawWatch,
+};
 use super::{Config, DaemonSettings, LogFormat, Watch, WatchSource, WatcherMode};
 use crate::layout::{self, Layout};
 use crate::metrics::MetricSource;
 use crate::pattern::NamePattern;
-use crate::policy::{BestRule, Mode, Policy};
+use crate::policy::{BestRule, EveryWindow, Mode, Policy};
 
 const SETTLE: Duration = Duration::from_secs(30);
 const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -28,10 +30,19 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
     // Serde names Rust types; users wrote TOML.
-    let message = e.message().trim().replace("i64", "a whole number").replace(
-        "data did not match any variant of untagged enum RawSize",
-        "expected a size such as \"32MiB\" or a whole number of bytes",
-    );
+    let message = e
+        .message()
+        .trim()
+        .replace("i64", "a whole number")
+        .replace(
+            "data did not match any variant of untagged enum RawSize",
+            "expected a size such as \"32MiB\" or a whole number of bytes",
+        )
+        .replace(
+            "struct RawEveryWindow",
+            "a table such as { window = \"1d\", count = 7 }",
+        )
+        .replace("invalid type: map,", "invalid type: table,");
     ConfigErrors(vec![locator.error(e.span().unwrap_or(0..0), message)])
 }
 
@@ -316,7 +327,7 @@ fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Pol
     let keep_best = count(e, raw.keep_best.as_ref(), "keep_best", 1).and_then(NonZeroU64::new);
     let keep_every_steps =
         count(e, raw.keep_every_steps.as_ref(), "keep_every_steps", 1).and_then(NonZeroU64::new);
-    let keep_every = duration(e, raw.keep_every.as_ref(), "keep_every", false);
+    let keep_every = keep_every(e, raw.keep_every.as_ref());
     let keep_within = duration(e, raw.keep_within.as_ref(), "keep_within", false);
     let settle = duration(e, raw.settle.as_ref(), "settle", true).unwrap_or(SETTLE);
     let metric_timeout =
@@ -369,6 +380,69 @@ fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Pol
         );
     }
     (e.list.len() == before).then_some(policy)
+}
+
+/// `keep_every = "1d"` (one entry, every window) or a list of `{ window, count }` tables.
+fn keep_every(e: &mut Errors<'_>, value: Option<&Spanned<RawKeepEvery>>) -> Vec<EveryWindow> {
+    let Some(value) = value else {
+        return Vec::new();
+    };
+    let list = match value.get_ref() {
+        RawKeepEvery::Window(text) => {
+            let text = Spanned::new(value.span(), text.clone());
+            return duration(e, Some(&text), "keep_every", false)
+                .map(|window| EveryWindow {
+                    window,
+                    count: None,
+                })
+                .into_iter()
+                .collect();
+        }
+        RawKeepEvery::List(list) => list,
+    };
+    if list.is_empty() {
+        e.push(
+            value.span(),
+            "`keep_every` is an empty list: remove it, or add e.g. { window = \"1d\", count = 7 }",
+        );
+    }
+    let mut out: Vec<EveryWindow> = Vec::new();
+    // (window, line of its entry), to refuse the same window twice.
+    let mut seen: Vec<(Duration, usize)> = Vec::new();
+    for entry in list {
+        let RawEveryWindow { window, count: n } = entry.get_ref();
+        let Some(window_text) = window else {
+            e.push(
+                entry.span(),
+                "`keep_every` entry without `window`: write e.g. { window = \"1d\", count = 7 }",
+            );
+            continue;
+        };
+        let window = duration(e, Some(window_text), "window", false);
+        let count = n
+            .as_ref()
+            .map(|n| count(e, Some(n), "count", 1).and_then(NonZeroU64::new));
+        let (Some(window), None | Some(Some(_))) = (window, count) else {
+            continue;
+        };
+        let line = e.locator.error(window_text.span(), "").line;
+        if let Some(&(_, first)) = seen.iter().find(|(w, _)| *w == window) {
+            e.push(
+                window_text.span(),
+                format!(
+                    "`keep_every` has the window {} twice (first on line {first}): keep one entry",
+                    crate::duration::show(window)
+                ),
+            );
+            continue;
+        }
+        seen.push((window, line));
+        out.push(EveryWindow {
+            window,
+            count: count.flatten(),
+        });
+    }
+    out
 }
 
 fn metric_source(

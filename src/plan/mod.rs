@@ -6,9 +6,14 @@
 //! deleted only when no rule and no protection keeps it.
 
 mod assess;
+mod calendar;
+mod milestones;
 mod reason;
 mod rules;
+mod windows;
 
+#[cfg(test)]
+mod milestone_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -52,7 +57,8 @@ pub struct Verdict {
     pub metrics: crate::metrics::Metrics,
     pub decision: Decision,
     pub reasons: Vec<Reason>,
-    /// A human explanation: why it is incomplete, or why no rule kept it.
+    /// A human explanation: why it is incomplete, why no rule kept it, or which window a
+    /// milestone rule kept it for ("first at or after step 10000").
     pub detail: String,
 }
 
@@ -135,12 +141,16 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
             } else {
                 let detail = match (&assessment.completeness, &assessment.metric) {
                     (Completeness::Incomplete(why), _) => why.clone(),
-                    (Completeness::Complete, MetricState::TooLarge(over))
-                        if outcome.reasons.contains(&Reason::MetricTooLarge) =>
-                    {
-                        format!("metric unknown: {}", over.describe())
+                    (Completeness::Complete, metric) => {
+                        let mut parts = Vec::new();
+                        if let MetricState::TooLarge(over) = metric {
+                            if outcome.reasons.contains(&Reason::MetricTooLarge) {
+                                parts.push(format!("metric unknown: {}", over.describe()));
+                            }
+                        }
+                        parts.extend(outcome.details);
+                        parts.join("; ")
                     }
-                    (Completeness::Complete, _) => String::new(),
                 };
                 (outcome.reasons, detail)
             };

@@ -6,11 +6,11 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::tests::{ck, now};
-use super::{plan, Decision, Plan};
+use super::{plan, Decision, Plan, Reason};
 use crate::checkpoint::{
     Checkpoint, Fingerprint, Marker, MetricObservation, OverCap, Protection, Writers,
 };
-use crate::policy::{BestRule, Mode, Policy};
+use crate::policy::{BestRule, EveryWindow, Mode, Policy};
 
 fn arb_checkpoint() -> impl Strategy<Value = Checkpoint> {
     (
@@ -56,12 +56,28 @@ fn arb_run() -> impl Strategy<Value = Vec<Checkpoint>> {
     })
 }
 
+/// A `keep_every` entry: short windows so that runs span many, days and ISO weeks (ages reach
+/// 2.3 days), with or without a count.
+fn arb_every_window() -> impl Strategy<Value = EveryWindow> {
+    (
+        prop_oneof![1u64..50_000, Just(DAY), Just(7 * DAY)],
+        prop::option::of(1u64..4),
+    )
+        .prop_map(|(secs, count)| EveryWindow {
+            window: Duration::from_secs(secs),
+            count: count.and_then(NonZeroU64::new),
+        })
+}
+
+const DAY: u64 = 86_400;
+
 fn arb_policy() -> impl Strategy<Value = Policy> {
     (
         prop::option::of(0u64..5),
         prop::option::of((1u64..4, any::<bool>())),
-        prop::option::of(1u64..10),
-        prop::option::of(1u64..50_000),
+        // Small windows, and N = u64::MAX, whose second window ends past u64::MAX.
+        prop::option::of(prop_oneof![1u64..10, Just(u64::MAX)]),
+        prop::collection::vec(arb_every_window(), 0..3),
         prop::option::of(1u64..50_000),
     )
         .prop_map(|(last, best, every_steps, every, within)| Policy {
@@ -72,7 +88,7 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
                 mode: if max { Mode::Max } else { Mode::Min },
             }),
             keep_every_steps: every_steps.and_then(NonZeroU64::new),
-            keep_every: every.map(Duration::from_secs),
+            keep_every: every,
             keep_within: within.map(Duration::from_secs),
             settle: Duration::from_secs(30),
             metric_timeout: Duration::from_secs(3600),
@@ -81,6 +97,40 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
 
 fn deleted(p: &Plan) -> Vec<String> {
     p.deletions().map(|v| v.name.clone()).collect()
+}
+
+/// The window of `c`'s completion time: epoch-aligned, weeks from Monday (ages are whole
+/// seconds, windows too).
+fn window_of(c: &Checkpoint, window: Duration) -> u64 {
+    let secs = c
+        .completed_at()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let offset = if window.as_secs() == 7 * DAY {
+        3 * DAY
+    } else {
+        0
+    };
+    (secs + offset) / window.as_secs()
+}
+
+/// Each window that holds a candidate → its first: the earliest completion, ties in
+/// checkpoint order (`candidates` is in that order).
+fn firsts_by_window<'a>(candidates: &[&'a Checkpoint], window: Duration) -> Vec<(u64, &'a str)> {
+    let mut firsts: std::collections::BTreeMap<u64, &Checkpoint> =
+        std::collections::BTreeMap::new();
+    for &c in candidates {
+        let first = firsts.entry(window_of(c, window)).or_insert(c);
+        if c.completed_at() < first.completed_at() {
+            *first = c;
+        }
+    }
+    firsts
+        .into_iter()
+        .map(|(w, c)| (w, c.name.as_str()))
+        .collect()
 }
 
 /// The checkpoints left after carrying out `p`.
@@ -147,8 +197,45 @@ proptest! {
             }
         }
         if let Some(every) = policy.keep_every_steps {
-            for c in candidates.iter().filter(|c| c.step.unwrap() % every.get() == 0) {
-                prop_assert!(keep(&c.name), "keep_every_steps dropped {}", c.name);
+            // Exactly the first complete checkpoint (checkpoint order) of each step window
+            // [kN, (k+1)N) that holds one is kept by every-steps.
+            let window = |c: &Checkpoint| c.step.unwrap() / every.get();
+            for (position, c) in candidates.iter().enumerate() {
+                let first = position == 0 || window(candidates[position - 1]) != window(c);
+                let by_rule = p.verdict(&c.name).unwrap().reasons.contains(&Reason::EverySteps);
+                prop_assert_eq!(by_rule, first, "every-steps on {}", c.name);
+            }
+        }
+        if !policy.keep_every.is_empty() {
+            let by_rule: Vec<&str> = candidates
+                .iter()
+                .filter(|c| p.verdict(&c.name).unwrap().reasons.contains(&Reason::EveryWindow))
+                .map(|c| c.name.as_str())
+                .collect();
+            // Each one kept by every-window is, for some entry, the first of one of the
+            // `count` most recent windows that hold a candidate; and every such first is kept.
+            let mut expected: Vec<&str> = Vec::new();
+            for rule in &policy.keep_every {
+                for (slot, first) in firsts_by_window(&candidates, rule.window) {
+                    let newer = candidates
+                        .iter()
+                        .map(|c| window_of(c, rule.window))
+                        .filter(|&w| w > slot)
+                        .collect::<std::collections::BTreeSet<u64>>()
+                        .len();
+                    if rule.count.is_none_or(|n| (newer as u64) < n.get()) {
+                        expected.push(first);
+                    }
+                }
+            }
+            expected.sort_unstable();
+            expected.dedup();
+            let mut got = by_rule.clone();
+            got.sort_unstable();
+            prop_assert_eq!(got, expected);
+            if policy.keep_every.iter().all(|r| r.count.is_some()) {
+                let limit: u64 = policy.keep_every.iter().map(|r| r.count.unwrap().get()).sum();
+                prop_assert!(by_rule.len() as u64 <= limit);
             }
         }
         if let Some(within) = policy.keep_within {

@@ -1,8 +1,7 @@
 //! The keep rules and protections, each computing its own set; the planner takes their union.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use super::assess::{Assessment, Completeness, MetricState};
 use super::Reason;
@@ -10,11 +9,13 @@ use crate::checkpoint::{Checkpoint, Protection};
 use crate::duration::show;
 use crate::policy::{Mode, Policy};
 
-/// What the rules concluded about one checkpoint: the reasons it is kept (none: deleted), and
-/// for a deletion, what each configured rule said against it.
+/// What the rules concluded about one checkpoint: the reasons it is kept (none: deleted), what
+/// a keeping rule has to add (which window it is the first of), and for a deletion, what each
+/// configured rule said against it.
 #[derive(Debug, Default)]
 pub(super) struct Outcome {
     pub reasons: Vec<Reason>,
+    pub details: Vec<String>,
     pub why_not: Vec<String>,
 }
 
@@ -60,20 +61,10 @@ pub(super) fn apply(
         keep_best(sorted, assessed, &candidates, count, rule, &mut out);
     }
     if let Some(every) = policy.keep_every_steps {
-        for &i in &candidates {
-            match sorted[i].step {
-                Some(step) if step % every == 0 => out[i].reasons.push(Reason::EverySteps),
-                Some(step) => out[i]
-                    .why_not
-                    .push(format!("step {step} is not a multiple of {every}")),
-                None => out[i]
-                    .why_not
-                    .push("no step for keep_every_steps".to_owned()),
-            }
-        }
+        super::milestones::keep_every_steps(sorted, &candidates, every, &mut out);
     }
-    if let Some(window) = policy.keep_every {
-        keep_every_window(sorted, &candidates, window, &mut out);
+    for &rule in &policy.keep_every {
+        super::milestones::keep_every_window(sorted, &candidates, rule, &mut out);
     }
     if let Some(within) = policy.keep_within {
         for &i in &candidates {
@@ -201,48 +192,6 @@ fn better(a: f64, b: f64, mode: Mode) -> Ordering {
                 Mode::Min => ascending,
                 Mode::Max => ascending.reverse(),
             }
-        }
-    }
-}
-
-/// `keep_every`: the first complete checkpoint of each window, windows aligned to the epoch.
-fn keep_every_window(
-    sorted: &[&Checkpoint],
-    candidates: &[usize],
-    window: Duration,
-    out: &mut [Outcome],
-) {
-    let window_nanos = window.as_nanos().max(1);
-    let mut first_of_window: HashMap<u128, usize> = HashMap::new();
-    for &i in candidates {
-        let Some(t) = sorted[i].completed_at() else {
-            continue;
-        };
-        let since_epoch = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let slot = since_epoch / window_nanos;
-        first_of_window
-            .entry(slot)
-            .and_modify(|first| {
-                let current = sorted[*first];
-                let earlier = sorted[i]
-                    .completed_at()
-                    .cmp(&current.completed_at())
-                    .then_with(|| checkpoint_cmp(sorted[i], current));
-                if earlier == Ordering::Less {
-                    *first = i;
-                }
-            })
-            .or_insert(i);
-    }
-    let firsts: std::collections::HashSet<usize> = first_of_window.into_values().collect();
-    for &i in candidates {
-        if firsts.contains(&i) {
-            out[i].reasons.push(Reason::EveryWindow);
-        } else {
-            out[i].why_not.push(format!(
-                "not the first of its keep_every {} window",
-                show(window)
-            ));
         }
     }
 }

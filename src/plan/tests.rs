@@ -47,7 +47,7 @@ fn with_metric(mut c: Checkpoint, v: f64) -> Checkpoint {
 }
 
 /// Ten checkpoints at steps 100..=1000, one every hour, the newest finished an hour ago.
-fn ten() -> Vec<Checkpoint> {
+pub(super) fn ten() -> Vec<Checkpoint> {
     (1..=10)
         .map(|i| ck(&format!("checkpoint-{}", i * 100), i * 100, (11 - i) * 3600))
         .collect()
@@ -63,7 +63,7 @@ fn best(count: u64, metric: &str, mode: Mode) -> Option<BestRule> {
     })
 }
 
-fn kept(plan: &Plan) -> Vec<&str> {
+pub(super) fn kept(plan: &Plan) -> Vec<&str> {
     plan.verdicts
         .iter()
         .filter(|v| v.decision == Decision::Keep)
@@ -71,7 +71,7 @@ fn kept(plan: &Plan) -> Vec<&str> {
         .collect()
 }
 
-fn reasons<'a>(plan: &'a Plan, name: &str) -> &'a [Reason] {
+pub(super) fn reasons<'a>(plan: &'a Plan, name: &str) -> &'a [Reason] {
     &plan.verdict(name).expect(name).reasons
 }
 
@@ -273,51 +273,6 @@ fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
 }
 
 #[test]
-fn keep_every_steps_keeps_milestones() {
-    let policy = Policy {
-        keep_last: None,
-        keep_every_steps: NonZeroU64::new(400),
-        ..Policy::keep_last(0)
-    };
-    let p = plan(&ten(), &policy, now());
-    assert_eq!(
-        kept(&p),
-        ["checkpoint-400", "checkpoint-800", "checkpoint-1000"]
-    );
-    assert_eq!(reasons(&p, "checkpoint-800"), [Reason::EverySteps]);
-    assert_eq!(
-        p.verdict("checkpoint-300").unwrap().detail,
-        "step 300 is not a multiple of 400"
-    );
-}
-
-#[test]
-fn keep_every_keeps_the_first_of_each_epoch_aligned_window() {
-    // now() is 2e9 s after the epoch, a multiple of 4h (14400 s)? 2e9 / 14400 = 138888.8…, so
-    // the window boundary falls at 138888 * 14400 = 1_999_987_200, 12_800 s before now().
-    let policy = Policy {
-        keep_last: None,
-        keep_every: Some(Duration::from_secs(4 * 3600)),
-        ..Policy::keep_last(0)
-    };
-    let p = plan(&ten(), &policy, now());
-    // Ages 36000, 32400 … 3600 s. The window [now-12800, …) holds ages 3600..10800
-    // (checkpoint-800..1000, first = 800); [now-27200, now-12800) holds ages 14400..25200
-    // (checkpoint-400..700, first = 400); [now-41600, now-27200) holds 28800..36000
-    // (checkpoint-100..300, first = 100).
-    assert_eq!(
-        kept(&p),
-        [
-            "checkpoint-100",
-            "checkpoint-400",
-            "checkpoint-800",
-            "checkpoint-1000"
-        ]
-    );
-    assert_eq!(reasons(&p, "checkpoint-400"), [Reason::EveryWindow]);
-}
-
-#[test]
 fn keep_within_keeps_everything_completed_recently() {
     let policy = Policy {
         keep_last: None,
@@ -360,9 +315,11 @@ fn rules_add_up_as_a_union() {
         ..Policy::keep_last(0)
     };
     let p = plan(&input, &policy, now());
+    // keep_every_steps keeps the first of [0, 500), [500, 1000) and [1000, 1500).
     assert_eq!(
         kept(&p),
         [
+            "checkpoint-100",
             "checkpoint-200",
             "checkpoint-500",
             "checkpoint-900",
