@@ -470,6 +470,12 @@ fn a_typo_in_metric_holds_the_run_instead_of_deleting_the_best() {
     );
     let prune = f.ckptd(&["prune", "--config", "ckptd.toml", "--yes"]);
     assert_eq!(prune.status.code(), Some(1), "{}", common::stderr(&prune));
+    assert!(
+        common::stdout(&prune)
+            .contains("0 failed; 1 run held (keep_best found no metric: see the ERROR)"),
+        "{}",
+        common::stdout(&prune)
+    );
     assert_eq!(f.listing("out"), before);
 }
 

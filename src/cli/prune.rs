@@ -88,10 +88,10 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
         ));
     }
     failed += total.failed;
-    println!("{}", summary(&total, failed));
     // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
-    let held = passes.iter().any(|p| p.plan.held());
-    if failed > 0 || held {
+    let held = passes.iter().filter(|p| p.plan.held()).count();
+    println!("{}", summary(&total, failed, held));
+    if failed > 0 || held > 0 {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -120,7 +120,7 @@ fn confirm(passes: &[Pass], to_delete: usize) -> bool {
 }
 
 /// One line for people: what was deleted, what a dry run would delete, what went wrong.
-fn summary(total: &execute::Outcome, failed: usize) -> String {
+fn summary(total: &execute::Outcome, failed: usize, held: usize) -> String {
     let count = |n: usize| format!("{n} checkpoint{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
     if !total.would_delete.is_empty() || total.deleted.is_empty() {
@@ -142,8 +142,13 @@ fn summary(total: &execute::Outcome, failed: usize) -> String {
             human_bytes(total.bytes_freed())
         ));
     }
+    let held = match held {
+        0 => String::new(),
+        1 => "; 1 run held (keep_best found no metric: see the ERROR)".to_owned(),
+        n => format!("; {n} runs held (keep_best found no metric: see the ERRORs)"),
+    };
     format!(
-        "{}; {} skipped, {failed} failed",
+        "{}; {} skipped, {failed} failed{held}",
         parts.join("; "),
         total.skipped
     )
