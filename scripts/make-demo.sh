@@ -21,7 +21,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 demo="$root/demo"
-rm -rf "$demo"
+# Only the runs: demo/live and demo/state belong to the live demo (scripts/demo-daemon.sh).
+rm -rf "$demo/runs"
 mkdir -p "$demo/runs"
 
 now="$(date +%s)"

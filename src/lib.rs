@@ -13,6 +13,8 @@
 //! - `execute` carries a plan out: rename into `<run>/.ckptd-trash/`, then remove, re-checking
 //!   every safety condition at the moment it acts. A dry run only logs.
 //! - `report` renders plans as a table or JSON; `cli` wires the commands together.
+//! - `daemon` runs the above on every change and records what it saw and did in its ledger;
+//!   `history` (pure) folds the ledger back into each run's checkpoints and their fates.
 
 pub mod checkpoint;
 pub mod cli;

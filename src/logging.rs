@@ -18,9 +18,11 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber; later calls are ignored.
 pub fn init(format: LogFormat, verbosity: u8) {
+    // notify's own log lines (a watch removed twice when a run directory is deleted) are
+    // internal noise in Debug format without a run; its errors still show.
     let default = match verbosity {
-        0 => "info",
-        1 => "debug",
+        0 => "info,notify=error",
+        1 => "debug,notify=error",
         _ => "trace",
     };
     let filter =

@@ -477,6 +477,14 @@ fn a_typo_in_metric_holds_the_run_instead_of_deleting_the_best() {
         common::stdout(&prune)
     );
     assert_eq!(f.listing("out"), before);
+    let status = f.ckptd(&["status", "--config", "ckptd.toml"]);
+    assert_eq!(status.status.code(), Some(1));
+    assert!(
+        common::stdout(&status)
+            .contains("held: keep_best finds `eval_los` in no complete checkpoint"),
+        "{}",
+        common::stdout(&status)
+    );
 }
 
 #[test]

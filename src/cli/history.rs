@@ -29,10 +29,12 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         }
     };
     let mut histories = history::fold(reader.lines().map_while(Result::ok));
+    let mut unknown = false;
     if !runs.is_empty() {
         let wanted: Vec<PathBuf> = runs.iter().map(|p| crate::paths::absolute(p)).collect();
         for (given, path) in runs.iter().zip(&wanted) {
             if !histories.iter().any(|h| &h.run == path) {
+                unknown = true;
                 eprintln!(
                     "ckptd: {}: no checkpoint of this run is in the ledger {}",
                     given.display(),
@@ -42,6 +44,7 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         }
         histories.retain(|h| wanted.contains(&h.run));
     }
+    let code = if unknown { EXIT_FAILED } else { EXIT_OK };
     // What ckptd did not delete but is not on disk any more was removed by someone else.
     for h in &mut histories {
         for e in &mut h.entries {
@@ -53,13 +56,18 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
     }
     if json {
         println!("{}", render::json(&histories));
-        return EXIT_OK;
+        return code;
     }
     let terminal = std::io::stdout().is_terminal();
-    let width = std::env::var("COLUMNS")
+    // The terminal's own width; `COLUMNS` (not exported by bash) only when it cannot be asked.
+    let width = rustix::termios::tcgetwinsize(std::io::stdout())
         .ok()
-        .and_then(|c| c.parse().ok())
+        .map(|w| usize::from(w.ws_col))
+        .filter(|&w| w > 0)
+        .or_else(|| std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()))
         .unwrap_or(100);
+    // https://no-color.org: any non-empty value.
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if histories.is_empty() {
         print!("{}", render::table(&histories));
     }
@@ -69,10 +77,10 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         }
         print!("{}", render::table(std::slice::from_ref(h)));
         if terminal {
-            if let Some(drawn) = plot::plot(h, width) {
+            if let Some(drawn) = plot::plot(h, width, color) {
                 print!("\n{drawn}");
             }
         }
     }
-    EXIT_OK
+    code
 }

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::time::SystemTime;
 
 use super::pass::{self, Pass};
-use super::{EXIT_OK, EXIT_USAGE};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::checkpoint::Checkpoint;
 use crate::config::Config;
 use crate::report::human_bytes;
@@ -22,7 +22,12 @@ pub fn status(config: &Config) -> u8 {
         }
     };
     print!("{}", render(&passes, now));
-    EXIT_OK
+    // A held run is an error to fix, as in `plan` and `prune`.
+    if passes.iter().any(|p| p.plan.held()) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
 /// Incomplete checkpoints untouched for the watch's `stale_after`: crashed saves.
@@ -64,6 +69,18 @@ fn render(passes: &[Pass], now: SystemTime) -> String {
             deletions.len(),
             human_bytes(frees)
         );
+        if p.plan.held() {
+            let metric = p
+                .watch
+                .policy
+                .keep_best
+                .as_ref()
+                .map_or("", |b| b.metric.as_str());
+            let _ = writeln!(
+                out,
+                "  held: keep_best finds `{metric}` in no complete checkpoint, so nothing is deleted (`ckptd plan` says which names it found)"
+            );
+        }
         for (name, age) in abandoned(p, now) {
             let _ = writeln!(
                 out,

@@ -89,6 +89,17 @@ fn keep_every_lists_are_refused_where_they_go_wrong() {
         "6:15:",
         "`keep_every` entry without `window`",
     );
+    // Months and years would be 30.44- and 365.25-day windows, no calendar's (walkthrough).
+    at(
+        r#"[{ window = "1month", count = 12 }]"#,
+        "6:26:",
+        "`window`: months and years are not supported",
+    );
+    at(
+        r#""1y""#,
+        "6:14:",
+        "`keep_every`: months and years are not supported",
+    );
     at(
         r#"[{ window = "daily", count = 7 }]"#,
         "6:26:",

@@ -390,7 +390,7 @@ fn keep_every(e: &mut Errors<'_>, value: Option<&Spanned<RawKeepEvery>>) -> Vec<
     let list = match value.get_ref() {
         RawKeepEvery::Window(text) => {
             let text = Spanned::new(value.span(), text.clone());
-            return duration(e, Some(&text), "keep_every", false)
+            return window_length(e, &text, "keep_every")
                 .map(|window| EveryWindow {
                     window,
                     count: None,
@@ -418,7 +418,7 @@ fn keep_every(e: &mut Errors<'_>, value: Option<&Spanned<RawKeepEvery>>) -> Vec<
             );
             continue;
         };
-        let window = duration(e, Some(window_text), "window", false);
+        let window = window_length(e, window_text, "window");
         let count = n
             .as_ref()
             .map(|n| count(e, Some(n), "count", 1).and_then(NonZeroU64::new));
@@ -574,6 +574,27 @@ fn count(e: &mut Errors<'_>, value: Option<&Spanned<i64>>, key: &str, min: i64) 
             None
         }
     }
+}
+
+/// A `keep_every` window: a duration in fixed units. Months and years are refused: their
+/// lengths in the duration syntax (30.44 and 365.25 days) make windows that start at odd
+/// hours and match no calendar month, which is what anyone writing "1month" means.
+fn window_length(e: &mut Errors<'_>, text: &Spanned<String>, key: &str) -> Option<Duration> {
+    let units = text
+        .get_ref()
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|unit| !unit.is_empty());
+    let calendar = units
+        .into_iter()
+        .any(|unit| matches!(unit, "M" | "month" | "months" | "y" | "year" | "years"));
+    if calendar {
+        e.push(
+            text.span(),
+            format!("`{key}`: months and years are not supported (no calendar windows): use days or weeks, e.g. \"30d\" or \"52w\""),
+        );
+        return None;
+    }
+    duration(e, Some(text), key, false)
 }
 
 fn duration(

@@ -187,7 +187,7 @@ pub fn run_pass(
                 .get_mut(&v.name)
                 .is_none_or(|seen| seen.set(Said::WouldDelete))
             {
-                execute::log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
+                execute::log_deletion(run, &watch, v, "dry run: would delete checkpoint");
             }
         }
     } else {

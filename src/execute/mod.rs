@@ -179,7 +179,7 @@ pub fn carry_out_until(
     }
     if dry_run {
         for v in deletions {
-            log_deletion(run, &watch.name, v, "dry run: would delete checkpoint");
+            log_deletion(run, watch, v, "dry run: would delete checkpoint");
             outcome
                 .would_delete
                 .push((v.name.clone(), v.bytes.unwrap_or(0)));
@@ -276,7 +276,7 @@ pub fn carry_out_until(
                 outcome.skipped += left;
                 break 'batches;
             }
-            delete(&dir, run, &watch.name, v, journal, &mut outcome);
+            delete(&dir, run, watch, v, journal, &mut outcome);
         }
     }
     journal.sync();
@@ -288,7 +288,7 @@ pub fn carry_out_until(
 fn delete(
     dir: &RunDir,
     run: &Path,
-    watch: &str,
+    watch: &Watch,
     v: &Verdict,
     journal: &mut dyn Journal,
     outcome: &mut Outcome,
@@ -296,14 +296,14 @@ fn delete(
     match dir.move_to_trash(&v.name) {
         Ok(trashed) => match dir.remove_trashed(&trashed) {
             Ok(()) => {
-                journal.deleted(run, watch, v);
+                journal.deleted(run, &watch.name, v);
                 log_deletion(run, watch, v, "checkpoint deleted");
                 outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
                 outcome.details.push(v.detail.clone());
             }
             Err(e) => {
                 let path = dir.trashed_path(&trashed);
-                journal.not_deleted(run, watch, v, &e.to_string(), true);
+                journal.not_deleted(run, &watch.name, v, &e.to_string(), true);
                 tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
                 outcome.failed += 1;
                 outcome.failed_names.push(v.name.clone());
@@ -311,12 +311,12 @@ fn delete(
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            journal.not_deleted(run, watch, v, "already gone", false);
+            journal.not_deleted(run, &watch.name, v, "already gone", false);
             tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
             outcome.skipped += 1;
         }
         Err(e) => {
-            journal.not_deleted(run, watch, v, &e.to_string(), false);
+            journal.not_deleted(run, &watch.name, v, &e.to_string(), false);
             tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
             outcome.failed += 1;
             outcome.failed_names.push(v.name.clone());
@@ -325,10 +325,12 @@ fn delete(
 }
 
 /// The INFO line of a deletion (or, with its message, of a dry run's would-be deletion).
-pub fn log_deletion(run: &Path, watch: &str, v: &Verdict, message: &str) {
+pub fn log_deletion(run: &Path, watch: &Watch, v: &Verdict, message: &str) {
+    let metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
     tracing::info!(
         run = %run.display(),
-        watch = %watch,
+        watch = %watch.name,
+        metric = metric.map(tracing::field::display),
         checkpoint = %v.name,
         step = v.step,
         bytes = v.bytes,

@@ -1,8 +1,10 @@
 //! The policy metric against step, drawn in the terminal (`textplots`, braille dots): a curve
-//! is read faster than a table. Kept checkpoints in green, deleted ones in red.
+//! is read faster than a table. A line through every checkpoint, with kept ones in green and
+//! deleted ones in red (without colour, `NO_COLOR`, the legend says they cannot be told
+//! apart).
 
 use rgb::RGB8;
-use textplots::{Chart, ColorPlot, LabelBuilder, LabelFormat, Shape};
+use textplots::{Chart, ColorPlot, LabelBuilder, LabelFormat, Plot, Shape};
 
 use super::{Fate, RunHistory};
 
@@ -11,7 +13,7 @@ const DELETED: RGB8 = RGB8::new(220, 0, 0);
 
 /// The plot of `run`'s policy metric, or `None` when there is nothing to draw: no metric,
 /// fewer than two finite values, or a single step. `width` is in terminal columns.
-pub fn plot(run: &RunHistory, width: usize) -> Option<String> {
+pub fn plot(run: &RunHistory, width: usize, color: bool) -> Option<String> {
     let metric = run.metric()?;
     let mut kept = Vec::new();
     let mut deleted = Vec::new();
@@ -41,9 +43,13 @@ pub fn plot(run: &RunHistory, width: usize) -> Option<String> {
     // Braille: two dots per column; the labels on the right take about 12 columns.
     let dots = u32::try_from(width.saturating_sub(14).clamp(20, 200) * 2).unwrap_or(64);
     let mut chart = Chart::new(dots, 48, lo, hi);
+    let mut all: Vec<(f32, f32)> = kept.iter().chain(&deleted).copied().collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let line = Shape::Lines(&all);
     let kept_shape = Shape::Points(&kept);
     let deleted_shape = Shape::Points(&deleted);
     let mut drawn = chart
+        .lineplot(&line)
         .x_label_format(LabelFormat::Custom(Box::new(|x| format!("step {x:.0}"))))
         .y_label_format(LabelFormat::Custom(Box::new(|y| {
             crate::report::metric_text(f64::from(y))
@@ -56,11 +62,20 @@ pub fn plot(run: &RunHistory, width: usize) -> Option<String> {
     }
     drawn.axis();
     drawn.figures();
-    Some(format!(
-        "{metric} against step: \x1b[32m●\x1b[0m kept ({}), \x1b[31m●\x1b[0m deleted ({})\n{drawn}\n",
-        kept.len(),
-        deleted.len()
-    ))
+    let legend = if color {
+        format!(
+            "\x1b[32m●\x1b[0m kept ({}), \x1b[31m●\x1b[0m deleted ({})",
+            kept.len(),
+            deleted.len()
+        )
+    } else {
+        format!(
+            "{} kept, {} deleted (without colour they look alike; the table says which)",
+            kept.len(),
+            deleted.len()
+        )
+    };
+    Some(format!("{metric} against step: {legend}\n{drawn}\n"))
 }
 
 #[cfg(test)]
@@ -76,7 +91,7 @@ mod tests {
 {"time":0,"event":"complete","run":"/s","checkpoint":"d-1","step":100,"completed":0}"#
                 .lines(),
         );
-        let drawn = plot(&runs[0], 80).unwrap();
+        let drawn = plot(&runs[0], 80, true).unwrap();
         assert!(drawn.starts_with("loss against step:"), "{drawn}");
         assert!(
             drawn.contains("kept (1)") && drawn.contains("deleted (1)"),
@@ -89,9 +104,9 @@ mod tests {
                 .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
             "{drawn}"
         );
-        assert_eq!(plot(&runs[1], 80), None);
+        assert_eq!(plot(&runs[1], 80, true), None);
         // Narrow terminals still get a chart textplots accepts.
-        assert!(plot(&runs[0], 5).is_some());
+        assert!(plot(&runs[0], 5, true).is_some());
         // A flat curve, and values beyond f32, draw without a panic.
         let flat = super::super::fold(
             r#"{"time":0,"event":"complete","run":"/r","checkpoint":"a","step":1,"completed":0,"metric":"m","value":1.0}
@@ -99,6 +114,6 @@ mod tests {
 {"time":0,"event":"complete","run":"/r","checkpoint":"c","step":3,"completed":2,"metric":"m","value":1e300}"#
                 .lines(),
         );
-        let _ = plot(&flat[0], 80);
+        let _ = plot(&flat[0], 80, true);
     }
 }

@@ -13,29 +13,35 @@ pub fn time_text(seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }
 
-/// What became of it, in a few words: `kept`, `deleted 2026-11-30T12:00:00Z: older than…`.
-pub fn fate_text(fate: &Fate) -> String {
+/// What became of it, in a few words (`kept`, `deleted 2026-11-30T12:00:00Z`), and why.
+pub fn fate_text(fate: &Fate) -> (String, String) {
     match fate {
-        Fate::Kept => "kept".to_owned(),
-        Fate::Deleted { at, why } if why.is_empty() => format!("deleted {}", time_text(*at)),
-        Fate::Deleted { at, why } => format!("deleted {}: {why}", time_text(*at)),
-        Fate::Deleting { at } => format!(
-            "deletion begun {} with no result recorded (ckptd stopped; finished at its next start)",
-            time_text(*at)
+        Fate::Kept => ("kept".to_owned(), String::new()),
+        Fate::Deleted { at, why } => (format!("deleted {}", time_text(*at)), why.clone()),
+        Fate::Deleting { at } => (
+            format!("deleting {}", time_text(*at)),
+            "no result recorded: ckptd stopped mid-deletion and finishes it at its next start"
+                .to_owned(),
         ),
         Fate::NotDeleted {
             at,
             error,
             in_trash: true,
-        } => format!(
-            "moved to the trash {} but not removed: {error}",
-            time_text(*at)
+        } => (
+            format!("in trash {}", time_text(*at)),
+            format!("moved out of the run but not removed: {error}"),
         ),
         Fate::NotDeleted { at, error, .. } => {
-            format!("not deleted {}: {error}", time_text(*at))
+            (format!("not deleted {}", time_text(*at)), error.clone())
         }
-        Fate::Replaced => "replaced: saved again under this name".to_owned(),
-        Fate::Gone => "gone: not on disk, not deleted by ckptd".to_owned(),
+        Fate::Replaced => (
+            "replaced".to_owned(),
+            "the trainer saved again under this name".to_owned(),
+        ),
+        Fate::Gone => (
+            "gone".to_owned(),
+            "not on disk, not deleted by ckptd".to_owned(),
+        ),
     }
 }
 
@@ -66,20 +72,24 @@ pub fn table(runs: &[RunHistory]) -> String {
             },
             run.entries.len()
         );
-        let rows: Vec<[String; 5]> = run
+        // The fate before the metrics: HF logs a dozen of them at each step.
+        let rows: Vec<[String; 6]> = run
             .entries
             .iter()
             .map(|e| {
+                let (fate, why) = fate_text(&e.fate);
                 [
                     e.checkpoint.clone(),
                     e.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
                     e.completed.map_or_else(|| "-".to_owned(), time_text),
+                    fate,
                     metrics_text(e),
-                    fate_text(&e.fate),
+                    why,
                 ]
             })
             .collect();
-        let header = ["CHECKPOINT", "STEP", "COMPLETED", "METRICS", "FATE"].map(str::to_owned);
+        let header =
+            ["CHECKPOINT", "STEP", "COMPLETED", "FATE", "METRICS", "WHY"].map(str::to_owned);
         let mut widths = header.clone().map(|h| h.chars().count());
         for row in &rows {
             for (w, cell) in widths.iter_mut().zip(row) {
@@ -87,19 +97,21 @@ pub fn table(runs: &[RunHistory]) -> String {
             }
         }
         for row in std::iter::once(&header).chain(&rows) {
-            let _ = writeln!(
-                out,
-                "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {}",
+            let line = format!(
+                "  {:<w0$}  {:>w1$}  {:<w2$}  {:<w3$}  {:<w4$}  {}",
                 row[0],
                 row[1],
                 row[2],
                 row[3],
                 row[4],
+                row[5],
                 w0 = widths[0],
                 w1 = widths[1],
                 w2 = widths[2],
                 w3 = widths[3],
+                w4 = widths[4],
             );
+            let _ = writeln!(out, "{}", line.trim_end());
         }
     }
     if runs.is_empty() {
@@ -169,9 +181,9 @@ mod tests {
         assert_eq!(
             text,
             "/r (watch w): 2 checkpoints seen, 1 deleted\n\
-             \x20 CHECKPOINT  STEP  COMPLETED             METRICS                 FATE\n\
-             \x20 c-1            1  1970-01-01T00:00:00Z  loss=0.5000 acc=0.2500  deleted 1970-01-01T00:01:00Z: older than the last 1\n\
-             \x20 c-2            2  1970-01-01T00:00:30Z  loss=0.2500             kept\n"
+             \x20 CHECKPOINT  STEP  COMPLETED             FATE                          METRICS                 WHY\n\
+             \x20 c-1            1  1970-01-01T00:00:00Z  deleted 1970-01-01T00:01:00Z  loss=0.5000 acc=0.2500  older than the last 1\n\
+             \x20 c-2            2  1970-01-01T00:00:30Z  kept                          loss=0.2500\n"
         );
         let doc: serde_json::Value = serde_json::from_str(&json(&runs)).unwrap();
         let c1 = &doc["runs"][0]["checkpoints"][0];

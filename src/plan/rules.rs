@@ -153,6 +153,10 @@ fn keep_best(
     if ranked.is_empty() && !pending && unranked {
         for &i in candidates {
             out[i].reasons.push(Reason::Held);
+            out[i].details.push(format!(
+                "held: no complete checkpoint has a readable {}",
+                rule.metric
+            ));
         }
         return;
     }

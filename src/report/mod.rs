@@ -55,7 +55,7 @@ pub fn log_held(run: &std::path::Path, watch: &str, metric: &str, plan: &Plan) {
     };
     tracing::error!(
         run = %run.display(),
-        watch,
+        watch = %watch,
         metric = %metric,
         keys = %keys,
         suggestion,
