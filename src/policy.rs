@@ -24,8 +24,8 @@ pub struct BestRule {
 /// `window`, in the `count` most recent windows that hold a complete checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EveryWindow {
-    /// Never zero. Windows are aligned to the Unix epoch in UTC, except that windows of exactly
-    /// 7 days are ISO weeks (from Monday 00:00 UTC).
+    /// Never zero. Windows are aligned to the Unix epoch in UTC (weeks run Thursday to
+    /// Wednesday).
     pub window: Duration,
     /// `None`: every window, forever (`keep_every = "1d"`).
     pub count: Option<NonZeroU64>,

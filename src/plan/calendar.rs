@@ -1,4 +1,4 @@
-//! UTC calendar arithmetic for naming `keep_every` windows: civil dates, ISO weeks and RFC 3339
+//! UTC calendar arithmetic for naming `keep_every` windows: civil dates and RFC 3339
 //! times from days or seconds since the Unix epoch.
 //!
 //! Howard Hinnant's `civil_from_days` / `days_from_civil` (proleptic Gregorian, exact for any
@@ -36,7 +36,8 @@ impl Date {
         Date { year, month, day }
     }
 
-    /// Days from 1970-01-01 to this day.
+    /// Days from 1970-01-01 to this day (the inverse, to test `from_days`).
+    #[cfg(test)]
     pub fn days(self) -> i64 {
         let year = self.year - i64::from(self.month <= 2);
         let era = year.div_euclid(400);
@@ -52,21 +53,6 @@ impl Date {
 pub(super) fn date(days: i64) -> String {
     let d = Date::from_days(days);
     format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
-}
-
-/// The ISO 8601 week of day `days`, "2026-W47": weeks start on Monday, and week 1 is the one
-/// holding the year's first Thursday, so 2027-01-01 (a Friday) is in 2026-W53.
-pub(super) fn iso_week(days: i64) -> String {
-    let from_monday = (days + 3).rem_euclid(7); // 1970-01-01 was a Thursday
-    let thursday = days - from_monday + 3;
-    let year = Date::from_days(thursday).year;
-    let january_1 = Date {
-        year,
-        month: 1,
-        day: 1,
-    };
-    let week = (thursday - january_1.days()) / 7 + 1;
-    format!("{year:04}-W{week:02}")
 }
 
 /// "2026-11-30T12:00:00Z", with the fraction of a second when there is one.
@@ -90,7 +76,7 @@ pub(super) fn rfc3339(secs: i64, nanos: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{date, iso_week, rfc3339, Date};
+    use super::{date, rfc3339, Date};
 
     fn days(year: i64, month: i64, day: i64) -> i64 {
         Date { year, month, day }.days()
@@ -108,24 +94,6 @@ mod tests {
         for d in (-800_000..800_000).step_by(97) {
             assert_eq!(Date::from_days(d).days(), d, "{d}");
         }
-    }
-
-    #[test]
-    fn iso_weeks_cross_year_boundaries() {
-        assert_eq!(iso_week(0), "1970-W01"); // Thursday 1970-01-01
-        assert_eq!(iso_week(days(2026, 11, 16)), "2026-W47"); // a Monday
-        assert_eq!(iso_week(days(2026, 11, 22)), "2026-W47"); // its Sunday
-        assert_eq!(iso_week(days(2026, 11, 23)), "2026-W48");
-        // 2026 starts on a Thursday: 53 weeks, the last one running into 2027.
-        assert_eq!(iso_week(days(2026, 1, 1)), "2026-W01");
-        assert_eq!(iso_week(days(2026, 12, 28)), "2026-W53");
-        assert_eq!(iso_week(days(2027, 1, 1)), "2026-W53");
-        assert_eq!(iso_week(days(2027, 1, 3)), "2026-W53");
-        assert_eq!(iso_week(days(2027, 1, 4)), "2027-W01");
-        // And the other way: 2024-12-30 (a Monday) is already in 2025's week 1.
-        assert_eq!(iso_week(days(2024, 12, 29)), "2024-W52");
-        assert_eq!(iso_week(days(2024, 12, 30)), "2025-W01");
-        assert_eq!(iso_week(days(2021, 1, 3)), "2020-W53");
     }
 
     #[test]

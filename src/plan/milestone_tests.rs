@@ -1,5 +1,5 @@
 //! Planner tests of the milestone rules: `keep_every_steps` step windows and `keep_every` time
-//! windows (counted, ISO weeks), with the details that name each window.
+//! windows (counted, epoch-aligned weeks), with the details that name each window.
 
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -240,7 +240,7 @@ fn hourly_for_60_days() -> Vec<Checkpoint> {
 }
 
 #[test]
-fn keep_every_list_keeps_seven_dailies_and_four_iso_weeklies() {
+fn keep_every_list_keeps_seven_dailies_and_four_weeklies() {
     let policy = Policy {
         keep_last: None,
         keep_every: every(&[(DAY, Some(7)), (7 * DAY, Some(4))]),
@@ -250,10 +250,11 @@ fn keep_every_list_keeps_seven_dailies_and_four_iso_weeklies() {
     assert_eq!(
         kept(&p),
         [
-            // Mondays 00:33 of ISO weeks 17, 18 and 19 (week 20's is in the dailies).
-            "checkpoint-886",
-            "checkpoint-1054",
-            "checkpoint-1222",
+            // Thursdays 00:33, the first of the epoch-aligned weeks from 04-21, 04-28 and
+            // 05-05 (the week from 05-12 has its first among the dailies).
+            "checkpoint-790",
+            "checkpoint-958",
+            "checkpoint-1126",
             // 00:33 on each of the last seven days, 2033-05-12 to 2033-05-18.
             "checkpoint-1294",
             "checkpoint-1318",
@@ -265,29 +266,29 @@ fn keep_every_list_keeps_seven_dailies_and_four_iso_weeklies() {
             "checkpoint-1440",
         ]
     );
-    assert_eq!(reasons(&p, "checkpoint-1390"), [Reason::EveryWindow]);
+    assert_eq!(reasons(&p, "checkpoint-1294"), [Reason::EveryWindow]);
     assert_eq!(
-        p.verdict("checkpoint-1390").unwrap().detail,
-        "first of day 2033-05-16; first of week 2033-W20"
+        p.verdict("checkpoint-1294").unwrap().detail,
+        "first of day 2033-05-12; first of week 2033-05-12..2033-05-18"
     );
     assert_eq!(
-        p.verdict("checkpoint-886").unwrap().detail,
-        "first of week 2033-W17"
+        p.verdict("checkpoint-790").unwrap().detail,
+        "first of week 2033-04-21..2033-04-27"
     );
     assert_eq!(
         p.verdict("checkpoint-1439").unwrap().detail,
         "not the first of day 2033-05-18 (checkpoint-1438 is); \
-         not the first of week 2033-W20 (checkpoint-1390 is)"
+         not the first of week 2033-05-12..2033-05-18 (checkpoint-1294 is)"
     );
     assert_eq!(
         p.verdict("checkpoint-1270").unwrap().detail,
         "first of day 2033-05-11, older than the 7 most recent days with a checkpoint; \
-         not the first of week 2033-W19 (checkpoint-1222 is)"
+         not the first of week 2033-05-05..2033-05-11 (checkpoint-1126 is)"
     );
     assert_eq!(
-        p.verdict("checkpoint-718").unwrap().detail,
-        "first of day 2033-04-18, older than the 7 most recent days with a checkpoint; \
-         first of week 2033-W16, older than the 4 most recent weeks with a checkpoint"
+        p.verdict("checkpoint-622").unwrap().detail,
+        "first of day 2033-04-14, older than the 7 most recent days with a checkpoint; \
+         first of week 2033-04-14..2033-04-20, older than the 4 most recent weeks with a checkpoint"
     );
 }
 
@@ -344,14 +345,14 @@ fn keep_every_as_a_string_is_every_window_forever() {
 }
 
 #[test]
-fn seven_day_windows_start_on_monday() {
-    // 0.1 aligned 7d windows to the epoch, a Thursday: its "week" ran Thursday to Wednesday,
-    // so Sunday's checkpoint and Monday's were the same week's.
+fn seven_day_windows_run_from_thursday_as_in_0_1() {
+    // Epoch-aligned (DESIGN), as 0.1 cut them: 1970-01-01 was a Thursday. ISO weeks would
+    // unkeep, on upgrade, a weekly checkpoint 0.1 kept (safety review of issue 9).
     let sunday = 3 * DAY + 3 * 3600 + 60; // Sunday 2033-05-15, 00:32:20
     let input = vec![
-        ck("sunday", 1, sunday),
-        ck("monday", 2, sunday - DAY),
-        ck("tuesday", 3, sunday - 2 * DAY),
+        ck("wednesday", 1, sunday + 4 * DAY),
+        ck("sunday", 2, sunday),
+        ck("monday", 3, sunday - DAY),
         ck("newest", 4, 60),
     ];
     let policy = Policy {
@@ -360,13 +361,43 @@ fn seven_day_windows_start_on_monday() {
         ..Policy::keep_last(0)
     };
     let p = plan(&input, &policy, now());
-    assert_eq!(kept(&p), ["sunday", "monday", "newest"]);
+    assert_eq!(kept(&p), ["wednesday", "sunday", "newest"]);
+    assert_eq!(
+        p.verdict("wednesday").unwrap().detail,
+        "first of week 2033-05-05..2033-05-11"
+    );
     assert_eq!(
         p.verdict("sunday").unwrap().detail,
-        "first of week 2033-W19"
+        "first of week 2033-05-12..2033-05-18"
     );
     assert_eq!(
         p.verdict("monday").unwrap().detail,
-        "first of week 2033-W20"
+        "not the first of week 2033-05-12..2033-05-18 (sunday is)"
+    );
+}
+
+#[test]
+fn every_save_at_a_windows_first_step_is_its_milestone() {
+    // Lightning writes `step=10000-v1.ckpt` when it saves a name twice; 0.1 kept both as
+    // multiples of N, so both stay (safety review of issue 9).
+    let input = vec![
+        ck("step=10000.ckpt", 10_000, 300),
+        ck("step=10000-v1.ckpt", 10_000, 200),
+        ck("step=10782.ckpt", 10_782, 100),
+        ck("step=11564.ckpt", 11_564, 50),
+    ];
+    let policy = Policy {
+        keep_last: None,
+        keep_every_steps: NonZeroU64::new(10_000),
+        ..Policy::keep_last(0)
+    };
+    let p = plan(&input, &policy, now());
+    assert_eq!(
+        kept(&p),
+        ["step=10000.ckpt", "step=10000-v1.ckpt", "step=11564.ckpt"]
+    );
+    assert_eq!(
+        p.verdict("step=10000-v1.ckpt").unwrap().detail,
+        "first at or after step 10000"
     );
 }

@@ -21,7 +21,8 @@ use crate::checkpoint::Checkpoint;
 use crate::policy::EveryWindow;
 
 /// `candidates` is in checkpoint order (step, completion time, name), so within a window the
-/// first candidate seen is the first checkpoint: the smallest step, ties by completion time.
+/// first candidate seen is the first checkpoint: the smallest step. Every checkpoint at that
+/// step is kept.
 pub(super) fn keep_every_steps(
     sorted: &[&Checkpoint],
     candidates: &[usize],
@@ -40,6 +41,14 @@ pub(super) fn keep_every_steps(
         };
         let start = step - step % n;
         match current {
+            // Saves of the same step as the window's first (Lightning's `-v1` copy of a name
+            // it wrote twice) are as much the milestone: 0.1 kept every one at a multiple.
+            Some((window, first)) if window == start && sorted[first].step == Some(step) => {
+                out[i].reasons.push(Reason::EverySteps);
+                out[i]
+                    .details
+                    .push(format!("first at or after step {start}"));
+            }
             Some((window, first)) if window == start => {
                 // In u128: (k+1)N may be past u64::MAX when N is huge.
                 let end = u128::from(start) + u128::from(n);

@@ -56,7 +56,7 @@ fn arb_run() -> impl Strategy<Value = Vec<Checkpoint>> {
     })
 }
 
-/// A `keep_every` entry: short windows so that runs span many, days and ISO weeks (ages reach
+/// A `keep_every` entry: short windows so that runs span many, days and weeks (ages reach
 /// 2.3 days), with or without a count.
 fn arb_every_window() -> impl Strategy<Value = EveryWindow> {
     (
@@ -99,7 +99,7 @@ fn deleted(p: &Plan) -> Vec<String> {
     p.deletions().map(|v| v.name.clone()).collect()
 }
 
-/// The window of `c`'s completion time: epoch-aligned, weeks from Monday (ages are whole
+/// The window of `c`'s completion time: epoch-aligned (ages are whole
 /// seconds, windows too).
 fn window_of(c: &Checkpoint, window: Duration) -> u64 {
     let secs = c
@@ -108,12 +108,8 @@ fn window_of(c: &Checkpoint, window: Duration) -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let offset = if window.as_secs() == 7 * DAY {
-        3 * DAY
-    } else {
-        0
-    };
-    (secs + offset) / window.as_secs()
+    // Epoch-aligned, weeks included (DESIGN).
+    secs / window.as_secs()
 }
 
 /// Each window that holds a candidate → its first: the earliest completion, ties in
@@ -197,11 +193,16 @@ proptest! {
             }
         }
         if let Some(every) = policy.keep_every_steps {
-            // Exactly the first complete checkpoint (checkpoint order) of each step window
-            // [kN, (k+1)N) that holds one is kept by every-steps.
+            // Exactly the checkpoints at the smallest step of each step window [kN, (k+1)N)
+            // that holds a complete one are kept by every-steps.
             let window = |c: &Checkpoint| c.step.unwrap() / every.get();
-            for (position, c) in candidates.iter().enumerate() {
-                let first = position == 0 || window(candidates[position - 1]) != window(c);
+            for c in &candidates {
+                let smallest = candidates
+                    .iter()
+                    .filter(|o| window(o) == window(c))
+                    .map(|o| o.step.unwrap())
+                    .min();
+                let first = smallest == c.step;
                 let by_rule = p.verdict(&c.name).unwrap().reasons.contains(&Reason::EverySteps);
                 prop_assert_eq!(by_rule, first, "every-steps on {}", c.name);
             }

@@ -1,11 +1,11 @@
 //! `keep_every`'s time windows: which window a completion time falls in, and how a detail
 //! names it.
 //!
-//! Windows are aligned to the Unix epoch in UTC, so a restart, another node or a rescan cuts
-//! time the same way, and `"1d"` is a UTC day. The one exception: windows of exactly 7 days are
-//! ISO weeks, from Monday 00:00 UTC. Epoch-aligned weeks would start on Thursdays (1970-01-01
-//! was one), and whoever asks for four weekly checkpoints (restic's keep-weekly) means
-//! calendar weeks. Other lengths, 14 days included, stay epoch-aligned.
+//! Windows are aligned to the Unix epoch in UTC (DESIGN), so a restart, another node or a
+//! rescan cuts time the same way, and `"1d"` is a UTC day. Weeks (`"7d"`) therefore run from
+//! Thursday to Wednesday (1970-01-01 was a Thursday), as they did in 0.1: aligning them to ISO
+//! weeks would unkeep, on upgrade, a weekly checkpoint 0.1 kept whenever two of them fall in
+//! one ISO week. Their names say the dates they cover.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,22 +20,14 @@ const NANOS_PER_DAY: i128 = 86_400 * NANOS_PER_SEC;
 pub(super) struct Windows {
     length: Duration,
     length_nanos: u128,
-    /// How far the windows start before the epoch: 3 days for ISO weeks (Monday 1969-12-29).
-    offset_nanos: u128,
 }
 
 impl Windows {
     pub fn new(length: Duration) -> Self {
-        let offset_nanos = if length == WEEK {
-            3 * NANOS_PER_DAY.unsigned_abs()
-        } else {
-            0
-        };
         Windows {
             length,
             // Config refuses a zero window; never divide by zero anyway.
             length_nanos: length.as_nanos().max(1),
-            offset_nanos,
         }
     }
 
@@ -43,21 +35,25 @@ impl Windows {
     /// before the epoch (no trainer writes one) counts as the epoch.
     pub fn slot(&self, t: SystemTime) -> u128 {
         let since = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        (since + self.offset_nanos) / self.length_nanos
+        since / self.length_nanos
     }
 
-    /// "day 2026-11-30", "week 2026-W47", "the 6h window from 2026-11-30T12:00:00Z".
+    /// "day 2026-11-30", "week 2026-11-26..2026-12-02", "the 6h window from
+    /// 2026-11-30T12:00:00Z".
     pub fn name(&self, slot: u128) -> String {
         // A slot comes from a SystemTime (at most i64::MAX seconds), so its start fits in
         // i128 nanoseconds and in i64 seconds; the fallbacks are never taken.
-        let start = i128::try_from(slot.saturating_mul(self.length_nanos)).unwrap_or(i128::MAX)
-            - i128::try_from(self.offset_nanos).unwrap_or(0);
+        let start = i128::try_from(slot.saturating_mul(self.length_nanos)).unwrap_or(i128::MAX);
         let days = i64::try_from(start.div_euclid(NANOS_PER_DAY)).unwrap_or(i64::MAX);
         if self.length == DAY {
             return format!("day {}", calendar::date(days));
         }
         if self.length == WEEK {
-            return format!("week {}", calendar::iso_week(days));
+            return format!(
+                "week {}..{}",
+                calendar::date(days),
+                calendar::date(days.saturating_add(6))
+            );
         }
         let secs = i64::try_from(start.div_euclid(NANOS_PER_SEC)).unwrap_or(i64::MAX);
         let nanos = u32::try_from(start.rem_euclid(NANOS_PER_SEC)).unwrap_or(0);
@@ -107,31 +103,33 @@ mod tests {
     }
 
     #[test]
-    fn seven_day_windows_are_iso_weeks_from_monday() {
+    fn seven_day_windows_run_thursday_to_wednesday_and_are_named_by_their_dates() {
         let week = Windows::new(Duration::from_secs(7 * 86_400));
-        // Monday 00:00 opens a window; the Sunday before closes the previous one.
+        // Thursday 2026-11-26 00:00 opens the window holding Monday 2026-11-30.
+        let thursday = MONDAY - 4 * 86_400;
+        assert_eq!(week.slot(at(thursday)), week.slot(at(MONDAY)));
         assert_eq!(
-            week.slot(at(MONDAY)),
-            week.slot(at(MONDAY + 7 * 86_400 - 1))
+            week.slot(at(thursday)),
+            week.slot(at(thursday + 7 * 86_400 - 1))
         );
-        assert_ne!(week.slot(at(MONDAY)), week.slot(at(MONDAY - 1)));
-        assert_eq!(name_of(7 * 86_400, at(MONDAY)), "week 2026-W49");
-        assert_eq!(name_of(7 * 86_400, at(MONDAY - 1)), "week 2026-W48");
-        // Thursday 2026-12-31 to Sunday 2027-01-03 are in 2026's 53rd week.
+        assert_ne!(week.slot(at(thursday)), week.slot(at(thursday - 1)));
         assert_eq!(
-            name_of(7 * 86_400, at(MONDAY + 34 * 86_400)),
-            "week 2026-W53"
+            name_of(7 * 86_400, at(MONDAY)),
+            "week 2026-11-26..2026-12-02"
+        );
+        // Across a year's end.
+        assert_eq!(
+            name_of(7 * 86_400, at(MONDAY + 28 * 86_400)),
+            "week 2026-12-24..2026-12-30"
         );
         assert_eq!(
-            name_of(7 * 86_400, at(MONDAY + 35 * 86_400)),
-            "week 2027-W01"
+            name_of(7 * 86_400, at(MONDAY + 31 * 86_400)),
+            "week 2026-12-31..2027-01-06"
         );
-        // The epoch is in the week from Monday 1969-12-29, ISO week 1970-W01.
         assert_eq!(week.slot(UNIX_EPOCH), 0);
-        assert_eq!(name_of(7 * 86_400, UNIX_EPOCH), "week 1970-W01");
         assert_eq!(
-            name_of(7 * 86_400, UNIX_EPOCH - Duration::from_secs(1)),
-            "week 1970-W01"
+            name_of(7 * 86_400, UNIX_EPOCH),
+            "week 1970-01-01..1970-01-07"
         );
     }
 
