@@ -9,6 +9,12 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
     candidates
         .into_iter()
         .filter(|c| *c != wanted)
+        // The distance is at least the difference in length: far longer names (a crafted
+        // file's) are not worth the quadratic comparison.
+        .filter(|c| {
+            c.chars().count().abs_diff(wanted_lower.chars().count()) * 3
+                <= wanted_lower.chars().count().max(1) * 2
+        })
         .map(|c| {
             let distance = strsim::damerau_levenshtein(&wanted_lower, &c.to_lowercase());
             (distance, c)

@@ -64,6 +64,8 @@ struct Question {
     path: PathBuf,
     step: Option<u64>,
     metric: Option<String>,
+    /// Every number at the step too (`Wanted::all`): another answer.
+    all: bool,
     limit: Option<u64>,
     fallback_within: u64,
 }
@@ -90,6 +92,7 @@ pub fn read_file(
         path: path.to_owned(),
         step: wanted.step,
         metric: wanted.metric.map(str::to_owned),
+        all: wanted.all,
         limit,
         fallback_within,
     };
@@ -152,6 +155,7 @@ mod tests {
             path: path.clone(),
             step: None,
             metric: None,
+            all: false,
             limit: None,
             fallback_within: 1 << 20,
         };
@@ -196,6 +200,7 @@ mod tests {
             path,
             step: None,
             metric: None,
+            all: false,
             limit: None,
             fallback_within: 1 << 20,
         };

@@ -18,7 +18,14 @@ pub fn read(
 ) -> FileRecords {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
     let (log, bad_lines) = parse(text, step_key, metric, interest);
-    if let Some(first) = bad_lines.first() {
+    if let (Some(first), None) = (bad_lines.first(), metric) {
+        tracing::debug!(
+            path = %file.display(),
+            line = first,
+            count = bad_lines.len(),
+            "metric log has unparsable lines; they are skipped"
+        );
+    } else if let Some(first) = bad_lines.first() {
         tracing::warn!(
             path = %file.display(),
             line = first,

@@ -91,14 +91,25 @@ impl MetricSource {
         match self {
             Self::Filename | Self::CheckpointJson { .. } => None,
             Self::Csv { path, step_key } => {
-                Some(run_log::load(run, path, max_bytes, |_, bytes| {
-                    csv_log::parse(bytes, step_key, metric, interest)
-                }))
+                // Read whole on every pass: nothing ahead of the newest checkpoint is needed.
+                let interest = interest.behind();
+                Some(run_log::load(
+                    run,
+                    path,
+                    max_bytes,
+                    metric.is_none(),
+                    |_, bytes| csv_log::parse(bytes, step_key, metric, &interest),
+                ))
             }
             Self::Jsonl { path, step_key } => {
-                Some(run_log::load(run, path, max_bytes, |file, bytes| {
-                    jsonl_log::read(file, bytes, step_key, metric, interest)
-                }))
+                let interest = interest.behind();
+                Some(run_log::load(
+                    run,
+                    path,
+                    max_bytes,
+                    metric.is_none(),
+                    |file, bytes| jsonl_log::read(file, bytes, step_key, metric, &interest),
+                ))
             }
             Self::TensorBoard { path, tag } => Some(tensorboard::load(
                 run,

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 /// How many metrics one checkpoint carries at most.
 pub const MAX_METRICS: usize = 64;
 
+/// The longest metric name kept, in bytes: a 20 MB key in a crafted file would otherwise go
+/// whole into every log line, ledger line and "did you mean".
+pub const MAX_NAME_BYTES: usize = 256;
+
 /// Metrics by name; the value for a name seen twice is the later one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics(BTreeMap<String, f64>);
@@ -20,6 +24,9 @@ impl Metrics {
     /// Records `value` for `name`, the later value winning; past [`MAX_METRICS`] names the
     /// last in name order is dropped.
     pub fn insert(&mut self, name: &str, value: f64) {
+        if name.len() > MAX_NAME_BYTES {
+            return;
+        }
         if let Some(slot) = self.0.get_mut(name) {
             *slot = value;
             return;
@@ -184,6 +191,9 @@ mod tests {
         // The later value wins.
         forward.insert("m000", 2.0);
         assert_eq!(forward.get("m000"), Some(2.0));
+        // A name longer than any metric's is not kept.
+        forward.insert(&"a".repeat(MAX_NAME_BYTES + 1), 1.0);
+        assert!(forward.names().all(|n| n.len() <= MAX_NAME_BYTES));
     }
 
     #[test]

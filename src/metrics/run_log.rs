@@ -58,6 +58,28 @@ impl Interest {
         }
     }
 
+    /// The same steps without those beyond the newest checkpoint: for logs read whole on
+    /// every pass, which need nothing ahead.
+    #[must_use]
+    pub fn behind(&self) -> Self {
+        Self {
+            ahead: false,
+            ..self.clone()
+        }
+    }
+
+    /// The first step beyond the newest checkpoint, when such steps count (then they are
+    /// only kept for a while, see `tensorboard`).
+    pub fn ahead_from(&self) -> Option<u64> {
+        if !self.ahead {
+            return None;
+        }
+        match self.steps.last() {
+            None => Some(0),
+            Some(&newest) => newest.checked_add(1),
+        }
+    }
+
     pub fn contains(&self, step: u64) -> bool {
         if self.steps.last().is_none_or(|&newest| step > newest) {
             return self.ahead;
@@ -78,6 +100,7 @@ pub fn load(
     run: &Path,
     pattern: &str,
     max_bytes: u64,
+    quiet: bool,
     parse: impl Fn(&Path, &[u8]) -> FileRecords,
 ) -> RunLog {
     let root = confined::root_of_pattern(run, pattern);
@@ -109,6 +132,13 @@ pub fn load(
                 log.rows.extend(part.rows);
                 log.max_step = log.max_step.max(part.max_step);
             }
+            // Nothing ranked: no decision waits on it, so no WARN on every pass.
+            Err(why) if quiet => tracing::debug!(
+                run = %run.display(),
+                path = %file.display(),
+                reason = %why,
+                "metric log unreadable: no metrics by name from it yet"
+            ),
             Err(why) => tracing::warn!(
                 run = %run.display(),
                 path = %file.display(),
@@ -328,7 +358,7 @@ mod tests {
             }
             Ok(log(&[(1, if text == b"a" { 1.0 } else { 3.0 })], 7))
         };
-        let l = load(dir.path(), "version_*/m.txt", 1 << 20, read);
+        let l = load(dir.path(), "version_*/m.txt", 1 << 20, false, read);
         assert_eq!(l.records, [(1, 1.0), (1, 3.0)]);
         assert_eq!(l.max_step, Some(7));
     }
@@ -385,15 +415,15 @@ mod tests {
             assert_ne!(bytes, b"x", "read through a link out of the run");
             Ok(log(&[(1, 1.0)], 1))
         };
-        let l = load(&run, "logs/*.csv", 5, parse);
+        let l = load(&run, "logs/*.csv", 5, false, parse);
         assert_eq!((l.records.len(), l.too_large.as_ref()), (1, None));
-        let l = load(&run, "logs/*.csv", 4, parse);
+        let l = load(&run, "logs/*.csv", 4, false, parse);
         assert!(l.records.is_empty());
         let too_large = l.too_large.unwrap();
         assert_eq!(too_large.path, run.join("logs/a.csv"));
         assert_eq!((too_large.bytes, too_large.cap), (5, 4));
         // A pattern that climbs out on purpose may read there, and only as far as it climbs.
-        let l = load(&run, "../secret.csv", 5, |_, bytes| {
+        let l = load(&run, "../secret.csv", 5, false, |_, bytes| {
             assert_eq!(bytes, b"x");
             Ok(log(&[(2, 2.0)], 2))
         });

@@ -47,7 +47,16 @@ pub fn log_held(run: &std::path::Path, watch: &str, metric: &str, plan: &Plan) {
     found.sort_unstable();
     found.dedup();
     let suggestion = crate::suggest::closest(metric, found.iter().copied());
-    let keys = found.join(", ");
+    // At most 20 names: each checkpoint may bring 64, and the line must stay readable.
+    let mut keys = found
+        .iter()
+        .take(20)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if found.len() > 20 {
+        keys = format!("{keys} and {} more", found.len() - 20);
+    }
     let hint = match (suggestion, found.is_empty()) {
         (Some(s), _) => format!("did you mean `{s}`? The source has: {keys}"),
         (None, false) => format!("the source has: {keys}"),

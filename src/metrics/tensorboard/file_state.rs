@@ -23,10 +23,11 @@ use crate::checkpoint::OverCap;
 use crate::metrics::named::Metrics;
 use crate::metrics::run_log::Interest;
 
-/// How many steps' scalars beyond the newest checkpoint are held at most: the records of the
-/// next checkpoint's step arrive just before its directory does, so a few suffice; a run
-/// logging every step for days without a checkpoint must not grow the daemon.
-const MAX_FUTURE_STEPS: usize = 1024;
+/// How many steps' scalars beyond the newest checkpoint are held at most, the latest ones:
+/// the records of the next checkpoint's step arrive just before its directory does, so a few
+/// suffice; a run logging every step for days without a checkpoint, or a first read of a
+/// large file, must not grow the daemon. The steps checkpoints take are never evicted.
+const MAX_AHEAD_STEPS: usize = 32;
 
 /// A record over the limit, not read: whatever it holds for the tag at `step` is unknown.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,9 +90,7 @@ impl FileState {
         let read = self.read_new(&mut file, path, tag, max_record, interest);
         // The interest moves as checkpoints come and go: what no checkpoint can take goes.
         self.others.retain(|&step, _| interest.contains(step));
-        while self.others.len() > MAX_FUTURE_STEPS {
-            self.others.pop_first();
-        }
+        self.trim_ahead(interest);
         read
     }
 
@@ -174,6 +173,19 @@ impl FileState {
         Ok(())
     }
 
+    /// Keeps at most [`MAX_AHEAD_STEPS`] steps beyond the newest checkpoint, the latest.
+    fn trim_ahead(&mut self, interest: &Interest) {
+        let Some(from) = interest.ahead_from() else {
+            return;
+        };
+        while self.others.range(from..).nth(MAX_AHEAD_STEPS).is_some() {
+            let oldest_ahead = self.others.range(from..).next().map(|(&s, _)| s);
+            if let Some(step) = oldest_ahead {
+                self.others.remove(&step);
+            }
+        }
+    }
+
     /// Takes the tag's values from one record's data, and every scalar when its step is of
     /// `interest`.
     fn absorb(&mut self, data: &[u8], tag: &str, finder: &Finder<'_>, interest: &Interest) {
@@ -204,6 +216,8 @@ impl FileState {
                     metrics.insert(&value.tag, v);
                 }
             }
+            // Bounded while reading, not after: a first read of a large file is all "ahead".
+            self.trim_ahead(interest);
         }
         if !may_hold_tag {
             return;

@@ -64,7 +64,15 @@ pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64, interest: &In
             }
             Err(OpenError::Io(e)) => Err(e.to_string()),
         };
-        if let Err(why) = read {
+        if let (Err(why), true) = (&read, tag.is_empty()) {
+            // Nothing ranked (only metrics by name are read): no WARN on every pass.
+            tracing::debug!(
+                run = %run.display(),
+                path = %file.display(),
+                reason = %why,
+                "metric log unreadable: no metrics by name from it yet"
+            );
+        } else if let Err(why) = read {
             tracing::warn!(
                 run = %run.display(),
                 path = %file.display(),

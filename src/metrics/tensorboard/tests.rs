@@ -392,3 +392,29 @@ fn every_tag_is_read_at_the_steps_a_checkpoint_can_take_and_nowhere_else() {
     let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
     assert!(run_log::select_metrics(&log, 100, 1).is_empty());
 }
+
+#[test]
+fn steps_ahead_of_the_newest_checkpoint_are_bounded_and_a_checkpoints_step_is_never_evicted() {
+    // Safety review of issue 9: a first read of a large file is all "ahead"; it was held
+    // whole, then trimmed from the low end, which dropped the steps checkpoints take.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture(&format!("simple/{EVENTS}")),
+        dir.path().join(EVENTS),
+    )
+    .unwrap();
+    let interest = Interest::new(vec![100], 1);
+    let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
+    let ahead: Vec<u64> = log
+        .rows
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|&s| s > 100)
+        .collect();
+    assert!(ahead.len() <= 32, "{ahead:?}");
+    assert_eq!(ahead.last(), Some(&500), "the latest steps stay: {ahead:?}");
+    assert_eq!(
+        run_log::select_metrics(&log, 100, 1).get("val/loss"),
+        Some(f32v(0.9))
+    );
+}
