@@ -514,3 +514,34 @@ fn history_reads_back_every_checkpoint_its_metrics_and_its_fate() {
     assert_eq!(out.status.code(), Some(1));
     assert!(common::stderr(&out).contains("no checkpoint of this run is in the ledger"));
 }
+
+#[test]
+fn a_metric_that_arrives_after_completion_reaches_the_ledger_and_history() {
+    // Safety review of issue 9: a run-level metric logged after the checkpoint settled
+    // (TensorBoard flushes every 120 s) left the ledger's line without it for good.
+    let f = Fixture::new();
+    f.write("run/metrics.jsonl", "");
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_best = 1\nmetric = \"loss\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"jsonl\", path = \"metrics.jsonl\" }\n",
+    );
+    let d = Daemon::start(&f, &[]);
+    d.wait_log("ckptd ready");
+    f.write("run/ckpt-5/model.bin", b"x");
+    d.wait_log("checkpoint complete: ckpt-5 (step 5): newest-complete,metric-pending");
+    f.write(
+        "run/metrics.jsonl",
+        "{\"step\": 5, \"loss\": 0.5, \"acc\": 0.75}\n",
+    );
+    d.wait_log("metric arrived for checkpoint ckpt-5 (step 5): loss=0.5000 acc=0.7500");
+    assert_eq!(d.stop().code(), Some(0));
+    let out = f.ckptd(&["history", "--config", "ckptd.toml", "--json"]);
+    common::assert_success(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ckpt = &doc["runs"][0]["checkpoints"][0];
+    assert_eq!(ckpt["checkpoint"], "ckpt-5");
+    assert_eq!(ckpt["value"], 0.5, "{doc}");
+    assert_eq!(
+        ckpt["metrics"],
+        serde_json::json!({"acc": 0.75, "loss": 0.5})
+    );
+}

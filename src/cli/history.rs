@@ -28,7 +28,13 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let mut histories = history::fold(reader.lines().map_while(Result::ok));
+    // Line by line as bytes: a line that is not UTF-8 (a damaged disk block) is skipped, not
+    // the end of the ledger.
+    let lines = reader
+        .split(b'\n')
+        .map_while(Result::ok)
+        .filter_map(|bytes| String::from_utf8(bytes).ok());
+    let mut histories = history::fold(lines);
     let mut unknown = false;
     if !runs.is_empty() {
         let wanted: Vec<PathBuf> = runs.iter().map(|p| crate::paths::absolute(p)).collect();

@@ -10,10 +10,12 @@
 //! same directory refuses to start rather than lose the first one's counts. When no directory
 //! can be written, the daemon runs on without persistence (one WARN).
 
-use std::io::Write;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -37,9 +39,10 @@ pub struct Ledger {
     /// `ledger.jsonl`, open for appending once the first line is written.
     file: Option<std::fs::File>,
     pub counters: Counters,
-    /// When the ledger was last written before this daemon opened it (`None`: no ledger):
-    /// checkpoints completed before then were recorded by an earlier daemon.
-    last_written: Option<SystemTime>,
+    /// The checkpoints the ledger records as seen complete, by [`seen_key`]: read at open,
+    /// so a restart records what it has not (a checkpoint completed while ckptd was down, a
+    /// run added to the config, everything after an upgrade from 0.1) and nothing twice.
+    recorded: HashSet<u64>,
 }
 
 /// Why the daemon cannot start with its state directory.
@@ -90,6 +93,48 @@ pub fn find_ledger(configured: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
     files.iter().find(|f| f.is_file()).cloned().ok_or(files)
 }
 
+fn seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+/// A checkpoint seen complete: its run, name and completion time (one save; a name saved
+/// again completes at another time).
+fn seen_key(run: &Path, checkpoint: &str, completed: Option<u64>) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    (run, checkpoint, completed).hash(&mut h);
+    h.finish()
+}
+
+/// The checkpoints `ledger` records as seen complete. Only `complete` lines are parsed (a
+/// substring test skips the rest), so a large ledger costs one read at start. An unreadable
+/// or damaged ledger records nothing: everything is recorded again, which `history` merges.
+fn recorded_in(ledger: &Path) -> HashSet<u64> {
+    let mut recorded = HashSet::new();
+    let Ok(file) = std::fs::File::open(ledger) else {
+        return recorded;
+    };
+    let finder = memchr::memmem::Finder::new(b"\"event\":\"complete\"");
+    for line in std::io::BufReader::new(file)
+        .split(b'\n')
+        .map_while(Result::ok)
+    {
+        if finder.find(&line).is_none() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let (Some(run), Some(checkpoint)) = (v["run"].as_str(), v["checkpoint"].as_str()) {
+            recorded.insert(seen_key(
+                Path::new(run),
+                checkpoint,
+                v["completed"].as_u64(),
+            ));
+        }
+    }
+    recorded
+}
+
 impl Ledger {
     /// Opens (creating) the state directory, takes its lock and loads the counters.
     pub fn open(dir: Option<PathBuf>) -> Result<Self, StateError> {
@@ -112,15 +157,13 @@ impl Ledger {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        let last_written = std::fs::metadata(dir.join("ledger.jsonl"))
-            .and_then(|m| m.modified())
-            .ok();
+        let recorded = recorded_in(&dir.join("ledger.jsonl"));
         Ok(Self {
             dir: Some(dir),
             _lock: lock,
             file: None,
             counters,
-            last_written,
+            recorded,
         })
     }
 
@@ -130,24 +173,12 @@ impl Ledger {
             _lock: None,
             file: None,
             counters: Counters::default(),
-            last_written: None,
+            recorded: HashSet::new(),
         }
     }
 
-    /// Whether a checkpoint already on disk when its run was adopted, completed at
-    /// `completed`, must be recorded: not when an earlier daemon wrote the ledger well after
-    /// it completed (it saw it then). `settle` is how long that daemon may have waited before
-    /// calling it complete; a checkpoint recorded twice is harmless (`history` merges them).
-    pub fn unrecorded(&self, completed: Option<SystemTime>, settle: Duration) -> bool {
-        let Some(written) = self.last_written else {
-            return true;
-        };
-        let margin = settle + Duration::from_secs(60);
-        completed.is_none_or(|c| c + margin >= written)
-    }
-
     /// Records `v`, seen complete at `completed`, with its metrics (DESIGN "Logs": the ledger
-    /// records every checkpoint seen complete).
+    /// records every checkpoint seen complete), unless the ledger already has it.
     pub fn complete(
         &mut self,
         run: &Path,
@@ -156,22 +187,51 @@ impl Ledger {
         completed: Option<SystemTime>,
         metric: Option<&str>,
     ) {
-        let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let line = serde_json::json!({
+        let completed = completed.map(seconds);
+        if !self.recorded.insert(seen_key(run, &v.name, completed)) {
+            return;
+        }
+        self.append(&Self::seen_line(
+            "complete", run, watch, v, completed, metric,
+        ));
+    }
+
+    /// Records the metric of `v`, recorded complete while its metric was pending, now that
+    /// the metric is known (or known never to come): `history` shows it with the checkpoint.
+    pub fn metrics(
+        &mut self,
+        run: &Path,
+        watch: &str,
+        v: &Verdict,
+        completed: Option<SystemTime>,
+        metric: Option<&str>,
+    ) {
+        let line = Self::seen_line("metrics", run, watch, v, completed.map(seconds), metric);
+        self.append(&line);
+    }
+
+    fn seen_line(
+        event: &str,
+        run: &Path,
+        watch: &str,
+        v: &Verdict,
+        completed: Option<u64>,
+        metric: Option<&str>,
+    ) -> serde_json::Value {
+        serde_json::json!({
             "time": seconds(SystemTime::now()),
-            "event": "complete",
+            "event": event,
             "run": run.display().to_string(),
             "watch": watch,
             "checkpoint": v.name,
             "step": v.step,
             "bytes": v.bytes.unwrap_or(0),
-            "completed": completed.map(seconds),
+            "completed": completed,
             "metric": metric,
             "value": crate::metrics::named::number_json(v.metric.value()),
             "metrics": v.metrics.to_json(),
             "reasons": v.reasons,
-        });
-        self.append(&line);
+        })
     }
 
     /// Appends one line and flushes it to disk. A failure (a full disk) is a WARN: deleting
@@ -359,6 +419,45 @@ mod tests {
             .map(|(e, c)| ((*e).to_owned(), (*c).to_owned()))
             .collect();
         assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn a_checkpoint_seen_complete_is_recorded_once_across_restarts() {
+        // Safety review of issue 9: deciding by the ledger's mtime lost checkpoints (a run
+        // added to the config) and duplicated others; the ledger's own lines decide now.
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let run = Path::new("/r");
+        let at = |s| Some(UNIX_EPOCH + std::time::Duration::from_secs(s));
+        let mut ledger = Ledger::open(Some(state.clone())).unwrap();
+        ledger.complete(run, "w", &verdict("a", 1), at(100), None);
+        ledger.complete(run, "w", &verdict("a", 1), at(100), None);
+        drop(ledger);
+        let mut ledger = Ledger::open(Some(state.clone())).unwrap();
+        ledger.complete(run, "w", &verdict("a", 1), at(100), None);
+        // Saved again under the same name: another checkpoint.
+        ledger.complete(run, "w", &verdict("a", 1), at(200), None);
+        // Completed long before the last write, in a run the ledger never saw.
+        ledger.complete(Path::new("/new"), "w", &verdict("old", 1), at(1), None);
+        drop(ledger);
+        let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+        let seen: Vec<(String, String, u64)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| {
+                (
+                    v["run"].as_str().unwrap().to_owned(),
+                    v["checkpoint"].as_str().unwrap().to_owned(),
+                    v["completed"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let expected = [("/r", "a", 100), ("/r", "a", 200), ("/new", "old", 1)];
+        let expected: Vec<(String, String, u64)> = expected
+            .iter()
+            .map(|&(r, c, t)| (r.to_owned(), c.to_owned(), t))
+            .collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -75,6 +75,8 @@ pub enum Said {
     KeptDir = 16,
     /// Its deletion failed (a mount point, an immutable file): tried after the others.
     Failed = 32,
+    /// Recorded complete while its run-level metric was pending: recorded again once known.
+    MetricPending = 64,
 }
 
 impl Seen {

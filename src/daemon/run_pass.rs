@@ -381,10 +381,12 @@ fn log_changes(
         for v in &complete {
             if let Some(seen) = memory.get_mut(&v.name) {
                 seen.set(Said::Complete);
+                if v.metric == MetricState::Pending {
+                    seen.set(Said::MetricPending);
+                }
             }
-            if ledger.unrecorded(completed(v), watch.policy.settle) {
-                ledger.complete(run, &watch.name, v, completed(v), metric);
-            }
+            // What the ledger already has (an earlier daemon saw it) is not written again.
+            ledger.complete(run, &watch.name, v, completed(v), metric);
         }
         tracing::info!(
             run = %run.display(),
@@ -424,6 +426,36 @@ fn log_changes(
             );
             let completed = by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
             ledger.complete(run, &watch.name, v, completed, metric);
+            if v.metric == MetricState::Pending {
+                if let Some(seen) = seen.as_mut() {
+                    seen.set(Said::MetricPending);
+                }
+            }
+        } else if v.metric != MetricState::Pending
+            && seen.as_mut().is_some_and(|s| s.clear(Said::MetricPending))
+        {
+            // Recorded complete while its run-level metric had not arrived: now it has (or
+            // never will), and `history` should show it.
+            let value = v.metric.value();
+            tracing::info!(
+                run = %run.display(),
+                watch = %watch.name,
+                checkpoint = %v.name,
+                step = v.step,
+                metric = metric.map(tracing::field::display),
+                value,
+                metrics = %v.metrics.to_json(),
+                "metric arrived for checkpoint {} (step {}): {}",
+                v.name,
+                v.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                match (metric, value) {
+                    (Some(m), Some(_)) => v.metrics.text(Some((m, value))),
+                    (Some(m), None) => format!("no {m} (unranked)"),
+                    (None, _) => v.metrics.text(None),
+                }
+            );
+            let completed = by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
+            ledger.metrics(run, &watch.name, v, completed, metric);
         }
         if seen
             .as_mut()

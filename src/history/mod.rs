@@ -11,7 +11,7 @@
 pub mod plot;
 pub mod render;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -73,9 +73,16 @@ impl RunHistory {
     }
 }
 
+/// One run's history while the ledger is read, with its checkpoints indexed by name (a
+/// ledger of 100,000 lines must not take a scan per line).
+struct Folding {
+    history: RunHistory,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
 /// Folds ledger lines (in file order) into each run's history, runs by path.
 pub fn fold(lines: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<RunHistory> {
-    let mut runs: BTreeMap<String, RunHistory> = BTreeMap::new();
+    let mut runs: BTreeMap<String, Folding> = BTreeMap::new();
     for line in lines {
         let Ok(v) = serde_json::from_str::<Value>(line.as_ref()) else {
             continue;
@@ -87,21 +94,25 @@ pub fn fold(lines: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<RunHistory>
         ) else {
             continue;
         };
-        let history = runs.entry(run.to_owned()).or_insert_with(|| RunHistory {
-            run: PathBuf::from(run),
-            watch: String::new(),
-            entries: Vec::new(),
+        let folding = runs.entry(run.to_owned()).or_insert_with(|| Folding {
+            history: RunHistory {
+                run: PathBuf::from(run),
+                watch: String::new(),
+                entries: Vec::new(),
+            },
+            by_name: HashMap::new(),
         });
         if let Some(watch) = v["watch"].as_str() {
-            watch.clone_into(&mut history.watch);
+            watch.clone_into(&mut folding.history.watch);
         }
         let at = v["time"].as_u64().unwrap_or(0);
         match event {
-            "complete" => complete(history, checkpoint, &v),
-            "deleting" => set_fate(history, checkpoint, &v, Fate::Deleting { at }),
+            "complete" => folding.complete(checkpoint, &v),
+            "metrics" => folding.metrics(checkpoint, &v),
+            "deleting" => folding.set_fate(checkpoint, &v, Fate::Deleting { at }),
             "deleted" => {
                 let why = v["detail"].as_str().unwrap_or_default().to_owned();
-                set_fate(history, checkpoint, &v, Fate::Deleted { at, why });
+                folding.set_fate(checkpoint, &v, Fate::Deleted { at, why });
             }
             "not-deleted" => {
                 let fate = Fate::NotDeleted {
@@ -109,12 +120,12 @@ pub fn fold(lines: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<RunHistory>
                     error: v["error"].as_str().unwrap_or_default().to_owned(),
                     in_trash: v["in_trash"].as_bool().unwrap_or(false),
                 };
-                set_fate(history, checkpoint, &v, fate);
+                folding.set_fate(checkpoint, &v, fate);
             }
             _ => {}
         }
     }
-    let mut histories: Vec<RunHistory> = runs.into_values().collect();
+    let mut histories: Vec<RunHistory> = runs.into_values().map(|f| f.history).collect();
     for h in &mut histories {
         h.entries.sort_by(|a, b| {
             a.step
@@ -126,56 +137,89 @@ pub fn fold(lines: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<RunHistory>
     histories
 }
 
-fn complete(history: &mut RunHistory, checkpoint: &str, v: &Value) {
-    let completed = v["completed"].as_u64();
-    // The same save recorded twice (adopted again after a restart): one checkpoint.
-    let known = history
-        .entries
-        .iter()
-        .any(|e| e.checkpoint == checkpoint && e.completed == completed && completed.is_some());
-    if known {
-        return;
+impl Folding {
+    fn entries_named(&self, checkpoint: &str) -> &[usize] {
+        self.by_name.get(checkpoint).map_or(&[], Vec::as_slice)
     }
-    if let Some(earlier) = history
-        .entries
-        .iter_mut()
-        .rev()
-        .find(|e| e.checkpoint == checkpoint)
-    {
-        if earlier.fate == Fate::Kept {
-            earlier.fate = Fate::Replaced;
-        }
-    }
-    history.entries.push(Entry {
-        checkpoint: checkpoint.to_owned(),
-        step: v["step"].as_u64(),
-        bytes: v["bytes"].as_u64().unwrap_or(0),
-        completed,
-        metric: v["metric"].as_str().map(str::to_owned),
-        value: number_from_json(&v["value"]),
-        metrics: Metrics::from_json(&v["metrics"]),
-        fate: Fate::Kept,
-    });
-}
 
-/// The fate of the latest checkpoint of that name not already deleted; a deletion of one
-/// the ledger never saw complete is still a checkpoint of the history.
-fn set_fate(history: &mut RunHistory, checkpoint: &str, v: &Value, fate: Fate) {
-    let latest = history.entries.iter_mut().rev().find(|e| {
-        e.checkpoint == checkpoint && !matches!(e.fate, Fate::Deleted { .. } | Fate::Replaced)
-    });
-    match latest {
-        Some(entry) => entry.fate = fate,
-        None => history.entries.push(Entry {
+    fn push(&mut self, entry: Entry) {
+        self.by_name
+            .entry(entry.checkpoint.clone())
+            .or_default()
+            .push(self.history.entries.len());
+        self.history.entries.push(entry);
+    }
+
+    fn complete(&mut self, checkpoint: &str, v: &Value) {
+        let completed = v["completed"].as_u64();
+        let entries = &self.history.entries;
+        // The same save recorded twice (adopted again after a restart): one checkpoint.
+        let known = self
+            .entries_named(checkpoint)
+            .iter()
+            .any(|&i| entries[i].completed == completed && completed.is_some());
+        if known {
+            return;
+        }
+        if let Some(&earlier) = self.entries_named(checkpoint).last() {
+            let earlier = &mut self.history.entries[earlier];
+            if earlier.fate == Fate::Kept {
+                earlier.fate = Fate::Replaced;
+            }
+        }
+        self.push(Entry {
             checkpoint: checkpoint.to_owned(),
             step: v["step"].as_u64(),
             bytes: v["bytes"].as_u64().unwrap_or(0),
-            completed: None,
-            metric: None,
-            value: None,
-            metrics: Metrics::default(),
-            fate,
-        }),
+            completed,
+            metric: v["metric"].as_str().map(str::to_owned),
+            value: number_from_json(&v["value"]),
+            metrics: Metrics::from_json(&v["metrics"]),
+            fate: Fate::Kept,
+        });
+    }
+
+    /// A `metrics` line: the metric of a checkpoint recorded complete while it was pending.
+    fn metrics(&mut self, checkpoint: &str, v: &Value) {
+        let completed = v["completed"].as_u64();
+        let entries = &self.history.entries;
+        let Some(&i) = self
+            .entries_named(checkpoint)
+            .iter()
+            .rev()
+            .find(|&&i| entries[i].completed == completed)
+        else {
+            return;
+        };
+        let entry = &mut self.history.entries[i];
+        entry.metric = v["metric"].as_str().map(str::to_owned);
+        entry.value = number_from_json(&v["value"]);
+        entry.metrics = Metrics::from_json(&v["metrics"]);
+    }
+
+    /// The fate of the latest checkpoint of that name not already deleted or replaced; a
+    /// deletion of one the ledger never saw complete is still a checkpoint of the history.
+    fn set_fate(&mut self, checkpoint: &str, v: &Value, fate: Fate) {
+        let entries = &self.history.entries;
+        let latest = self
+            .entries_named(checkpoint)
+            .iter()
+            .rev()
+            .copied()
+            .find(|&i| !matches!(entries[i].fate, Fate::Deleted { .. } | Fate::Replaced));
+        match latest {
+            Some(i) => self.history.entries[i].fate = fate,
+            None => self.push(Entry {
+                checkpoint: checkpoint.to_owned(),
+                step: v["step"].as_u64(),
+                bytes: v["bytes"].as_u64().unwrap_or(0),
+                completed: None,
+                metric: None,
+                value: None,
+                metrics: Metrics::default(),
+                fate,
+            }),
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! `ckptd history` as a table for people and as JSON for tools.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::json;
 
 use super::{Entry, Fate, RunHistory};
 use crate::metrics::named::number_json;
 
-/// Unix seconds as `2026-11-30T12:00:00Z`.
+/// Unix seconds as `2026-11-30T12:00:00Z`, whatever the year (a ledger line may carry any
+/// number; an mtime may be set past 9999, where humantime's formatter panics).
 pub fn time_text(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+    crate::plan::calendar::rfc3339(i64::try_from(seconds).unwrap_or(i64::MAX), 0)
 }
 
 /// What became of it, in a few words (`kept`, `deleted 2026-11-30T12:00:00Z`), and why.
@@ -186,6 +186,9 @@ mod tests {
              \x20 c-2            2  1970-01-01T00:00:30Z  kept                          loss=0.2500\n"
         );
         let doc: serde_json::Value = serde_json::from_str(&json(&runs)).unwrap();
+        // Any number a ledger holds is a time that prints (the year 10000, u64::MAX).
+        assert_eq!(time_text(253_402_300_800), "10000-01-01T00:00:00Z");
+        assert!(time_text(u64::MAX).ends_with('Z'));
         let c1 = &doc["runs"][0]["checkpoints"][0];
         assert_eq!(c1["fate"], "deleted");
         assert_eq!(c1["at"], "1970-01-01T00:01:00Z");

@@ -50,13 +50,13 @@ impl Date {
 }
 
 /// "2026-11-30".
-pub(super) fn date(days: i64) -> String {
+pub fn date(days: i64) -> String {
     let d = Date::from_days(days);
     format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
 }
 
 /// "2026-11-30T12:00:00Z", with the fraction of a second when there is one.
-pub(super) fn rfc3339(secs: i64, nanos: u32) -> String {
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(SECS_PER_DAY);
     let of_day = secs.rem_euclid(SECS_PER_DAY);
     let mut text = format!(

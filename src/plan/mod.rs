@@ -6,7 +6,7 @@
 //! deleted only when no rule and no protection keeps it.
 
 mod assess;
-mod calendar;
+pub mod calendar;
 mod milestones;
 mod reason;
 mod rules;
