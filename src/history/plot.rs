@@ -41,7 +41,11 @@ pub fn plot(run: &RunHistory, width: usize, color: bool) -> Option<String> {
         return None;
     }
     // Braille: two dots per column; the labels on the right take about 12 columns.
-    let dots = u32::try_from(width.saturating_sub(14).clamp(20, 200) * 2).unwrap_or(64);
+    let dots = width.saturating_sub(14).clamp(20, 200) * 2;
+    // textplots pads the x labels to half the dots minus the right label's length, which
+    // must not go below zero (it panics, or in release wraps to a huge padding).
+    let right_label = step_label(hi).chars().count();
+    let dots = u32::try_from(dots.max(2 * (right_label + 2))).unwrap_or(u32::MAX);
     let mut chart = Chart::new(dots, 48, lo, hi);
     let mut all: Vec<(f32, f32)> = kept.iter().chain(&deleted).copied().collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -50,7 +54,7 @@ pub fn plot(run: &RunHistory, width: usize, color: bool) -> Option<String> {
     let deleted_shape = Shape::Points(&deleted);
     let mut drawn = chart
         .lineplot(&line)
-        .x_label_format(LabelFormat::Custom(Box::new(|x| format!("step {x:.0}"))))
+        .x_label_format(LabelFormat::Custom(Box::new(step_label)))
         .y_label_format(LabelFormat::Custom(Box::new(|y| {
             crate::report::metric_text(f64::from(y))
         })));
@@ -76,6 +80,10 @@ pub fn plot(run: &RunHistory, width: usize, color: bool) -> Option<String> {
         )
     };
     Some(format!("{metric} against step: {legend}\n{drawn}\n"))
+}
+
+fn step_label(x: f32) -> String {
+    format!("step {x:.0}")
 }
 
 #[cfg(test)]
@@ -115,5 +123,14 @@ mod tests {
                 .lines(),
         );
         let _ = plot(&flat[0], 80, true);
+        // Steps far apart on a narrow terminal: the labels are longer than half the chart.
+        let wide = super::super::fold(
+            r#"{"time":0,"event":"complete","run":"/r","checkpoint":"a","step":0,"completed":0,"metric":"m","value":1.0}
+{"time":0,"event":"complete","run":"/r","checkpoint":"b","step":18446744073709551615,"completed":1,"metric":"m","value":2.0}"#
+                .lines(),
+        );
+        for width in [0, 20, 30, 34, 80] {
+            assert!(plot(&wide[0], width, false).is_some());
+        }
     }
 }
