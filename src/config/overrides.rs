@@ -44,8 +44,15 @@ pub fn apply_run_overrides(watch: &Watch, run: &Path) -> Result<Option<Watch>, C
 /// Pure: `watch` with the overrides in `text` (read from `file`) applied.
 pub fn parse(text: &str, file: &Path, watch: &Watch) -> Result<Watch, ConfigErrors> {
     let locator = Locator { file, text };
-    let overrides: RawWatch =
-        toml::from_str(text).map_err(|e| validate::syntax_error(&locator, &e))?;
+    let overrides: RawWatch = toml::from_str(text).map_err(|e| {
+        let mut errors = validate::syntax_error(&locator, &e);
+        for error in &mut errors.0 {
+            if let Some(better) = unknown_key(&error.message) {
+                error.message = better;
+            }
+        }
+        errors
+    })?;
     let mut errors = Errors {
         locator,
         list: Vec::new(),
@@ -71,6 +78,20 @@ pub fn parse(text: &str, file: &Path, watch: &Watch) -> Result<Watch, ConfigErro
         Some(w) if errors.list.is_empty() => Ok(w),
         _ => Err(ConfigErrors(errors.list)),
     }
+}
+
+/// serde's "unknown field `keep_evry`, expected one of" lists every `[[watch]]` key; in a
+/// run's file only the allowed ones matter, and the closest one is most likely meant.
+fn unknown_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let key = &rest[..rest.find('`')?];
+    let allowed = ALLOWED.split(", ");
+    Some(match crate::suggest::closest(key, allowed) {
+        Some(meant) => {
+            format!("unknown key `{key}`: did you mean `{meant}`? (a run may set: {ALLOWED})")
+        }
+        None => format!("unknown key `{key}` (a run may set: {ALLOWED})"),
+    })
 }
 
 fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)> {

@@ -450,6 +450,28 @@ fn run_overrides_refuse_paths_and_layouts() {
 }
 
 #[test]
+fn a_typo_in_a_run_override_names_the_key_meant_and_only_the_keys_a_run_may_set() {
+    // Walkthrough of issue 9: the message listed every [[watch]] key.
+    let config = base_watch("run_overrides = true\n");
+    let err = overrides::parse(
+        "keep_last = 10\nkeep_evry = \"1d\"\n",
+        Path::new("/r/.ckptd.toml"),
+        &config.watches[0],
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert_eq!(err.0[0].line, 2, "{err}");
+    let message = &err.0[0].message;
+    assert!(
+        message.starts_with(
+            "unknown key `keep_evry`: did you mean `keep_every`? (a run may set: keep_last,"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("metric_source"), "{message}");
+}
+
+#[test]
 fn run_overrides_are_validated_like_the_watch() {
     let config = base_watch("run_overrides = true\n");
     let err = overrides::parse(

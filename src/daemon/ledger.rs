@@ -43,6 +43,11 @@ pub struct Ledger {
     /// so a restart records what it has not (a checkpoint completed while ckptd was down, a
     /// run added to the config, everything after an upgrade from 0.1) and nothing twice.
     recorded: HashSet<u64>,
+    /// Lines gathered by [`Ledger::batched`], written in one go.
+    batch: Option<String>,
+    /// A write failed part-way (a full disk): the next write starts on a new line, so the
+    /// line after a torn one is never glued onto it and lost.
+    torn: bool,
 }
 
 /// Why the daemon cannot start with its state directory.
@@ -121,14 +126,21 @@ fn recorded_in(ledger: &Path) -> HashSet<u64> {
         if finder.find(&line).is_none() {
             continue;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let (Some(run), Some(checkpoint)) = (v["run"].as_str(), v["checkpoint"].as_str()) {
+        // Only the three fields the key needs (a tree of every line would cost seconds on a
+        // ledger of a million checkpoints).
+        #[derive(Deserialize)]
+        struct Seen<'a> {
+            #[serde(borrow)]
+            run: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            checkpoint: std::borrow::Cow<'a, str>,
+            completed: Option<u64>,
+        }
+        if let Ok(seen) = serde_json::from_slice::<Seen<'_>>(&line) {
             recorded.insert(seen_key(
-                Path::new(run),
-                checkpoint,
-                v["completed"].as_u64(),
+                Path::new(seen.run.as_ref()),
+                &seen.checkpoint,
+                seen.completed,
             ));
         }
     }
@@ -164,6 +176,8 @@ impl Ledger {
             file: None,
             counters,
             recorded,
+            batch: None,
+            torn: false,
         })
     }
 
@@ -174,6 +188,20 @@ impl Ledger {
             file: None,
             counters: Counters::default(),
             recorded: HashSet::new(),
+            batch: None,
+            torn: false,
+        }
+    }
+
+    /// Runs `f`, writing the lines it appends in one write at the end: a run adopted with
+    /// thousands of checkpoints costs one system call, not one per line. Only for lines that
+    /// may be lost to a crash (a `complete` line is written again at the next start); never
+    /// for deletions, whose intent must be on disk before the rename.
+    pub fn batched(&mut self, f: impl FnOnce(&mut Self)) {
+        self.batch = Some(String::new());
+        f(self);
+        if let Some(lines) = self.batch.take().filter(|b| !b.is_empty()) {
+            self.write(&lines);
         }
     }
 
@@ -191,7 +219,7 @@ impl Ledger {
         if !self.recorded.insert(seen_key(run, &v.name, completed)) {
             return;
         }
-        self.append(&Self::seen_line(
+        self.append_text(Self::seen_line(
             "complete", run, watch, v, completed, metric,
         ));
     }
@@ -207,7 +235,7 @@ impl Ledger {
         metric: Option<&str>,
     ) {
         let line = Self::seen_line("metrics", run, watch, v, completed.map(seconds), metric);
-        self.append(&line);
+        self.append_text(line);
     }
 
     fn seen_line(
@@ -217,21 +245,39 @@ impl Ledger {
         v: &Verdict,
         completed: Option<u64>,
         metric: Option<&str>,
-    ) -> serde_json::Value {
-        serde_json::json!({
-            "time": seconds(SystemTime::now()),
-            "event": event,
-            "run": run.display().to_string(),
-            "watch": watch,
-            "checkpoint": v.name,
-            "step": v.step,
-            "bytes": v.bytes.unwrap_or(0),
-            "completed": completed,
-            "metric": metric,
-            "value": crate::metrics::named::number_json(v.metric.value()),
-            "metrics": v.metrics.to_json(),
-            "reasons": v.reasons,
-        })
+    ) -> String {
+        // A struct, not `json!`: at adoption there is one line per checkpoint on disk. Keys
+        // in name order, as `json!` writes them.
+        #[derive(Serialize)]
+        struct Seen<'a> {
+            bytes: u64,
+            checkpoint: &'a str,
+            completed: Option<u64>,
+            event: &'a str,
+            metric: Option<&'a str>,
+            metrics: serde_json::Value,
+            reasons: &'a [crate::plan::Reason],
+            run: std::borrow::Cow<'a, str>,
+            step: Option<u64>,
+            time: u64,
+            value: serde_json::Value,
+            watch: &'a str,
+        }
+        let line = Seen {
+            bytes: v.bytes.unwrap_or(0),
+            checkpoint: &v.name,
+            completed,
+            event,
+            metric,
+            metrics: v.metrics.to_json(),
+            reasons: &v.reasons,
+            run: run.to_string_lossy(),
+            step: v.step,
+            time: seconds(SystemTime::now()),
+            value: crate::metrics::named::number_json(v.metric.value()),
+            watch,
+        };
+        serde_json::to_string(&line).unwrap_or_default()
     }
 
     /// Appends one line and flushes it to disk. A failure (a full disk) is a WARN: deleting
@@ -239,6 +285,20 @@ impl Ledger {
     /// Appends one line: written at once (it survives ckptd being killed), made durable
     /// against a power loss by [`Journal::sync`].
     fn append(&mut self, line: &serde_json::Value) {
+        self.append_text(line.to_string());
+    }
+
+    /// Appends one line of JSON text (to the batch, when one is open).
+    fn append_text(&mut self, mut line: String) {
+        line.push('\n');
+        match &mut self.batch {
+            Some(batch) => batch.push_str(&line),
+            None => self.write(&line),
+        }
+    }
+
+    /// Writes whole lines in one `write(2)` (`O_APPEND`).
+    fn write(&mut self, lines: &str) {
         let Some(dir) = &self.dir else {
             return;
         };
@@ -256,14 +316,17 @@ impl Ledger {
             }
         }
         if let Some(f) = &mut self.file {
-            // One write(2) per line (O_APPEND): a crash or a full disk never leaves half a
-            // line for the next one to be glued onto.
-            let mut text = line.to_string();
-            text.push('\n');
-            if let Err(e) = f.write_all(text.as_bytes()) {
+            // One write(2) per line (O_APPEND): a crash never leaves half a line. A full disk
+            // may (a short write): the next write then begins with a newline, so the torn
+            // line is the only one lost.
+            let prefix = if self.torn { "\n" } else { "" };
+            if let Err(e) = f.write_all(format!("{prefix}{lines}").as_bytes()) {
                 tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
+                self.torn = true;
                 // Reopened next time: the disk may have room again.
                 self.file = None;
+            } else {
+                self.torn = false;
             }
         }
     }
