@@ -110,6 +110,17 @@ fn seen_key(run: &Path, checkpoint: &str, completed: Option<u64>) -> u64 {
     h.finish()
 }
 
+/// What [`recorded_in`] reads of a `complete` line: only the three fields the key needs (a
+/// tree of every line would cost seconds on a ledger of a million checkpoints).
+#[derive(Deserialize)]
+struct SeenKey<'a> {
+    #[serde(borrow)]
+    run: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    checkpoint: std::borrow::Cow<'a, str>,
+    completed: Option<u64>,
+}
+
 /// The checkpoints `ledger` records as seen complete. Only `complete` lines are parsed (a
 /// substring test skips the rest), so a large ledger costs one read at start. An unreadable
 /// or damaged ledger records nothing: everything is recorded again, which `history` merges.
@@ -126,17 +137,7 @@ fn recorded_in(ledger: &Path) -> HashSet<u64> {
         if finder.find(&line).is_none() {
             continue;
         }
-        // Only the three fields the key needs (a tree of every line would cost seconds on a
-        // ledger of a million checkpoints).
-        #[derive(Deserialize)]
-        struct Seen<'a> {
-            #[serde(borrow)]
-            run: std::borrow::Cow<'a, str>,
-            #[serde(borrow)]
-            checkpoint: std::borrow::Cow<'a, str>,
-            completed: Option<u64>,
-        }
-        if let Ok(seen) = serde_json::from_slice::<Seen<'_>>(&line) {
+        if let Ok(seen) = serde_json::from_slice::<SeenKey<'_>>(&line) {
             recorded.insert(seen_key(
                 Path::new(seen.run.as_ref()),
                 &seen.checkpoint,
