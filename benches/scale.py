@@ -14,7 +14,8 @@ runs:    `ckptd run` over RUNS idle runs of CHECKPOINTS files each. Reports the 
          ready, CPU time over --idle-seconds (/proc/PID/schedstat) and overflow WARNs, VmRSS,
          and the reaction: a new checkpoint in one run (keep_last = CHECKPOINTS) deletes that
          run's oldest; reaction = deletion seen - last write - settle. Baseline for the
-         reaction: this script's own polling floor.
+         reaction: this script's own polling floor. Then a restart: time to ready again,
+         with the ledger written by the first start to read.
 delete:  `ckptd prune` of one run of CHECKPOINTS small checkpoints with keep_last = 1, against
          `rm -rf` of the same checkpoints in an identical tree built beside it.
 backlog: `ckptd run` started on one run of CHECKPOINTS small checkpoints with keep_last = 1:
@@ -153,6 +154,18 @@ def bench_runs(tmp, args):
               f"{statistics.median(ms):.1f} ms, p90 {ms[int(len(ms) * 0.9)]:.1f} ms, max {ms[-1]:.1f} ms; "
               f"baseline polling floor {statistics.median(floor) * 1000:.3f} ms")
         print(f"memory after the reaction rounds: VmRSS {rss_kib(daemon.pid) / 1024:.1f} MiB")
+    finally:
+        stop(daemon)
+    # A restart: the ledger (one `complete` line per checkpoint seen) is read back at start.
+    ledger = os.path.join(tmp, "state-runs", "ledger.jsonl")
+    size = os.path.getsize(ledger) if os.path.exists(ledger) else 0
+    log = os.path.join(tmp, "runs-restart.log")
+    started = time.monotonic()
+    daemon = start(config, log)
+    try:
+        wait_for(lambda: log_has(log, "ckptd ready"), timeout=900, step=0.05)
+        print(f"restart: ready {time.monotonic() - started:.1f} s after start, with a ledger of "
+              f"{size / 2**20:.1f} MiB; VmRSS {rss_kib(daemon.pid) / 1024:.1f} MiB")
     finally:
         stop(daemon)
 

@@ -28,7 +28,8 @@ pub const EXIT_USAGE: u8 = 2;
 #[command(
     name = "ckptd",
     version,
-    about = "Keeps ML training runs from filling their disks: checkpoint retention from outside the trainer"
+    about = "Keeps ML training runs from filling their disks: checkpoint retention from outside the trainer",
+    after_help = "Exit codes: 0 done; 1 something was skipped, failed or held (keep_best found its metric in no checkpoint of a run); 2 bad config or usage."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -89,8 +90,10 @@ enum Command {
         config: ConfigArg,
         path: PathBuf,
     },
-    /// Every checkpoint the daemon saw, from its ledger: step, completion, metrics, and its
-    /// fate (kept, or deleted when and why). On a terminal, also the policy metric against step.
+    /// Every checkpoint the daemon saw, from its ledger (in `state_dir`, else $STATE_DIRECTORY,
+    /// /var/lib/ckptd or ~/.local/state/ckptd): step, completion, fate (kept, deleted when and
+    /// why, deleting, in trash, not deleted, replaced, gone) and metrics. On a terminal, also
+    /// the policy metric against step.
     History {
         #[command(flatten)]
         config: ConfigArg,

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -105,8 +106,9 @@ fn seconds(t: SystemTime) -> u64 {
 /// A checkpoint seen complete: its run, name and completion time (one save; a name saved
 /// again completes at another time).
 fn seen_key(run: &Path, checkpoint: &str, completed: Option<u64>) -> u64 {
+    // The path's bytes, not the `Path` (whose hash walks its components).
     let mut h = std::hash::DefaultHasher::new();
-    (run, checkpoint, completed).hash(&mut h);
+    (run.as_os_str().as_bytes(), checkpoint, completed).hash(&mut h);
     h.finish()
 }
 
@@ -320,8 +322,12 @@ impl Ledger {
             // One write(2) per line (O_APPEND): a crash never leaves half a line. A full disk
             // may (a short write): the next write then begins with a newline, so the torn
             // line is the only one lost.
-            let prefix = if self.torn { "\n" } else { "" };
-            if let Err(e) = f.write_all(format!("{prefix}{lines}").as_bytes()) {
+            let written = if self.torn {
+                f.write_all(format!("\n{lines}").as_bytes())
+            } else {
+                f.write_all(lines.as_bytes())
+            };
+            if let Err(e) = written {
                 tracing::warn!(path = %dir.display(), error = %e, "cannot append to the ledger in {}: {e}", dir.display());
                 self.torn = true;
                 // Reopened next time: the disk may have room again.
