@@ -83,6 +83,10 @@ pub fn parse(text: &str, file: &Path, watch: &Watch) -> Result<Watch, ConfigErro
 /// serde's "unknown field `keep_evry`, expected one of" lists every `[[watch]]` key; in a
 /// run's file only the allowed ones matter, and the closest one is most likely meant.
 fn unknown_key(message: &str) -> Option<String> {
+    // Only the run's own keys: an unknown key inside a `keep_every` entry has its own list.
+    if !message.contains("`keep_last`") {
+        return None;
+    }
     let rest = message.strip_prefix("unknown field `")?;
     let key = &rest[..rest.find('`')?];
     let allowed = ALLOWED.split(", ");
