@@ -7,7 +7,7 @@
 //! `CKPTD_LOG` takes a tracing filter (e.g. `CKPTD_LOG=debug`); `-v` raises the default level.
 //! Text lines escape control characters and are cut at 2 KiB (`log_line`).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -44,7 +44,13 @@ pub fn init(format: LogFormat, verbosity: u8) {
                     .try_init();
                 return;
             }
-            Err(e) => eprintln!("ckptd: journald unavailable ({e}); logging text to stderr"),
+            Err(e) => {
+                // Not `eprintln!`: a closed stderr must not stop the daemon.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "ckptd: journald unavailable ({e}); logging text to stderr"
+                );
+            }
         }
     }
     let ansi = std::io::stderr().is_terminal();

@@ -569,3 +569,43 @@ fn prune_with_yes_or_without_a_terminal_does_not_ask() {
     assert!(!stdout(&out).contains("[y/N]"));
     assert_eq!(f.listing("run"), ["ckpt-13.pt"]);
 }
+
+/// Exit status of `ckptd ARGS` (in `f`'s directory) whose stdout and stderr are pipes that
+/// nobody reads: their read ends are closed before it starts, so every write fails (EPIPE).
+fn with_closed_output(f: &Fixture, args: &[&str]) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(args)
+        .current_dir(f.path(""))
+        .env_remove("CKPTD_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    status.code()
+}
+
+#[test]
+fn a_closed_stdout_or_stderr_never_panics_and_prune_still_deletes() {
+    // Issue 10, edges: `ckptd plan | head -1` panicked with exit 101 (println! on a closed
+    // pipe); a prune doing so mid-way would leave deletions undone.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3, 4, 5]);
+    f.config(KEEP_LAST_1);
+    for args in [
+        &["plan", "--config", "ckptd.toml"][..],
+        &["plan", "--json", "--config", "ckptd.toml"],
+        &["status", "--config", "ckptd.toml"],
+        &["check", "--config", "ckptd.toml"],
+        &["--help"],
+    ] {
+        assert_eq!(with_closed_output(&f, args), Some(0), "{args:?}");
+    }
+    assert_eq!(
+        with_closed_output(&f, &["prune", "--yes", "--config", "ckptd.toml"]),
+        Some(0)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-5.pt"]);
+}

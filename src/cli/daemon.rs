@@ -24,7 +24,7 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            errln!("{errors}");
             return EXIT_USAGE;
         }
     };
@@ -62,7 +62,7 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "ckptd stopped");
-            eprintln!("ckptd: {e}");
+            errln!("ckptd: {e}");
             EXIT_FAILED
         }
     }

@@ -14,7 +14,7 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         Ok(file) => file,
         Err(looked) => {
             let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
-            eprintln!(
+            errln!(
                 "ckptd: no ledger found (looked for {}); the daemon writes it in its state_dir as it sees checkpoints complete",
                 looked.join(", ")
             );
@@ -24,7 +24,7 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
     let reader = match std::fs::File::open(&file) {
         Ok(f) => BufReader::new(f),
         Err(e) => {
-            eprintln!("ckptd: cannot read the ledger {}: {e}", file.display());
+            errln!("ckptd: cannot read the ledger {}: {e}", file.display());
             return EXIT_FAILED;
         }
     };
@@ -41,7 +41,7 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         for (given, path) in runs.iter().zip(&wanted) {
             if !histories.iter().any(|h| &h.run == path) {
                 unknown = true;
-                eprintln!(
+                errln!(
                     "ckptd: {}: no checkpoint of this run is in the ledger {}",
                     given.display(),
                     file.display()
@@ -61,7 +61,7 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         }
     }
     if json {
-        println!("{}", render::json(&histories));
+        outln!("{}", render::json(&histories));
         return code;
     }
     let terminal = std::io::stdout().is_terminal();
@@ -75,16 +75,16 @@ pub fn history(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
     // https://no-color.org: any non-empty value.
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if histories.is_empty() {
-        print!("{}", render::table(&histories));
+        out!("{}", render::table(&histories));
     }
     for (i, h) in histories.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
-        print!("{}", render::table(std::slice::from_ref(h)));
+        out!("{}", render::table(std::slice::from_ref(h)));
         if terminal {
             if let Some(drawn) = plot::plot(h, width, color) {
-                print!("\n{drawn}");
+                out!("\n{drawn}");
             }
         }
     }

@@ -2,6 +2,9 @@
 //!
 //! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
 
+#[macro_use]
+mod output;
+
 mod daemon;
 mod history;
 mod pass;
@@ -120,7 +123,7 @@ fn dispatch(cli: Cli) -> u8 {
         },
         Command::Check(arg) => match Config::load(&arg.config) {
             Ok(config) => {
-                println!(
+                outln!(
                     "{}: ok ({} watch{})",
                     config.file.display(),
                     config.watches.len(),
@@ -129,7 +132,7 @@ fn dispatch(cli: Cli) -> u8 {
                 EXIT_OK
             }
             Err(errors) => {
-                eprintln!("{errors}");
+                errln!("{errors}");
                 EXIT_USAGE
             }
         },
@@ -144,9 +147,9 @@ fn dispatch(cli: Cli) -> u8 {
                     let plans: Vec<RunPlan> =
                         passes.into_iter().map(pass::Pass::into_run_plan).collect();
                     if json {
-                        println!("{}", report::json::render(&plans));
+                        outln!("{}", report::json::render(&plans));
                     } else {
-                        print!("{}", report::table::render(&plans));
+                        out!("{}", report::table::render(&plans));
                     }
                     if held {
                         EXIT_FAILED
@@ -155,7 +158,7 @@ fn dispatch(cli: Cli) -> u8 {
                     }
                 }
                 Err(message) => {
-                    eprintln!("ckptd: {message}");
+                    errln!("ckptd: {message}");
                     EXIT_USAGE
                 }
             }
@@ -195,7 +198,7 @@ fn load(file: &Path, verbosity: u8) -> Option<Config> {
             Some(config)
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            errln!("{errors}");
             None
         }
     }

@@ -64,16 +64,16 @@ pub fn pin(config: &Config, path: &Path) -> u8 {
     match resolve(config, path) {
         Ok((run, name)) => match crate::pins::pin_name(&run, &name) {
             Ok(file) => {
-                println!("pinned {} ({})", run.join(&name).display(), file.display());
+                outln!("pinned {} ({})", run.join(&name).display(), file.display());
                 EXIT_OK
             }
             Err(e) => {
-                eprintln!("ckptd: cannot pin {}: {e}", path.display());
+                errln!("ckptd: cannot pin {}: {e}", path.display());
                 EXIT_FAILED
             }
         },
         Err((code, why)) => {
-            eprintln!("ckptd: cannot pin {}: {why}", path.display());
+            errln!("ckptd: cannot pin {}: {why}", path.display());
             code
         }
     }
@@ -83,21 +83,21 @@ pub fn unpin(config: &Config, path: &Path) -> u8 {
     let (run, name) = match resolve(config, path) {
         Ok(found) => found,
         Err((code, why)) => {
-            eprintln!("ckptd: cannot unpin {}: {why}", path.display());
+            errln!("ckptd: cannot unpin {}: {why}", path.display());
             return code;
         }
     };
     match crate::pins::unpin_name(&run, &name) {
         Ok(true) => {
-            println!("unpinned {}", run.join(&name).display());
+            outln!("unpinned {}", run.join(&name).display());
             EXIT_OK
         }
         Ok(false) => {
-            println!("{} was not pinned", run.join(&name).display());
+            outln!("{} was not pinned", run.join(&name).display());
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("ckptd: cannot unpin {}: {e}", path.display());
+            errln!("ckptd: cannot unpin {}: {e}", path.display());
             EXIT_FAILED
         }
     }

@@ -22,7 +22,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     let passes = match pass::plan_runs(config, selected, access) {
         Ok(p) => p,
         Err(message) => {
-            eprintln!("ckptd: {message}");
+            errln!("ckptd: {message}");
             return EXIT_USAGE;
         }
     };
@@ -36,7 +36,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
         && std::io::stdin().is_terminal()
         && !confirm(&passes, to_delete)
     {
-        println!("nothing deleted");
+        outln!("nothing deleted");
         return EXIT_OK;
     }
 
@@ -90,7 +90,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     failed += total.failed;
     // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
     let held = passes.iter().filter(|p| p.plan.held()).count();
-    println!("{}", summary(&total, failed, held));
+    outln!("{}", summary(&total, failed, held));
     if failed > 0 || held > 0 {
         EXIT_FAILED
     } else {
@@ -109,8 +109,8 @@ fn confirm(passes: &[Pass], to_delete: usize) -> bool {
             plan: p.plan.clone(),
         })
         .collect();
-    print!("{}", report::table::render(&plans));
-    print!("Delete {to_delete} checkpoints? [y/N] ");
+    out!("{}", report::table::render(&plans));
+    out!("Delete {to_delete} checkpoints? [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err() {

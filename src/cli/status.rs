@@ -17,11 +17,11 @@ pub fn status(config: &Config) -> u8 {
     let passes = match pass::plan_runs(config, &[], pass::Access::ReadOnly) {
         Ok(p) => p,
         Err(message) => {
-            eprintln!("ckptd: {message}");
+            errln!("ckptd: {message}");
             return EXIT_USAGE;
         }
     };
-    print!("{}", render(&passes, now));
+    out!("{}", render(&passes, now));
     // A held run is an error to fix, as in `plan` and `prune`.
     if passes.iter().any(|p| p.plan.held()) {
         EXIT_FAILED
