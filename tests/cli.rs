@@ -573,7 +573,7 @@ fn prune_with_yes_or_without_a_terminal_does_not_ask() {
 /// Exit status of `ckptd ARGS` (in `f`'s directory) whose stdout and stderr are pipes that
 /// nobody reads: their read ends are closed before it starts, so every write fails (EPIPE).
 fn with_closed_output(f: &Fixture, args: &[&str]) -> Option<i32> {
-    let (reader, writer) = std::io::pipe().unwrap();
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
     drop(reader);
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
         .args(args)
