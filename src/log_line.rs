@@ -5,6 +5,23 @@
 //! cannot flood the journal.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Log lines that could not be written (stderr closed: `ckptd run 2>&1 | head`): lost, since
+/// ckptd must go on, but counted (the systemd status line and `ckptd stopped` say how many).
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// How many log lines could not be written so far.
+pub fn dropped_lines() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// Writes one whole line to `out`, counting it as dropped when that fails.
+fn write_line(out: &mut impl Write, line: &[u8]) {
+    if out.write_all(line).is_err() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 /// The longest line written, in bytes (the newline not counted).
 pub const MAX_LINE: usize = 2048;
@@ -65,7 +82,23 @@ impl Write for SafeStderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let line = sanitize(&String::from_utf8_lossy(buf), self.keep_ansi);
         // A closed stderr (`ckptd run 2>&1 | head`) must not stop ckptd: the event is lost.
-        let _ = io::stderr().lock().write_all(line.as_bytes());
+        write_line(&mut io::stderr().lock(), line.as_bytes());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let _ = io::stderr().flush();
+        Ok(())
+    }
+}
+
+/// Standard error as it is, for JSON lines (JSON escapes controls itself), counting what
+/// cannot be written like [`SafeStderr`].
+pub struct CountingStderr;
+
+impl Write for CountingStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write_line(&mut io::stderr().lock(), buf);
         Ok(buf.len())
     }
 
@@ -78,6 +111,23 @@ impl Write for SafeStderr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_that_cannot_be_written_is_counted_not_fatal() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let before = dropped_lines();
+        write_line(&mut Closed, b"INFO x\n");
+        write_line(&mut Closed, b"INFO y\n");
+        assert!(dropped_lines() >= before + 2);
+    }
 
     #[test]
     fn a_newline_in_a_name_cannot_forge_a_line() {

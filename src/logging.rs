@@ -61,7 +61,7 @@ pub fn init(format: LogFormat, verbosity: u8) {
     let _ = match format {
         // JSON escapes every control character itself.
         LogFormat::Json => builder
-            .with_writer(std::io::stderr)
+            .with_writer(|| crate::log_line::CountingStderr)
             .json()
             .flatten_event(true)
             .try_init(),

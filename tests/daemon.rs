@@ -545,3 +545,51 @@ fn a_metric_that_arrives_after_completion_reaches_the_ledger_and_history() {
         serde_json::json!({"acc": 0.75, "loss": 0.5})
     );
 }
+
+#[test]
+fn a_closed_stderr_never_stops_the_daemon_nor_a_deletion() {
+    // Issue 10, edges: `ckptd run 2>&1 | head` must not kill ckptd; with nothing to log to it
+    // goes on deleting, and its ledger still records every deletion.
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=3);
+    config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
+    let (reader, writer) = rustix::pipe::pipe().unwrap();
+    drop(reader);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["run", "--config", "ckptd.toml"])
+        .current_dir(f.path(""))
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .env("CKPTD_LOG", "debug")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let alive = |child: &mut std::process::Child| child.try_wait().unwrap().is_none();
+    wait_until(
+        "the backlog to be deleted",
+        || f.listing("run") == ["ckpt-3.pt"] || !alive(&mut child),
+        || format!("{:?}", f.listing("run")),
+    );
+    assert!(alive(&mut child), "ckptd exited: {:?}", child.try_wait());
+    f.write("run/ckpt-4.pt", vec![0u8; 100]);
+    wait_until(
+        "the next checkpoint to be kept alone",
+        || f.listing("run") == ["ckpt-4.pt"] || !alive(&mut child),
+        || format!("{:?}", f.listing("run")),
+    );
+    assert!(alive(&mut child), "ckptd exited: {:?}", child.try_wait());
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let ledger = std::fs::read_to_string(f.path("state/ledger.jsonl")).unwrap();
+    let mut deleted: Vec<String> = ledger
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "deleted")
+        .map(|v| v["checkpoint"].as_str().unwrap().to_owned())
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"], "{ledger}");
+}

@@ -180,7 +180,8 @@ pub async fn run(
     }
     systemd::stopping();
     daemon.ledger.save();
-    tracing::info!("ckptd stopped");
+    let lost = crate::log_line::dropped_lines();
+    tracing::info!(lost_log_lines = lost, "ckptd stopped");
     Ok(())
 }
 
@@ -511,8 +512,12 @@ impl Daemon {
 
     fn status_line(&self) -> String {
         let polled = self.runs.values().filter(|m| m.polled).count();
+        let dropped = match crate::log_line::dropped_lines() {
+            0 => String::new(),
+            n => format!("; {n} log lines lost (stderr closed)"),
+        };
         format!(
-            "watching {} runs ({polled} polled); deleted {} checkpoints, freed {}",
+            "watching {} runs ({polled} polled); deleted {} checkpoints, freed {}{dropped}",
             self.runs.len(),
             self.ledger.counters.deletions,
             human_bytes(self.ledger.counters.bytes_freed)
