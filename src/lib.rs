@@ -24,6 +24,7 @@ pub mod duration;
 pub mod execute;
 pub mod fs_kind;
 pub mod history;
+pub mod io_hint;
 pub mod layout;
 pub mod lock;
 pub mod log_line;

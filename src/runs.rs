@@ -62,7 +62,10 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
                             watch = %watch.name,
                             managed_by = %config.watches[*first].name,
                             same_as = %first_path.display(),
-                            "run matched twice (two watches, or two paths to one directory): only the first manages it"
+                            "run matched twice (two watches, or two paths to one directory): {} is managed by watch {} as {}",
+                            path.display(),
+                            config.watches[*first].name,
+                            first_path.display()
                         );
                     }
                     continue;
@@ -73,9 +76,9 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
             if matched == 0 && !report {
                 // The daemon rediscovers on every change; it reports missing runs at start only.
             } else if matched == 0 && !has_glob_characters(pattern) {
-                tracing::warn!(run = %pattern, watch = %watch.name, "run directory missing: skipped");
+                tracing::warn!(run = %pattern, watch = %watch.name, "run directory missing: skipped: {pattern} (watch {})", watch.name);
             } else if matched == 0 {
-                tracing::warn!(pattern = %pattern, watch = %watch.name, "no run directory matches this glob (yet)");
+                tracing::warn!(pattern = %pattern, watch = %watch.name, "no run directory matches this glob (yet): {pattern} (watch {})", watch.name);
             }
         }
     }
@@ -89,7 +92,7 @@ fn drop_nested(runs: Vec<Run>, report: bool) -> Vec<Run> {
         .filter(|run| {
             let outer = run.path.ancestors().skip(1).find(|a| all.contains(*a));
             if let (Some(outer), true) = (outer, report) {
-                tracing::warn!(run = %run.path.display(), inside = %outer.display(), "a run directory inside another run is not a run: skipped");
+                tracing::warn!(run = %run.path.display(), inside = %outer.display(), "a run directory inside another run is not a run: skipped: {} (inside {})", run.path.display(), outer.display());
             }
             outer.is_none()
         })
@@ -130,10 +133,12 @@ fn warn_refused(path: &Path, watch: &str, refusal: &Refusal) {
             run = %path.display(),
             watch,
             symlink = %link.display(),
-            "run reached through a symlink: skipped; name the real directory in `runs`"
+            "run reached through a symlink: skipped; name the real directory in `runs`: {} ({} is a symlink)",
+            path.display(),
+            link.display()
         ),
         Refusal::OwnDirectory => {
-            tracing::warn!(run = %path.display(), watch, "ckptd's own directory is not a run: skipped");
+            tracing::warn!(run = %path.display(), watch, "ckptd's own directory is not a run: skipped: {}", path.display());
         }
         Refusal::NotADirectory => {}
     }

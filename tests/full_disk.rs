@@ -175,3 +175,40 @@ fn the_daemon_frees_a_tmpfs_with_no_free_byte_with_its_files_present() {
     prepare(&f, &mount, Full::Bytes, true);
     daemon_frees(&f, mount);
 }
+
+#[test]
+fn a_read_only_run_says_so_and_where_to_look_under_systemd() {
+    // Issue 10, edges: under the unit's sandbox a run outside ReadWritePaths= is read-only;
+    // the MESSAGE (all `journalctl -u ckptd` shows) must name the run, the cause and the fix.
+    let f = Fixture::new();
+    let Some(mount) = Mount::tmpfs(&f.path("mnt"), "size=1m") else {
+        return;
+    };
+    for step in 1..=3 {
+        let name = format!("mnt/run/ckpt-{step}.pt");
+        f.write(&name, vec![7u8; 1024]);
+        f.age(&name, 100 - step);
+    }
+    config(&f, 1);
+    let remounted = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mount.path)
+        .status()
+        .unwrap();
+    assert!(remounted.success());
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = common::stderr(&out);
+    let run = f.path("mnt/run");
+    assert!(
+        err.contains(&format!("cannot take the run lock of {}", run.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "read-only filesystem: under systemd, the run must be in the unit's ReadWritePaths="
+        ),
+        "{err}"
+    );
+    assert_eq!(f.listing("mnt/run").len(), 3);
+}

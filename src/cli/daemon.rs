@@ -47,14 +47,14 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
     {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(error = %e, "cannot start the runtime");
+            tracing::error!(error = %e, "cannot start the runtime: {e}");
             return EXIT_FAILED;
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let stopping = Arc::new(AtomicBool::new(false));
     if let Err(e) = signals::forward(tx, Arc::clone(&stopping)) {
-        tracing::error!(error = %e, "cannot install signal handlers");
+        tracing::error!(error = %e, "cannot install signal handlers: {e}");
         return EXIT_FAILED;
     }
     let config_path = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());

@@ -119,7 +119,7 @@ fn read_clock(run: &Path, watch: &Watch, access: Access) -> ClockRead {
         }
         // The lock cannot be taken: nothing will be deleted here, so no second look either.
         Err(e) => ClockRead {
-            lock_error: Some(e.to_string()),
+            lock_error: Some(format!("{e}{}", crate::io_hint::hint(&e))),
             ..not_acting(RunClock::local())
         },
     }
@@ -190,7 +190,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
         Ok(Some(overridden)) => overridden,
         Ok(None) => watch.clone(),
         Err(errors) => {
-            tracing::warn!(run = %run.display(), watch = %watch.name, error = %errors, "run overrides invalid: the watch's policy applies");
+            tracing::warn!(run = %run.display(), watch = %watch.name, error = %errors, "run overrides invalid: the watch's policy applies to {}: {errors}", run.display());
             watch.clone()
         }
     };
@@ -204,7 +204,7 @@ fn plan_one(run: &Path, watch: &Watch, access: Access) -> Option<Pass> {
     let checkpoints = match crate::scan::scan_run(run, &watch) {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(run = %run.display(), watch = %watch.name, error = %e, "cannot list run directory: skipped");
+            tracing::warn!(run = %run.display(), watch = %watch.name, error = %e, "cannot list run directory {}: {e}{}; skipped", run.display(), crate::io_hint::hint(&e));
             return None;
         }
     };
@@ -238,7 +238,12 @@ fn log_plan(run: &Path, watch: &Watch, plan: &Plan) {
                 metric = %best.metric,
                 count = unranked.len(),
                 first = unranked[0],
-                "no metric found for some checkpoints: keep_best ignores them"
+                "no metric found for some checkpoints: keep_best ignores {} of {} in {} (first: {}; no `{}` at their steps)",
+                unranked.len(),
+                plan.verdicts.len(),
+                run.display(),
+                unranked[0],
+                best.metric
             );
         }
     }

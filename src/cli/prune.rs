@@ -67,12 +67,12 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
         let _lock = match crate::lock::try_lock(&p.run) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
-                tracing::warn!(run = %p.run.display(), "another ckptd is acting on this run: skipped");
+                tracing::warn!(run = %p.run.display(), "another ckptd is acting on this run: skipped: {}", p.run.display());
                 total.skipped += p.plan.deletions().count();
                 continue;
             }
             Err(e) => {
-                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}; nothing deleted there", p.run.display());
+                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}{}; nothing deleted there", p.run.display(), crate::io_hint::hint(&e));
                 total.failed += p.plan.deletions().count().max(1);
                 continue;
             }

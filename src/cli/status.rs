@@ -86,7 +86,7 @@ fn render(passes: &[Pass], now: SystemTime) -> String {
                 out,
                 "  abandoned: {name} (incomplete, untouched for {age}; ckptd never deletes it)"
             );
-            tracing::warn!(run = %p.run.display(), checkpoint = %name, untouched = %age, "incomplete checkpoint untouched for a long time (a crashed save?): never deleted by ckptd");
+            tracing::warn!(run = %p.run.display(), checkpoint = %name, untouched = %age, "incomplete checkpoint untouched for a long time (a crashed save?): never deleted by ckptd: {name} in {}, untouched for {age}", p.run.display());
         }
     }
     out

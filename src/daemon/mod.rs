@@ -331,7 +331,7 @@ impl Daemon {
                 continue;
             }
             if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
-                tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem: writes from other nodes raise no events, so this run is polled");
+                tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem ({fs}): writes from other nodes raise no events, so run {} is polled every {}", run.path.display(), crate::duration::show(watch.poll_interval));
             }
             // Its trash is emptied by its first pass, under the run lock.
             tracing::info!(run = %run.path.display(), watch = %watch.name, polled, "managing run");
@@ -374,7 +374,7 @@ impl Daemon {
                 if self.runs.contains_key(dir) {
                     failed_runs.push(dir.clone());
                 }
-                tracing::warn!(path = %dir.display(), error = %e, help = WATCH_LIMIT_HELP, "cannot watch directory: falling back to polling");
+                tracing::warn!(path = %dir.display(), error = %e, help = WATCH_LIMIT_HELP, "cannot watch directory {}: {e}; falling back to polling ({WATCH_LIMIT_HELP})", dir.display());
             }
         }
         for run in failed_runs {

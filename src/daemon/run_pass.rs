@@ -86,7 +86,7 @@ pub fn run_pass(
                 outcome.busy = true;
             } else {
                 // Once per run: a read-only mount or a filesystem without flock stays so.
-                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock of {}: {e}; this run is left alone until it can be taken", run.display());
+                tracing::error!(run = %run.display(), error = %e, "cannot take the run lock of {}: {e}{}; this run is left alone until it can be taken", run.display(), crate::io_hint::hint(&e));
                 memory.lock_error_logged = true;
                 outcome.busy = true;
             }
@@ -350,7 +350,7 @@ fn effective_watch(run: &Path, base: &Watch, memory: &mut RunMemory) -> Watch {
         Err(errors) => {
             let message = errors.to_string();
             if memory.overrides_error.as_ref() != Some(&message) {
-                tracing::warn!(run = %run.display(), watch = %base.name, error = %message, "run overrides invalid: the watch's policy applies");
+                tracing::warn!(run = %run.display(), watch = %base.name, error = %message, "run overrides invalid: the watch's policy applies to {}: {message}", run.display());
                 memory.overrides_error = Some(message);
             }
             base.clone()
@@ -474,7 +474,7 @@ fn log_changes(
                 .keep_best
                 .as_ref()
                 .map_or("", |b| b.metric.as_str());
-            tracing::warn!(run = %run.display(), checkpoint = %v.name, step = v.step, metric, "no metric found: keep_best ignores this checkpoint");
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, step = v.step, metric, "no metric found: keep_best ignores checkpoint {} in {} (no `{metric}` at its step)", v.name, run.display());
         }
         if !v.is_complete() {
             let age = by_name

@@ -95,7 +95,7 @@ pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> usize {
             0
         }
         Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot empty the trash of {}: {e}; retried later", run.display());
+            tracing::error!(run = %run.display(), error = %e, "cannot empty the trash of {}: {e}{}; retried later", run.display(), crate::io_hint::hint(&e));
             1
         }
     }
@@ -194,7 +194,7 @@ pub fn carry_out_until(
     let dir = match RunDir::open(run) {
         Ok(dir) => dir,
         Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot open run directory: nothing deleted");
+            tracing::error!(run = %run.display(), error = %e, "cannot open run directory {}: {e}{}; nothing deleted", run.display(), crate::io_hint::hint(&e));
             outcome.failed = deletions.len();
             return outcome;
         }
@@ -255,14 +255,14 @@ pub fn carry_out_until(
                 .and_then(|()| recheck::still_deletable(&dir, watch, checkpoint))
             {
                 journal.not_deleted(run, &watch.name, v, &why, false);
-                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning: {} in {}: {why}", v.name, run.display());
                 outcome.skipped += 1;
                 continue;
             }
             // Pins and pointers after the walk of the victim: a pin made meanwhile counts.
             if let Err(why) = recheck::still_unprotected(&dir, &pointers, &v.name) {
                 journal.not_deleted(run, &watch.name, v, &why, false);
-                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning");
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning: {} in {}: {why}", v.name, run.display());
                 outcome.skipped += 1;
                 continue;
             }
@@ -304,7 +304,7 @@ fn delete(
             Err(e) => {
                 let path = dir.trashed_path(&trashed);
                 journal.not_deleted(run, &watch.name, v, &e.to_string(), true);
-                tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}; retried later", v.name, path.display());
+                tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}{}; retried later", v.name, path.display(), crate::io_hint::hint(&e));
                 outcome.failed += 1;
                 outcome.failed_names.push(v.name.clone());
                 outcome.trash_left = true;
@@ -312,12 +312,12 @@ fn delete(
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             journal.not_deleted(run, &watch.name, v, "already gone", false);
-            tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: already gone");
+            tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion of {} in {} skipped: already gone", v.name, run.display());
             outcome.skipped += 1;
         }
         Err(e) => {
             journal.not_deleted(run, &watch.name, v, &e.to_string(), false);
-            tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {}: {e}", v.name);
+            tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {} in {}: {e}{}", v.name, run.display(), crate::io_hint::hint(&e));
             outcome.failed += 1;
             outcome.failed_names.push(v.name.clone());
         }

@@ -35,7 +35,7 @@ pub fn observe(
         if incomplete || metric.is_none() {
             tracing::debug!(path = %file.display(), error = %e, "metric file of an incomplete checkpoint not readable yet");
         } else {
-            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric");
+            tracing::warn!(path = %file.display(), error = %e, "metric file unreadable: no metric: {}: {e}", file.display());
         }
         none()
     };

@@ -30,7 +30,9 @@ pub fn read(
             path = %file.display(),
             line = first,
             count = bad_lines.len(),
-            "metric log has unparsable lines; they are skipped"
+            "metric log has unparsable lines; they are skipped: {} line {first} and {} more",
+            file.display(),
+            bad_lines.len() - 1
         );
     }
     Ok(log)

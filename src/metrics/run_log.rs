@@ -143,7 +143,8 @@ pub fn load(
                 run = %run.display(),
                 path = %file.display(),
                 reason = %why,
-                "metric log unreadable: no metric from it yet"
+                "metric log unreadable: no metric from it yet: {}: {why}",
+                file.display()
             ),
         }
     }

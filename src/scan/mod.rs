@@ -157,7 +157,9 @@ fn fingerprint_all(
                         run = %run.display(),
                         checkpoint = %candidate.name,
                         reason = %problem,
-                        "checkpoint unreadable: kept as incomplete"
+                        "checkpoint unreadable: kept as incomplete: {} in {}: {problem}",
+                        candidate.name,
+                        run.display()
                     );
                     (None, false, Some(problem))
                 }
@@ -173,7 +175,7 @@ fn list(run: &Path, layout: &dyn Layout) -> std::io::Result<(Vec<Candidate>, Vec
     for entry in std::fs::read_dir(run)? {
         let entry = entry?;
         let Ok(name) = entry.file_name().into_string() else {
-            tracing::warn!(run = %run.display(), path = %entry.path().display(), "name is not UTF-8: ignored, never touched");
+            tracing::warn!(run = %run.display(), path = %entry.path().display(), "name is not UTF-8: ignored, never touched: {}", entry.path().display());
             continue;
         };
         let Ok(file_type) = entry.file_type() else {
@@ -199,7 +201,8 @@ fn list(run: &Path, layout: &dyn Layout) -> std::io::Result<(Vec<Candidate>, Vec
                 run = %run.display(),
                 checkpoint = %name,
                 reason = %why,
-                "name matches the pattern but its step cannot be read: not a checkpoint"
+                "name matches the pattern but its step cannot be read: not a checkpoint: {name} in {}: {why}",
+                run.display()
             ),
         }
     }

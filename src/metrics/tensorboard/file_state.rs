@@ -166,7 +166,8 @@ impl FileState {
                     path = %path.display(),
                     offset,
                     reason = what,
-                    "event file corrupt: records from this offset on are not read"
+                    "event file corrupt: records from this offset on are not read: {} at byte {offset}: {what}",
+                    path.display()
                 );
             }
         }

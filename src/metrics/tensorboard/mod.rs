@@ -77,7 +77,8 @@ pub fn load(run: &Path, pattern: &str, tag: &str, max_record: u64, interest: &In
                 run = %run.display(),
                 path = %file.display(),
                 reason = %why,
-                "metric log unreadable: no metric from it yet"
+                "metric log unreadable: no metric from it yet: {}: {why}",
+                file.display()
             );
         }
         let later = |wall: f64| move |(seen, _): &mut (f64, AtStep)| wall >= *seen;
