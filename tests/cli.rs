@@ -609,3 +609,62 @@ fn a_closed_stdout_or_stderr_never_panics_and_prune_still_deletes() {
     );
     assert_eq!(f.listing("run"), ["ckpt-5.pt"]);
 }
+
+#[test]
+fn check_reports_every_mistake_at_once_with_what_was_meant() {
+    // Issue 10, item 4: serde stopped at the first unknown key or wrong type, so a file with
+    // seven mistakes showed one, then six more after it was fixed; no "did you mean".
+    let f = Fixture::new();
+    f.config(
+        r#"[daemon]
+rescan_intervall = "5m"
+
+[[watch]]
+name = "a"
+runs = "/data/runs/*"
+layout = "hugingface"
+keep_lats = 3
+settle = 300
+mode = "minn"
+
+[[watch]]
+name = "b"
+runs = ["/data/b/*"]
+layout = "generic"
+pattern = "m-{step}.pt"
+keep_last = "two"
+metric_source = { kind = "csv", pth = "x.csv" }
+"#,
+    );
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err
+        .lines()
+        .map(|l| l.split_once("ckptd.toml:").map_or(l, |(_, rest)| rest))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2:1: unknown key `rescan_intervall`: did you mean `rescan_interval`?",
+            "6:8: `runs` is a list of globs: write runs = [\"/data/runs/*\"]",
+            "7:10: unknown layout `hugingface` (did you mean `huggingface`?); expected one of: generic, huggingface, lightning, dcp, deepspeed, megatron, orbax, torchtitan, opensora, nemo",
+            "8:1: unknown key `keep_lats`: did you mean `keep_last`?",
+            "9:10: `settle` is a duration with its unit, as a string: write settle = \"300s\"",
+            "10:8: `mode` = \"minn\" is not one of \"min\", \"max\" (did you mean \"min\"?)",
+            "17:13: invalid type: string \"two\", expected a whole number",
+            "18:33: unknown key `pth`: did you mean `path`?",
+        ],
+        "{err}"
+    );
+    // A single [watch] table: said as such, not "invalid type: map, expected a sequence".
+    f.config("[watch]\nname = \"a\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"x-{step}\"\nkeep_last = 1\n");
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("1:1: `[watch]` is one table; each watch is a `[[watch]]` (double brackets)"),
+        "{}",
+        stderr(&out)
+    );
+}

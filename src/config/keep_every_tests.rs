@@ -82,7 +82,7 @@ fn keep_every_lists_are_refused_where_they_go_wrong() {
     at(
         r#"[{ window = "1d", cont = 7 }]"#,
         "6:32:",
-        "unknown field `cont`, expected `window` or `count`",
+        "unknown key `cont`: did you mean `count`?",
     );
     at(
         "[{ count = 7 }]",

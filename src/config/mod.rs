@@ -6,6 +6,7 @@
 //! watch (`metric_source.path`) are relative to each run directory.
 
 mod error;
+mod lenient;
 mod overrides;
 pub mod raw;
 mod validate;

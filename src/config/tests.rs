@@ -120,7 +120,7 @@ fn unknown_keys_are_refused_at_their_position() {
     assert_one_error(
         "[[watch]]\nname = \"a\"\nruns = [\"/r\"]\nlayout = \"huggingface\"\nkeep_lst = 3\n",
         "5:1:",
-        "unknown field `keep_lst`",
+        "unknown key `keep_lst`: did you mean `keep_last`?",
     );
 }
 
@@ -490,9 +490,16 @@ fn run_overrides_are_validated_like_the_watch() {
 #[test]
 fn errors_display_as_file_line_column() {
     let err = parse("[[watch]]\nbogus = 1\n").unwrap_err();
+    // Every mistake at once: the unknown key, and what the watch lacks.
+    assert!(
+        err.to_string().contains(
+            "/etc/ckptd/ckptd.toml:2:1: unknown key `bogus`; expected one of: name, runs,"
+        ),
+        "{err}"
+    );
     assert!(
         err.to_string()
-            .starts_with("/etc/ckptd/ckptd.toml:2:1: unknown field `bogus`"),
+            .starts_with("/etc/ckptd/ckptd.toml:1:1: missing `name`"),
         "{err}"
     );
 }

@@ -29,26 +29,17 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {
-    // Serde names Rust types; users wrote TOML.
-    let message = e
-        .message()
-        .trim()
-        .replace("i64", "a whole number")
-        .replace(
-            "data did not match any variant of untagged enum RawSize",
-            "expected a size such as \"32MiB\" or a whole number of bytes",
-        )
-        .replace(
-            "struct RawEveryWindow",
-            "a table such as { window = \"1d\", count = 7 }",
-        )
-        .replace("invalid type: map,", "invalid type: table,");
+    let message = super::lenient::plain(e.message());
     ConfigErrors(vec![locator.error(e.span().unwrap_or(0..0), message)])
 }
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
     let locator = Locator { file, text };
-    let raw: RawFile = toml::from_str(text).map_err(|e| syntax_error(&locator, &e))?;
+    // Every mistake of shape (unknown keys, wrong types) with what is left validated beside.
+    let shape = super::lenient::read::<RawFile>(text, &locator);
+    let Some(raw) = shape.raw else {
+        return Err(ConfigErrors(shape.errors));
+    };
     let mut errors = Errors {
         locator,
         list: Vec::new(),
@@ -101,6 +92,11 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             watches.push(watch);
         }
     }
+    // What validation says only because a mistaken key was taken out is not said again.
+    errors
+        .list
+        .retain(|e| !super::lenient::consequence(text, &shape.taken_out, e));
+    errors.list.extend(shape.errors);
     errors.list.sort_by_key(|e| (e.line, e.column));
     // A mistake in [defaults] is found once per watch that inherits it: report it once.
     errors.list.dedup();
@@ -635,10 +631,13 @@ fn choice<T: Copy>(
         .map(|&(_, v)| v);
     if found.is_none() {
         let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        let meant = crate::suggest::closest(value.get_ref(), options.iter().map(|(n, _)| *n))
+            .map(|m| format!(" (did you mean \"{m}\"?)"))
+            .unwrap_or_default();
         e.push(
             value.span(),
             format!(
-                "`{key}` = \"{}\" is not one of {}",
+                "`{key}` = \"{}\" is not one of {}{meant}",
                 value.get_ref(),
                 names.join(", ")
             ),

@@ -122,7 +122,10 @@ pub fn build(name: &str, pattern: Option<NamePattern>) -> Result<Arc<dyn Layout>
         ),
         "nemo" => fixed(name, pattern.as_ref(), "…-step={step}…", nemo::NeMo::new),
         other => Err(format!(
-            "unknown layout `{other}`; expected one of: {}",
+            "unknown layout `{other}`{}; expected one of: {}",
+            crate::suggest::closest(other, PRESETS.iter().copied())
+                .map(|m| format!(" (did you mean `{m}`?)"))
+                .unwrap_or_default(),
             PRESETS.join(", ")
         )),
     }
