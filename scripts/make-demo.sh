@@ -11,7 +11,8 @@
 #                           last.ckpt symlink to the newest one.
 #
 # Every file is dated an hour or more in the past, one minute apart, oldest first, so every
-# checkpoint has settled. Safe to run again: demo/ is removed and rebuilt each time.
+# checkpoint has settled. Safe to run again: demo/runs/ is removed and rebuilt each time (demo/live and demo/state,
+# the live demo's, are left alone).
 #
 #   scripts/make-demo.sh && cargo run -- plan --config config/demo.toml
 #

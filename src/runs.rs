@@ -32,11 +32,10 @@ enum Refusal {
 pub fn discover(config: &Config, report: bool) -> Vec<Run> {
     let mut owner: HashMap<(u64, u64), (usize, PathBuf)> = HashMap::new();
     let mut runs = Vec::new();
-    // Dot-names are never matched by `*`: `.ckptd-pins` and friends are not runs.
-    let options = glob::MatchOptions {
-        require_literal_leading_dot: true,
-        ..glob::MatchOptions::new()
-    };
+    // Dot-names are never matched by a wildcard (`.ckptd-pins` and friends are not runs), but
+    // checked here, not by glob's `require_literal_leading_dot`, which panics on a name that is
+    // not UTF-8 (anyone able to make a directory there could stop retention).
+    let options = glob::MatchOptions::new();
     for (index, watch) in config.watches.iter().enumerate() {
         for pattern in &watch.runs {
             let mut matched = 0;
@@ -44,6 +43,15 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
             let paths = glob::glob_with(pattern, options)
                 .map(|paths| paths.filter_map(Result::ok).collect::<Vec<_>>());
             for path in paths.unwrap_or_default() {
+                if hidden_below(&path, &literal, pattern) {
+                    continue;
+                }
+                if path.to_str().is_none() {
+                    if report {
+                        tracing::warn!(run = %path.display(), watch = %watch.name, "run name is not UTF-8: skipped, never touched: {}", path.display());
+                    }
+                    continue;
+                }
                 let identity = match check(&path, &literal) {
                     Ok(identity) => identity,
                     Err(Refusal::NotADirectory) => continue,
@@ -151,6 +159,25 @@ pub fn literal_prefix(pattern: &str) -> PathBuf {
         .components()
         .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
         .collect()
+}
+
+/// Whether `path` passes, below the glob's literal prefix, through a dot-name the pattern
+/// does not spell out (a wildcard never matches one).
+fn hidden_below(path: &Path, literal: &Path, pattern: &str) -> bool {
+    let spelt: Vec<&str> = pattern
+        .split('/')
+        .filter(|part| part.starts_with('.') && !has_glob_characters(part))
+        .collect();
+    path.strip_prefix(literal)
+        .unwrap_or(path)
+        .components()
+        .any(|c| {
+            let name = c.as_os_str().as_encoded_bytes();
+            name.starts_with(b".")
+                && name != b"."
+                && name != b".."
+                && !spelt.iter().any(|s| s.as_bytes() == name)
+        })
 }
 
 fn has_glob_characters(pattern: &str) -> bool {

@@ -668,3 +668,32 @@ metric_source = { kind = "csv", pth = "x.csv" }
         stderr(&out)
     );
 }
+
+#[test]
+fn a_directory_name_that_is_not_utf8_under_a_runs_glob_stops_nothing() {
+    // Re-check of issue 9 (older than it): glob's leading-dot option panicked on such a name,
+    // so anyone able to make a directory there stopped retention. Dot-names stay unmatched.
+    use std::os::unix::ffi::OsStrExt;
+    let f = Fixture::new();
+    let odd = std::ffi::OsStr::from_bytes(b"runs/r\xff");
+    std::fs::create_dir_all(f.path("").join(odd)).unwrap();
+    std::fs::create_dir_all(f.path("runs/.hidden")).unwrap();
+    for step in [1, 2] {
+        let name = format!("runs/ok/ckpt-{step}.pt");
+        f.write(&name, vec![0u8; 10]);
+        f.age(&name, 100 - step);
+    }
+    f.config("[[watch]]\nname = \"g\"\nruns = [\"runs/*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n");
+    let plan = f.plan_json();
+    let runs: Vec<&str> = plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{plan}");
+    assert!(runs[0].ends_with("/runs/ok"), "{plan}");
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert_eq!(f.listing("runs/ok"), ["ckpt-2.pt"]);
+}

@@ -580,9 +580,12 @@ fn window_length(e: &mut Errors<'_>, text: &Spanned<String>, key: &str) -> Optio
         .get_ref()
         .split(|c: char| !c.is_alphabetic())
         .filter(|unit| !unit.is_empty());
-    let calendar = units
-        .into_iter()
-        .any(|unit| matches!(unit, "M" | "month" | "months" | "y" | "year" | "years"));
+    let calendar = units.into_iter().any(|unit| {
+        matches!(
+            unit,
+            "M" | "month" | "months" | "y" | "yr" | "yrs" | "year" | "years"
+        )
+    });
     if calendar {
         e.push(
             text.span(),

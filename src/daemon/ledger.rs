@@ -112,6 +112,16 @@ fn seen_key(run: &Path, checkpoint: &str, completed: Option<u64>) -> u64 {
     h.finish()
 }
 
+/// Whether the file is not empty and its last byte is not a newline.
+fn ends_inside_a_line(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n'
+}
+
 /// What [`recorded_in`] reads of a `complete` line: only the three fields the key needs (a
 /// tree of every line would cost seconds on a ledger of a million checkpoints).
 #[derive(Deserialize)]
@@ -173,6 +183,10 @@ impl Ledger {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
         let recorded = recorded_in(&dir.join("ledger.jsonl"));
+        // A ledger that ends inside a line (a write cut short by a full disk or a power loss
+        // before this start) gets a newline first, or the next line, maybe a deletion's
+        // intent, would be glued onto the fragment and lost.
+        let torn = ends_inside_a_line(&dir.join("ledger.jsonl"));
         Ok(Self {
             dir: Some(dir),
             _lock: lock,
@@ -180,7 +194,7 @@ impl Ledger {
             counters,
             recorded,
             batch: None,
-            torn: false,
+            torn,
         })
     }
 
@@ -528,6 +542,22 @@ mod tests {
             .map(|&(r, c, t)| (r.to_owned(), c.to_owned(), t))
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_ledger_cut_inside_a_line_is_not_glued_onto() {
+        // Re-check of issue 9: a torn last line from before a restart took the next line,
+        // maybe a deletion's intent, with it.
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("ledger.jsonl"), "{\"event\":\"complete\",\"ru").unwrap();
+        let mut ledger = Ledger::open(Some(state.clone())).unwrap();
+        ledger.deleting(Path::new("/r"), "w", &verdict("a", 1));
+        drop(ledger);
+        let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["event"], "deleting", "{text}");
     }
 
     #[test]

@@ -378,16 +378,19 @@ fn log_changes(
         let complete: Vec<&Verdict> = verdicts.iter().filter(|v| v.is_complete()).collect();
         let bytes: u64 = complete.iter().filter_map(|v| v.bytes).sum();
         let completed = |v: &Verdict| by_name.get(v.name.as_str()).and_then(|c| c.completed_at());
-        for v in &complete {
-            if let Some(seen) = memory.get_mut(&v.name) {
-                seen.set(Said::Complete);
-                if v.metric == MetricState::Pending {
-                    seen.set(Said::MetricPending);
+        // What the ledger already has (an earlier daemon saw it) is not written again; the
+        // rest in one write (no deletion is recorded inside).
+        ledger.batched(|ledger| {
+            for v in &complete {
+                if let Some(seen) = memory.get_mut(&v.name) {
+                    seen.set(Said::Complete);
+                    if v.metric == MetricState::Pending {
+                        seen.set(Said::MetricPending);
+                    }
                 }
+                ledger.complete(run, &watch.name, v, completed(v), metric);
             }
-            // What the ledger already has (an earlier daemon saw it) is not written again.
-            ledger.complete(run, &watch.name, v, completed(v), metric);
-        }
+        });
         tracing::info!(
             run = %run.display(),
             watch = %watch.name,
@@ -445,7 +448,12 @@ fn log_changes(
                 metric = metric.map(tracing::field::display),
                 value,
                 metrics = %v.metrics.to_json(),
-                "metric arrived for checkpoint {} (step {}): {}",
+                "{} for checkpoint {} (step {}): {}",
+                if value.is_some() || metric.is_none() {
+                    "metric arrived"
+                } else {
+                    "metric given up"
+                },
                 v.name,
                 v.step.map_or_else(|| "-".to_owned(), |s| s.to_string()),
                 match (metric, value) {

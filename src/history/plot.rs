@@ -44,8 +44,9 @@ pub fn plot(run: &RunHistory, width: usize, color: bool) -> Option<String> {
     let dots = width.saturating_sub(14).clamp(20, 200) * 2;
     // textplots pads the x labels to half the dots minus the right label's length, which
     // must not go below zero (it panics, or in release wraps to a huge padding).
-    let right_label = step_label(hi).chars().count();
-    let dots = u32::try_from(dots.max(2 * (right_label + 2))).unwrap_or(u32::MAX);
+    // Both labels with a gap between them, on half the dots' worth of columns.
+    let labels = step_label(lo).chars().count() + step_label(hi).chars().count();
+    let dots = u32::try_from(dots.max(2 * (labels + 4))).unwrap_or(u32::MAX);
     let mut chart = Chart::new(dots, 48, lo, hi);
     let mut all: Vec<(f32, f32)> = kept.iter().chain(&deleted).copied().collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
