@@ -22,7 +22,7 @@ use rustix::fs::{FlockOperation, Mode, OFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::execute::Journal;
-use crate::plan::Verdict;
+use crate::plan::{MetricState, Verdict};
 
 /// Totals since the state directory was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +44,10 @@ pub struct Ledger {
     /// so a restart records what it has not (a checkpoint completed while ckptd was down, a
     /// run added to the config, everything after an upgrade from 0.1) and nothing twice.
     recorded: HashSet<u64>,
+    /// Of those, the ones recorded while their run-level metric was pending and not yet
+    /// followed by a `metrics` line: one is written when the metric is known, even if that
+    /// happened while ckptd was down.
+    pending: HashSet<u64>,
     /// Lines gathered by [`Ledger::batched`], written in one go.
     batch: Option<String>,
     /// A write failed part-way (a full disk): the next write starts on a new line, so the
@@ -131,33 +135,44 @@ struct SeenKey<'a> {
     #[serde(borrow)]
     checkpoint: std::borrow::Cow<'a, str>,
     completed: Option<u64>,
+    /// Present (a metric is ranked) with no `value`: recorded while pending.
+    metric: Option<serde::de::IgnoredAny>,
+    value: Option<serde::de::IgnoredAny>,
 }
 
 /// The checkpoints `ledger` records as seen complete. Only `complete` lines are parsed (a
 /// substring test skips the rest), so a large ledger costs one read at start. An unreadable
 /// or damaged ledger records nothing: everything is recorded again, which `history` merges.
-fn recorded_in(ledger: &Path) -> HashSet<u64> {
-    let mut recorded = HashSet::new();
+fn recorded_in(ledger: &Path) -> (HashSet<u64>, HashSet<u64>) {
+    let (mut recorded, mut pending) = (HashSet::new(), HashSet::new());
     let Ok(file) = std::fs::File::open(ledger) else {
-        return recorded;
+        return (recorded, pending);
     };
-    let finder = memchr::memmem::Finder::new(b"\"event\":\"complete\"");
+    let complete = memchr::memmem::Finder::new(b"\"event\":\"complete\"");
+    let metrics = memchr::memmem::Finder::new(b"\"event\":\"metrics\"");
     for line in std::io::BufReader::new(file)
         .split(b'\n')
         .map_while(Result::ok)
     {
-        if finder.find(&line).is_none() {
+        let is_complete = complete.find(&line).is_some();
+        if !is_complete && metrics.find(&line).is_none() {
             continue;
         }
-        if let Ok(seen) = serde_json::from_slice::<SeenKey<'_>>(&line) {
-            recorded.insert(seen_key(
-                Path::new(seen.run.as_ref()),
-                &seen.checkpoint,
-                seen.completed,
-            ));
+        let Ok(seen) = serde_json::from_slice::<SeenKey<'_>>(&line) else {
+            continue;
+        };
+        let key = seen_key(
+            Path::new(seen.run.as_ref()),
+            &seen.checkpoint,
+            seen.completed,
+        );
+        if !is_complete {
+            pending.remove(&key);
+        } else if recorded.insert(key) && seen.metric.is_some() && seen.value.is_none() {
+            pending.insert(key);
         }
     }
-    recorded
+    (recorded, pending)
 }
 
 impl Ledger {
@@ -182,7 +197,7 @@ impl Ledger {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        let recorded = recorded_in(&dir.join("ledger.jsonl"));
+        let (recorded, pending) = recorded_in(&dir.join("ledger.jsonl"));
         // A ledger that ends inside a line (a write cut short by a full disk or a power loss
         // before this start) gets a newline first, or the next line, maybe a deletion's
         // intent, would be glued onto the fragment and lost.
@@ -193,6 +208,7 @@ impl Ledger {
             file: None,
             counters,
             recorded,
+            pending,
             batch: None,
             torn,
         })
@@ -205,6 +221,7 @@ impl Ledger {
             file: None,
             counters: Counters::default(),
             recorded: HashSet::new(),
+            pending: HashSet::new(),
             batch: None,
             torn: false,
         }
@@ -223,7 +240,8 @@ impl Ledger {
     }
 
     /// Records `v`, seen complete at `completed`, with its metrics (DESIGN "Logs": the ledger
-    /// records every checkpoint seen complete), unless the ledger already has it.
+    /// records every checkpoint seen complete), unless the ledger already has it; then, if it
+    /// was recorded while its metric was pending and the metric is now known, its `metrics`.
     pub fn complete(
         &mut self,
         run: &Path,
@@ -232,13 +250,17 @@ impl Ledger {
         completed: Option<SystemTime>,
         metric: Option<&str>,
     ) {
-        let completed = completed.map(seconds);
-        if !self.recorded.insert(seen_key(run, &v.name, completed)) {
-            return;
+        let at = completed.map(seconds);
+        let key = seen_key(run, &v.name, at);
+        let pending = v.metric == MetricState::Pending;
+        if self.recorded.insert(key) {
+            if pending && metric.is_some() {
+                self.pending.insert(key);
+            }
+            self.append_text(Self::seen_line("complete", run, watch, v, at, metric));
+        } else if !pending && self.pending.contains(&key) {
+            self.metrics(run, watch, v, completed, metric);
         }
-        self.append_text(Self::seen_line(
-            "complete", run, watch, v, completed, metric,
-        ));
     }
 
     /// Records the metric of `v`, recorded complete while its metric was pending, now that
@@ -251,7 +273,9 @@ impl Ledger {
         completed: Option<SystemTime>,
         metric: Option<&str>,
     ) {
-        let line = Self::seen_line("metrics", run, watch, v, completed.map(seconds), metric);
+        let at = completed.map(seconds);
+        self.pending.remove(&seen_key(run, &v.name, at));
+        let line = Self::seen_line("metrics", run, watch, v, at, metric);
         self.append_text(line);
     }
 
@@ -542,6 +566,41 @@ mod tests {
             .map(|&(r, c, t)| (r.to_owned(), c.to_owned(), t))
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_metric_that_arrived_while_ckptd_was_down_is_recorded_at_the_next_start() {
+        // Re-check of issue 9: the restart found the complete line and the metric known, and
+        // wrote nothing, so history never showed it.
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let run = Path::new("/r");
+        let at = Some(UNIX_EPOCH + std::time::Duration::from_secs(100));
+        let mut pending = verdict("a", 1);
+        pending.metric = MetricState::Pending;
+        let mut known = verdict("a", 1);
+        known.metric = MetricState::Value(0.5);
+        let mut ledger = Ledger::open(Some(state.clone())).unwrap();
+        ledger.complete(run, "w", &pending, at, Some("loss"));
+        drop(ledger);
+        for _ in 0..2 {
+            let mut ledger = Ledger::open(Some(state.clone())).unwrap();
+            ledger.complete(run, "w", &known, at, Some("loss"));
+        }
+        let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
+        let events: Vec<(String, serde_json::Value)> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| (v["event"].as_str().unwrap().to_owned(), v["value"].clone()))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("complete".to_owned(), serde_json::Value::Null),
+                ("metrics".to_owned(), serde_json::json!(0.5)),
+            ],
+            "{text}"
+        );
     }
 
     #[test]
