@@ -9,10 +9,13 @@ pub fn hint(e: &io::Error) -> &'static str {
     // By kind, not only by errno: errors that name their path carry the kind alone.
     let read_only = e.kind() == io::ErrorKind::ReadOnlyFilesystem
         || e.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error());
-    let denied = e.kind() == io::ErrorKind::PermissionDenied
-        || e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error());
+    let not_permitted = e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error());
+    let denied = e.kind() == io::ErrorKind::PermissionDenied;
     if read_only {
         " (read-only filesystem: under systemd, the run must be in the unit's ReadWritePaths=)"
+    } else if not_permitted {
+        // What root meets: an immutable or append-only file (`lsattr`), or a sandbox.
+        " (not permitted: an immutable or append-only file, see lsattr; or, under systemd, the unit's sandbox)"
     } else if denied {
         " (permission denied: under systemd, check the unit's User= and ReadWritePaths=)"
     } else {

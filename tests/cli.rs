@@ -697,3 +697,40 @@ fn a_directory_name_that_is_not_utf8_under_a_runs_glob_stops_nothing() {
     assert_success(&out);
     assert_eq!(f.listing("runs/ok"), ["ckpt-2.pt"]);
 }
+
+#[test]
+fn a_checkpoint_that_cannot_be_deleted_makes_prune_exit_1_and_says_why() {
+    // Issue 10, item 2: a permission failure must not let prune exit 0. Root meets it as an
+    // immutable file (chattr +i); skipped where the filesystem has no such flag.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(KEEP_LAST_1);
+    let locked = f.path("run/ckpt-1.pt");
+    let set = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&locked)
+        .output();
+    if !set.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: chattr +i is not available here ({set:?})");
+        return;
+    }
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&locked)
+        .status();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("deleted 1 checkpoint"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("1 failed"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("cannot delete checkpoint ckpt-1.pt in ")
+            && stderr(&out).contains("an immutable or append-only file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-3.pt"]);
+}
