@@ -80,6 +80,21 @@ impl Interest {
         }
     }
 
+    /// Where a record at `step` is kept: beyond the newest checkpoint, under its own step;
+    /// otherwise under the checkpoint that takes it (the first at or after it, within the
+    /// window), so the records behind the newest checkpoint cost one entry per checkpoint,
+    /// whatever the window; `None` when no checkpoint can take it.
+    pub fn taker(&self, step: u64) -> Option<u64> {
+        if self.steps.last().is_none_or(|&newest| step > newest) {
+            return self.ahead.then_some(step);
+        }
+        let at = self.steps.partition_point(|&s| s < step);
+        self.steps
+            .get(at)
+            .copied()
+            .filter(|&s| s - step <= self.window)
+    }
+
     pub fn contains(&self, step: u64) -> bool {
         if self.steps.last().is_none_or(|&newest| step > newest) {
             return self.ahead;

@@ -70,7 +70,8 @@ pub struct FileState {
     /// The greatest step of any event carrying the tag, scalar or not.
     pub max_step: Option<u64>,
     /// Every scalar tag at the steps of [`Interest`] (the metrics by name a checkpoint
-    /// shows), with the latest wall time of the step's events.
+    /// shows), with the latest wall time of the events: beyond the newest checkpoint by step,
+    /// behind it merged under the checkpoint that takes them (see [`Interest::taker`]).
     pub others: BTreeMap<u64, (f64, Metrics)>,
 }
 
@@ -87,9 +88,18 @@ impl FileState {
         max_record: u64,
         interest: &Interest,
     ) -> Result<(), String> {
+        // The interest moves as checkpoints come and go: steps read ahead that a checkpoint
+        // now takes are merged under it (in step order: the later step wins a name), and what
+        // no checkpoint can take goes.
+        let kept = std::mem::take(&mut self.others);
+        for (step, (wall, metrics)) in kept {
+            if let Some(key) = interest.taker(step) {
+                let (w, merged) = self.others.entry(key).or_default();
+                *w = w.max(wall);
+                merged.extend(&metrics);
+            }
+        }
         let read = self.read_new(&mut file, path, tag, max_record, interest);
-        // The interest moves as checkpoints come and go: what no checkpoint can take goes.
-        self.others.retain(|&step, _| interest.contains(step));
         self.trim_ahead(interest);
         read
     }
@@ -209,8 +219,8 @@ impl FileState {
         let (Ok(step), Some(summary)) = (u64::try_from(event.step), event.summary) else {
             return;
         };
-        if of_interest {
-            let (wall, metrics) = self.others.entry(step).or_default();
+        if let Some(key) = interest.taker(step).filter(|_| of_interest) {
+            let (wall, metrics) = self.others.entry(key).or_default();
             *wall = wall.max(event.wall_time);
             for value in &summary.value {
                 if let Some(v) = value.scalar() {

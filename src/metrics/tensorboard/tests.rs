@@ -418,3 +418,23 @@ fn steps_ahead_of_the_newest_checkpoint_are_bounded_and_a_checkpoints_step_is_ne
         Some(f32v(0.9))
     );
 }
+
+#[test]
+fn a_long_window_keeps_one_entry_per_checkpoint_not_one_per_step() {
+    // Re-check of issue 9: with metric_window as long as the save interval every step behind
+    // the newest checkpoint was held (1.9 GB for a 560 MB file); now each checkpoint's records
+    // are merged under it, the later step winning a name.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture(&format!("simple/{EVENTS}")),
+        dir.path().join(EVENTS),
+    )
+    .unwrap();
+    let interest = Interest::new(vec![100, 200, 300, 400, 500], 99);
+    let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
+    let keys: Vec<u64> = log.rows.iter().map(|(s, _)| *s).collect();
+    assert_eq!(keys, [100, 200, 300, 400, 500]);
+    let at_200 = run_log::select_metrics(&log, 200, 99);
+    assert_eq!(at_200.get("val/loss"), Some(f32v(0.7)));
+    assert!(at_200.get("train/loss").is_some(), "{at_200:?}");
+}
