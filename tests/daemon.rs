@@ -593,3 +593,50 @@ fn a_closed_stderr_never_stops_the_daemon_nor_a_deletion() {
     deleted.sort();
     assert_eq!(deleted, ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"], "{ledger}");
 }
+
+#[test]
+fn sigterm_while_deleting_large_checkpoints_leaves_each_whole_or_gone() {
+    // Issue 10, item 2: SIGTERM while a pass deletes checkpoints of 2,000 files each. The
+    // deletion in flight is the rename: whatever the moment, every checkpoint left in the run
+    // is whole, ckptd exits 0 promptly, and the next start finishes what is in the trash.
+    let f = Fixture::new();
+    for step in 1..=6u64 {
+        let dir = format!("run/ckpt-{step}");
+        let path = f.path(&dir);
+        std::fs::create_dir_all(&path).unwrap();
+        for i in 0..2000 {
+            std::fs::write(path.join(format!("shard-{i:04}.bin")), b"x").unwrap();
+        }
+        f.age(&dir, 1000 - step);
+    }
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
+    );
+    let d = Daemon::spawn(&f, &[]);
+    // As soon as the first deletion is logged, the others are still to come or in flight.
+    d.wait_log("checkpoint deleted");
+    let start = Instant::now();
+    let status = d.stop();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    let whole = |name: &str| {
+        std::fs::read_dir(f.path(&format!("run/{name}")))
+            .unwrap()
+            .count()
+    };
+    for name in f.listing("run") {
+        if name.starts_with("ckpt-") {
+            assert_eq!(whole(&name), 2000, "{name} is not whole");
+        }
+    }
+    assert!(f.listing("run").contains(&"ckpt-6".to_owned()));
+    // The next start finishes the job: one checkpoint, no trash.
+    let d = Daemon::start(&f, &[]);
+    wait_listing(&f, &d, "run", &["ckpt-6"]);
+    assert_eq!(whole("ckpt-6"), 2000);
+    assert_eq!(d.stop().code(), Some(0));
+}
