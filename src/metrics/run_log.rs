@@ -80,6 +80,11 @@ impl Interest {
         }
     }
 
+    /// No step at all: only the policy's metric is read.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty() && !self.ahead
+    }
+
     /// Where a record at `step` is kept: beyond the newest checkpoint, under its own step;
     /// otherwise under the checkpoint that takes it (the first at or after it, within the
     /// window), so the records behind the newest checkpoint cost one entry per checkpoint,

@@ -18,7 +18,7 @@ use memchr::memmem::Finder;
 use prost::Message;
 
 use super::proto::{step_and_wall_time, Event, Head};
-use super::records::{self, Source, Stop};
+use super::records::{self, Record, Source, Stop};
 use crate::checkpoint::OverCap;
 use crate::metrics::named::Metrics;
 use crate::metrics::run_log::Interest;
@@ -138,7 +138,8 @@ impl FileState {
         let scan = records::scan(
             source,
             max_record,
-            |data| self.absorb(data, tag, &finder, interest),
+            (!tag.is_empty()).then_some(&finder),
+            |record| self.absorb(record, tag, interest),
             |record| skipped.push((record.offset, record.len, step_and_wall_time(record.prefix))),
         )
         .map_err(|e| e.to_string())?;
@@ -198,26 +199,41 @@ impl FileState {
     }
 
     /// Takes the tag's values from one record's data, and every scalar when its step is of
-    /// `interest`.
-    fn absorb(&mut self, data: &[u8], tag: &str, finder: &Finder<'_>, interest: &Interest) {
+    /// `interest`. Only a record it uses has its data checksum checked (most hold other tags,
+    /// and a corrupt record ckptd does not use changes no decision); a corrupt one that may
+    /// hold the tag stops the reading there (`Err`), one wanted only for the metrics by name
+    /// is passed over.
+    fn absorb(
+        &mut self,
+        record: Record<'_>,
+        tag: &str,
+        interest: &Interest,
+    ) -> Result<(), &'static str> {
         // Most records hold other tags: a record without the tag's bytes cannot hold the tag,
         // and skipping the decode of those (unless their step is of interest, which the first
         // bytes tell) is what makes a large file quick to read.
-        let may_hold_tag = !tag.is_empty() && finder.find(data).is_some();
-        let of_interest = match step_and_wall_time(data) {
-            Head::Event { step, .. } => u64::try_from(step).is_ok_and(|s| interest.contains(s)),
-            Head::NotAnEvent | Head::TooShort => false,
-        };
+        let unchecked = record.unchecked();
+        let may_hold_tag = !tag.is_empty() && record.holds_wanted();
+        let of_interest = !interest.is_empty()
+            && match step_and_wall_time(unchecked) {
+                Head::Event { step, .. } => u64::try_from(step).is_ok_and(|s| interest.contains(s)),
+                Head::NotAnEvent | Head::TooShort => false,
+            };
         if !may_hold_tag && !of_interest {
-            return;
+            return Ok(());
         }
+        let data = match record.data() {
+            Ok(data) => data,
+            Err(what) if may_hold_tag => return Err(what),
+            Err(_) => return Ok(()),
+        };
         // A record that passed its checksum but does not decode is not an event of any writer
         // ckptd knows; it holds no metric.
         let Ok(event) = Event::decode(data) else {
-            return;
+            return Ok(());
         };
         let (Ok(step), Some(summary)) = (u64::try_from(event.step), event.summary) else {
-            return;
+            return Ok(());
         };
         if let Some(key) = interest.taker(step).filter(|_| of_interest) {
             let (wall, metrics) = self.others.entry(key).or_default();
@@ -231,7 +247,7 @@ impl FileState {
             self.trim_ahead(interest);
         }
         if !may_hold_tag {
-            return;
+            return Ok(());
         }
         for value in summary.value.iter().filter(|v| v.tag == tag) {
             self.max_step = self.max_step.max(Some(step));
@@ -243,6 +259,7 @@ impl FileState {
                 });
             }
         }
+        Ok(())
     }
 }
 

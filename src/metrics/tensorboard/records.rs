@@ -12,6 +12,8 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
+use memchr::memmem::Finder;
+
 const HEADER: usize = 12;
 const FOOTER: usize = 4;
 /// Larger than any record a writer produces (graph defs are tens of MB); a length past this
@@ -59,6 +61,40 @@ pub struct Scan {
 /// and step, which writers put first.
 pub const SKIPPED_PREFIX: usize = 32;
 
+/// One whole record whose framing (length and its checksum) is sound. Its data's own
+/// checksum is checked only by a reader that uses the data ([`Record::data`]): a corrupt
+/// record ckptd does not use changes no decision (DESIGN), and most records of a large file
+/// hold other tags.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    bytes: &'a [u8],
+    crc: u32,
+    /// Whether the bytes looked for (see [`scan`]) are inside the data.
+    holds_wanted: bool,
+}
+
+impl<'a> Record<'a> {
+    /// Whether the data holds the bytes the scan looks for (always, when it looks for none):
+    /// found by one search over the whole buffer, not one per record.
+    pub fn holds_wanted(&self) -> bool {
+        self.holds_wanted
+    }
+
+    /// The data, without checking its checksum: only to decide whether it is wanted.
+    pub fn unchecked(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The data, once its checksum matches.
+    pub fn data(&self) -> Result<&'a [u8], &'static str> {
+        if masked_crc(self.bytes) == self.crc {
+            Ok(self.bytes)
+        } else {
+            Err("data checksum mismatch")
+        }
+    }
+}
+
 /// A record longer than the limit, skipped unread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped<'a> {
@@ -73,7 +109,7 @@ pub struct Skipped<'a> {
 /// The first record in `buf`, or how many bytes it needs, or why it is corrupt.
 enum Next<'a> {
     Record {
-        data: &'a [u8],
+        record: Record<'a>,
         size: usize,
     },
     /// A record whose data is longer than the limit.
@@ -129,11 +165,12 @@ fn next<'a>(buf: &'a [u8], crcs: &mut LengthCrcs, max_data: u64) -> Next<'a> {
     if buf.len() < size {
         return Next::NeedMore(size);
     }
-    let data = &buf[HEADER..HEADER + len];
-    if masked_crc(data) != le_u32(&buf[HEADER + len..size]) {
-        return Next::Corrupt("data checksum mismatch");
-    }
-    Next::Record { data, size }
+    let record = Record {
+        bytes: &buf[HEADER..HEADER + len],
+        crc: le_u32(&buf[HEADER + len..size]),
+        holds_wanted: true,
+    };
+    Next::Record { record, size }
 }
 
 fn le_u32(bytes: &[u8]) -> u32 {
@@ -147,12 +184,51 @@ pub struct Source<'r, R> {
     pub len: u64,
 }
 
-/// Reads records from `source` to the end of the file, handing each record's data to
-/// `on_record`; a record whose data is longer than `max_data` goes to `on_skipped` instead.
+/// Where the bytes looked for are next in the buffer: the search runs over the buffer once,
+/// ahead of the records, rather than once inside each record (a file of small records has
+/// millions of them).
+struct Hits<'f> {
+    finder: Option<&'f Finder<'f>>,
+    /// Buffer index of the next occurrence at or after `from`, `usize::MAX` for none up to
+    /// the end of what was searched.
+    next: usize,
+    from: usize,
+}
+
+impl Hits<'_> {
+    /// Whether `buf[start..end]` holds the bytes; `valid` is how much of `buf` holds data.
+    fn inside(&mut self, buf: &[u8], valid: usize, start: usize, end: usize) -> bool {
+        let Some(finder) = self.finder else {
+            return true;
+        };
+        if self.next < start || self.from > start {
+            self.from = start;
+            self.next = finder
+                .find(&buf[start..valid])
+                .map_or(usize::MAX, |i| start + i);
+        }
+        self.next
+            .checked_add(finder.needle().len())
+            .is_some_and(|hit_end| hit_end <= end)
+    }
+
+    /// The buffer moved to the front and may grow: search again.
+    fn reset(&mut self) {
+        self.next = 0;
+        self.from = usize::MAX;
+    }
+}
+
+/// Reads records from `source` to the end of the file, handing each record to `on_record`; a
+/// record whose data is longer than `max_data` goes to `on_skipped` instead. `on_record`
+/// returns the corruption it found in a record it used (its data checksum): the scan stops
+/// there, as at a corrupt frame. With `wanted`, each record says whether its data holds those
+/// bytes ([`Record::holds_wanted`]).
 pub fn scan<R: Read + Seek>(
     source: Source<'_, R>,
     max_data: u64,
-    mut on_record: impl FnMut(&[u8]),
+    wanted: Option<&Finder<'_>>,
+    mut on_record: impl FnMut(Record<'_>) -> Result<(), &'static str>,
     mut on_skipped: impl FnMut(Skipped<'_>),
 ) -> io::Result<Scan> {
     let Source {
@@ -164,11 +240,23 @@ pub fn scan<R: Read + Seek>(
     let (mut pos, mut filled, mut offset) = (0usize, 0usize, start);
     let mut eof = false;
     let mut crcs = LengthCrcs::new();
+    let mut hits = Hits {
+        finder: wanted,
+        next: 0,
+        from: usize::MAX,
+    };
     loop {
         let needed = loop {
             match next(&buf[pos..filled], &mut crcs, max_data) {
-                Next::Record { data, size } => {
-                    on_record(data);
+                Next::Record { mut record, size } => {
+                    record.holds_wanted =
+                        hits.inside(&buf, filled, pos + HEADER, pos + size - FOOTER);
+                    if let Err(what) = on_record(record) {
+                        return Ok(Scan {
+                            end: offset,
+                            stop: Stop::Corrupt { offset, what },
+                        });
+                    }
                     pos += size;
                     offset += size as u64;
                 }
@@ -222,6 +310,7 @@ pub fn scan<R: Read + Seek>(
         // Keep the unfinished record at the front. Room for all of it is made only as its
         // bytes arrive (doubling): a crafted length in a tiny file must not allocate a GiB.
         buf.copy_within(pos..filled, 0);
+        hits.reset();
         filled -= pos;
         pos = 0;
         if needed > buf.len() && filled == buf.len() {
@@ -254,6 +343,34 @@ mod tests {
         out
     }
 
+    #[test]
+    fn each_record_says_whether_it_holds_the_wanted_bytes_from_one_search() {
+        let records: [&[u8]; 5] = [b"aTAGb", b"zzzz", b"TAG", b"xTA", b"GTAGTAG"];
+        let bytes = framed(&records);
+        let finder = Finder::new(b"TAG");
+        let mut holds = Vec::new();
+        // A small first buffer would not do: CHUNK holds them all; the search still runs once
+        // per buffer, and the answer must be per record.
+        let scan = scan(
+            Source {
+                reader: &mut io::Cursor::new(&bytes),
+                start: 0,
+                len: bytes.len() as u64,
+            },
+            MAX_DATA,
+            Some(&finder),
+            |r| {
+                holds.push((r.data().unwrap().to_vec(), r.holds_wanted()));
+                Ok(())
+            },
+            |_| panic!("none skipped"),
+        )
+        .unwrap();
+        assert_eq!(scan.stop, Stop::End);
+        let got: Vec<bool> = holds.iter().map(|(_, h)| *h).collect();
+        assert_eq!(got, [true, false, true, false, true]);
+    }
+
     fn read_all(bytes: &[u8], start: u64) -> (Vec<Vec<u8>>, Scan) {
         let (got, skipped, scan) = read_limited(bytes, start, MAX_DATA);
         assert!(skipped.is_empty());
@@ -276,7 +393,8 @@ mod tests {
         let scan = scan(
             source,
             max_data,
-            |d| got.push(d.to_vec()),
+            None,
+            |r| r.data().map(|d| got.push(d.to_vec())),
             |s| skipped.push((s.offset, s.len, s.prefix.to_vec())),
         )
         .unwrap();
@@ -439,6 +557,7 @@ mod tests {
         let result = scan(
             source,
             MAX_DATA,
+            None,
             |_| panic!("no record"),
             |_| panic!("none"),
         )
@@ -473,7 +592,8 @@ mod tests {
         let result = scan(
             source,
             1 << 20,
-            |d| got.push(d.to_vec()),
+            None,
+            |r| r.data().map(|d| got.push(d.to_vec())),
             |s| skipped.push((s.offset, s.len, s.prefix.to_vec())),
         )
         .unwrap();
