@@ -25,6 +25,26 @@ fn old_checkpoints(f: &Fixture, run: &str, steps: std::ops::RangeInclusive<u64>)
     }
 }
 
+/// Checkpoint directories `run/ckpt-<step>` holding `metrics.json` = `{"eval_loss": value}`,
+/// the higher the step the newer.
+fn json_checkpoints(f: &Fixture, losses: &[(u64, f64)]) {
+    for &(step, loss) in losses {
+        let dir = format!("run/ckpt-{step}");
+        f.write(
+            &format!("{dir}/metrics.json"),
+            format!("{{\"eval_loss\": {loss}}}"),
+        );
+        f.age(&dir, 100 - step);
+    }
+}
+
+/// One watch over `run`, ranking by `metric` read from each checkpoint's `metrics.json`.
+fn ranked_by_json(f: &Fixture, daemon_extra: &str, metric: &str) {
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n{daemon_extra}\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{{step}}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"{metric}\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = {{ kind = \"checkpoint_json\", path = \"metrics.json\" }}\n"
+    ));
+}
+
 fn wait_listing(f: &Fixture, d: &Daemon, run: &str, expected: &[&str]) {
     wait_until(
         &format!("{run} to hold {expected:?}"),
@@ -345,17 +365,8 @@ fn a_held_run_is_one_error_and_no_deletion_while_checkpoints_come() {
     // DESIGN invariant 9 in the daemon: a typo in `metric` holds the run, with one ERROR, not
     // one per pass or per checkpoint, and nothing is deleted as new checkpoints arrive.
     let f = Fixture::new();
-    for step in 1..=3u64 {
-        let dir = format!("run/ckpt-{step}");
-        f.write(
-            &format!("{dir}/metrics.json"),
-            format!("{{\"eval_loss\": 0.{step}}}"),
-        );
-        f.age(&dir, 100 - step);
-    }
-    f.config(
-        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_los\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
-    );
+    json_checkpoints(&f, &[(1, 0.1), (2, 0.2), (3, 0.3)]);
+    ranked_by_json(&f, "", "eval_los");
     let d = Daemon::start(&f, &[]);
     d.wait_log("keep_best holds run");
     f.write("run/ckpt-4/metrics.json", "{\"eval_loss\": 0.05}");
@@ -373,11 +384,8 @@ fn checkpoint_complete_names_every_metric_in_the_message_the_fields_and_the_ledg
     // Issue 9 item 4: 0.1 said `metric=0.6935` (which metric?) and recorded nothing in the
     // ledger about checkpoints it saw complete.
     let f = Fixture::new();
-    f.write("run/ckpt-1/metrics.json", "{\"eval_loss\": 0.9}");
-    f.age("run/ckpt-1", 100);
-    f.config(
-        "[daemon]\nstate_dir = \"state\"\nlog_format = \"json\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
-    );
+    json_checkpoints(&f, &[(1, 0.9)]);
+    ranked_by_json(&f, "log_format = \"json\"\n", "eval_loss");
     let d = Daemon::start(&f, &[]);
     d.wait_log("run adopted");
     f.write(
@@ -436,17 +444,8 @@ fn checkpoint_complete_names_every_metric_in_the_message_the_fields_and_the_ledg
 fn history_reads_back_every_checkpoint_its_metrics_and_its_fate() {
     // Issue 9 item 4: `ckptd history`, from the ledger. 0.1 had no such command.
     let f = Fixture::new();
-    for (step, loss) in [(1u64, 0.9), (2, 0.5), (3, 0.7)] {
-        let dir = format!("run/ckpt-{step}");
-        f.write(
-            &format!("{dir}/metrics.json"),
-            format!("{{\"eval_loss\": {loss}}}"),
-        );
-        f.age(&dir, 100 - step);
-    }
-    f.config(
-        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\nkeep_best = 1\nmetric = \"eval_loss\"\nmode = \"min\"\nsettle = \"1s\"\nmetric_source = { kind = \"checkpoint_json\", path = \"metrics.json\" }\n",
-    );
+    json_checkpoints(&f, &[(1, 0.9), (2, 0.5), (3, 0.7)]);
+    ranked_by_json(&f, "", "eval_loss");
     let d = Daemon::start(&f, &[]);
     wait_listing(&f, &d, "run", &["ckpt-2", "ckpt-3"]);
     assert_eq!(d.stop().code(), Some(0));

@@ -27,6 +27,18 @@ fn update(state: &mut FileState, path: &Path, tag: &str) -> Result<(), String> {
     state.update(file, path, tag, MAX_RECORD, &Interest::default())
 }
 
+/// A temp directory holding a copy of the `simple` event file, as `EVENTS` (each test its own
+/// file: the process-wide cache is keyed by path).
+fn simple_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture(&format!("simple/{EVENTS}")),
+        dir.path().join(EVENTS),
+    )
+    .unwrap();
+    dir
+}
+
 /// simple_value is a 32-bit float: what the writer stored for `v`.
 fn f32v(v: f64) -> f64 {
     #[allow(clippy::cast_possible_truncation)]
@@ -367,12 +379,7 @@ fn a_crafted_length_over_junk_is_skipped_without_reading_it_and_the_next_record_
 fn every_tag_is_read_at_the_steps_a_checkpoint_can_take_and_nowhere_else() {
     // Metrics by name (issue 9): every scalar tag at a checkpoint's step, without holding the
     // tags of every other step.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture(&format!("simple/{EVENTS}")),
-        dir.path().join(EVENTS),
-    )
-    .unwrap();
+    let dir = simple_copy();
     let interest = Interest::new(vec![200, 400], 1);
     for tag in ["val/loss", ""] {
         let log = super::load(dir.path(), EVENTS, tag, MAX_RECORD, &interest);
@@ -397,12 +404,7 @@ fn every_tag_is_read_at_the_steps_a_checkpoint_can_take_and_nowhere_else() {
 fn steps_ahead_of_the_newest_checkpoint_are_bounded_and_a_checkpoints_step_is_never_evicted() {
     // Safety review of issue 9: a first read of a large file is all "ahead"; it was held
     // whole, then trimmed from the low end, which dropped the steps checkpoints take.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture(&format!("simple/{EVENTS}")),
-        dir.path().join(EVENTS),
-    )
-    .unwrap();
+    let dir = simple_copy();
     let interest = Interest::new(vec![100], 1);
     let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
     let ahead: Vec<u64> = log
@@ -424,12 +426,7 @@ fn a_long_window_keeps_one_entry_per_checkpoint_not_one_per_step() {
     // Re-check of issue 9: with metric_window as long as the save interval every step behind
     // the newest checkpoint was held (1.9 GB for a 560 MB file); now each checkpoint's records
     // are merged under it, the later step winning a name.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        fixture(&format!("simple/{EVENTS}")),
-        dir.path().join(EVENTS),
-    )
-    .unwrap();
+    let dir = simple_copy();
     let interest = Interest::new(vec![100, 200, 300, 400, 500], 99);
     let log = super::load(dir.path(), EVENTS, "val/loss", MAX_RECORD, &interest);
     let keys: Vec<u64> = log.rows.iter().map(|(s, _)| *s).collect();
