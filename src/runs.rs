@@ -30,6 +30,28 @@ enum Refusal {
 /// watches belongs to the first. With `report`, every refusal (and a glob matching nothing) is
 /// a WARN; the daemon reports at start and reload, not on every rediscovery.
 pub fn discover(config: &Config, report: bool) -> Vec<Run> {
+    discover_all(config, report).runs
+}
+
+/// What expanding the globs found: the runs, and the directories that could not be read on the
+/// way (a permission, an I/O error). A run under one of those may well still be there: it is
+/// not "gone", and the daemon keeps what it knows of it (see [`Discovery::may_hold`]).
+pub struct Discovery {
+    pub runs: Vec<Run>,
+    pub unreadable: Vec<PathBuf>,
+}
+
+impl Discovery {
+    /// Whether `run` may exist though no glob matched it: it lies under a directory that could
+    /// not be read.
+    pub fn may_hold(&self, run: &Path) -> bool {
+        self.unreadable.iter().any(|dir| run.starts_with(dir))
+    }
+}
+
+/// [`discover`], with the directories that could not be read.
+pub fn discover_all(config: &Config, report: bool) -> Discovery {
+    let mut unreadable = Vec::new();
     let mut owner: HashMap<(u64, u64), (usize, PathBuf)> = HashMap::new();
     let mut runs = Vec::new();
     // Dot-names are never matched by a wildcard (`.ckptd-pins` and friends are not runs), but
@@ -40,8 +62,20 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
         for pattern in &watch.runs {
             let mut matched = 0;
             let literal = literal_prefix(pattern);
-            let paths = glob::glob_with(pattern, options)
-                .map(|paths| paths.filter_map(Result::ok).collect::<Vec<_>>());
+            let paths = glob::glob_with(pattern, options).map(|paths| {
+                paths
+                    .filter_map(|found| {
+                        found
+                            .map_err(|e| {
+                                if report {
+                                    tracing::warn!(path = %e.path().display(), pattern = %pattern, error = %e.error(), "cannot read {} while expanding {pattern}: {}{}; the runs under it are kept as they were", e.path().display(), e.error(), crate::io_hint::hint(e.error()));
+                                }
+                                unreadable.push(e.path().to_owned());
+                            })
+                            .ok()
+                    })
+                    .collect::<Vec<_>>()
+            });
             for path in paths.unwrap_or_default() {
                 if hidden_below(&path, &literal, pattern) {
                     continue;
@@ -90,7 +124,10 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
             }
         }
     }
-    drop_nested(runs, report)
+    Discovery {
+        runs: drop_nested(runs, report),
+        unreadable,
+    }
 }
 
 /// A run inside another run is one of its checkpoints (or part of one), never a run.
@@ -182,4 +219,21 @@ fn hidden_below(path: &Path, literal: &Path, pattern: &str) -> bool {
 
 fn has_glob_characters(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
+}
+
+#[cfg(test)]
+mod discovery_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_under_a_directory_that_could_not_be_read_is_not_gone() {
+        let discovery = Discovery {
+            runs: Vec::new(),
+            unreadable: vec![PathBuf::from("/data/exp1")],
+        };
+        assert!(discovery.may_hold(Path::new("/data/exp1/ckpt")));
+        assert!(discovery.may_hold(Path::new("/data/exp1")));
+        assert!(!discovery.may_hold(Path::new("/data/exp10/ckpt")));
+        assert!(!discovery.may_hold(Path::new("/data/exp2/ckpt")));
+    }
 }
