@@ -34,19 +34,10 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
 }
 
 /// What expanding the globs found: the runs, and the directories that could not be read on the
-/// way (a permission, an I/O error). A run under one of those may well still be there: it is
-/// not "gone", and the daemon keeps what it knows of it (see [`Discovery::may_hold`]).
+/// way (a permission, an I/O error; each a WARN when reporting).
 pub struct Discovery {
     pub runs: Vec<Run>,
     pub unreadable: Vec<PathBuf>,
-}
-
-impl Discovery {
-    /// Whether `run` may exist though no glob matched it: it lies under a directory that could
-    /// not be read.
-    pub fn may_hold(&self, run: &Path) -> bool {
-        self.unreadable.iter().any(|dir| run.starts_with(dir))
-    }
 }
 
 /// [`discover`], with the directories that could not be read.
@@ -68,7 +59,7 @@ pub fn discover_all(config: &Config, report: bool) -> Discovery {
                         found
                             .map_err(|e| {
                                 if report {
-                                    tracing::warn!(path = %e.path().display(), pattern = %pattern, error = %e.error(), "cannot read {} while expanding {pattern}: {}{}; the runs under it are kept as they were", e.path().display(), e.error(), crate::io_hint::hint(e.error()));
+                                    tracing::warn!(path = %e.path().display(), pattern = %pattern, error = %e.error(), "cannot read {} while expanding {pattern}: {}{}; runs under it are left alone until it can be read", e.path().display(), e.error(), crate::io_hint::hint(e.error()));
                                 }
                                 unreadable.push(e.path().to_owned());
                             })
@@ -201,39 +192,41 @@ pub fn literal_prefix(pattern: &str) -> PathBuf {
 /// Whether `path` passes, below the glob's literal prefix, through a dot-name the pattern
 /// does not spell out (a wildcard never matches one).
 fn hidden_below(path: &Path, literal: &Path, pattern: &str) -> bool {
-    let spelt: Vec<&str> = pattern
-        .split('/')
-        .filter(|part| part.starts_with('.') && !has_glob_characters(part))
+    // glob yields `.` and `..` for a pattern ending in `.*`: the directory itself, or its
+    // parent, is no run of it (`components()` would hide a trailing `.`).
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.ends_with(b"/.")
+        || bytes.ends_with(b"/..")
+        || memchr::memmem::find(bytes, b"/./").is_some()
+        || memchr::memmem::find(bytes, b"/../").is_some()
+    {
+        return true;
+    }
+    // As glob's leading-dot rule: a dot-name is matched only by a pattern component that
+    // starts with a dot itself, at the same depth below the literal prefix (`**` spans depths:
+    // then any such component will do).
+    let parts: Vec<&str> = pattern.split('/').filter(|p| !p.is_empty()).collect();
+    let below: Vec<&str> = parts
+        .iter()
+        .skip(literal.components().count().saturating_sub(1))
+        .copied()
         .collect();
-    path.strip_prefix(literal)
-        .unwrap_or(path)
-        .components()
-        .any(|c| {
-            let name = c.as_os_str().as_encoded_bytes();
-            name.starts_with(b".")
-                && name != b"."
-                && name != b".."
-                && !spelt.iter().any(|s| s.as_bytes() == name)
-        })
+    let spans_depths = pattern.contains("**");
+    let below_path = path.strip_prefix(literal).unwrap_or(path);
+    below_path.components().enumerate().any(|(depth, c)| {
+        let name = c.as_os_str().as_encoded_bytes();
+        if !name.starts_with(b".") {
+            return false;
+        }
+        let allowed = if spans_depths {
+            below.iter().any(|p| p.starts_with('.'))
+        } else {
+            below.get(depth).is_some_and(|p| p.starts_with('.'))
+        };
+        !allowed
+    })
 }
 
 fn has_glob_characters(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
-}
-
-#[cfg(test)]
-mod discovery_tests {
-    use super::*;
-
-    #[test]
-    fn a_run_under_a_directory_that_could_not_be_read_is_not_gone() {
-        let discovery = Discovery {
-            runs: Vec::new(),
-            unreadable: vec![PathBuf::from("/data/exp1")],
-        };
-        assert!(discovery.may_hold(Path::new("/data/exp1/ckpt")));
-        assert!(discovery.may_hold(Path::new("/data/exp1")));
-        assert!(!discovery.may_hold(Path::new("/data/exp10/ckpt")));
-        assert!(!discovery.may_hold(Path::new("/data/exp2/ckpt")));
-    }
 }

@@ -734,3 +734,48 @@ fn a_checkpoint_that_cannot_be_deleted_makes_prune_exit_1_and_says_why() {
     );
     assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-3.pt"]);
 }
+
+#[test]
+fn a_dot_pattern_matches_dot_names_but_never_the_directory_itself() {
+    // `runs/.*` names dot-directories on purpose; glob also yields `.` and `..` for it, which
+    // made `runs` itself (or its parent) a run.
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.path("runs/.exp")).unwrap();
+    std::fs::create_dir_all(f.path("runs/plain")).unwrap();
+    f.config("[[watch]]\nname = \"g\"\nruns = [\"runs/.*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n");
+    let plan = f.plan_json();
+    let runs: Vec<&str> = plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{plan}");
+    assert!(runs[0].ends_with("/runs/.exp"), "{plan}");
+}
+
+#[test]
+fn output_that_cannot_be_written_is_a_failure_not_a_success() {
+    // Safety review of issue 10: only a closed pipe is quiet; `plan --json > full-disk` must
+    // not exit 0 with an empty file.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2]);
+    f.config(KEEP_LAST_1);
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["plan", "--json", "--config", "ckptd.toml"])
+        .current_dir(f.path(""))
+        .env_remove("CKPTD_LOG")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot write the output"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -111,7 +111,18 @@ enum Command {
 /// Runs the command line; returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    ExitCode::from(dispatch(cli))
+    let code = dispatch(cli);
+    // A closed pipe is quiet; any other failure to write what was asked for is a failure.
+    match output::failure() {
+        Some(e) if code == EXIT_OK => {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("ckptd: cannot write the output: {e}\n").as_bytes(),
+            );
+            ExitCode::from(EXIT_FAILED)
+        }
+        _ => ExitCode::from(code),
+    }
 }
 
 fn dispatch(cli: Cli) -> u8 {

@@ -1,12 +1,24 @@
 //! What the commands print, without ever panicking: `println!` panics when the reader has gone
 //! (`ckptd plan | head -1` exited 101). A closed pipe ends that stream quietly; the command
-//! finishes what it was doing (a `prune` its deletions) and exits with its own code.
+//! finishes what it was doing (a `prune` its deletions) and exits with its own code. Any other
+//! write error (a full disk behind `> plan.json`) is not quiet: the command exits 1 with it,
+//! so a script never takes a truncated file for success.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+/// The first write error that was not a closed pipe.
+static FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The write error that must turn the exit code into a failure, if one happened.
+pub fn failure() -> Option<String> {
+    FAILED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
 
 /// `print!`, for the command line.
 macro_rules! out {
@@ -38,12 +50,17 @@ fn write(stream: &mut impl Write, closed: &AtomicBool, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
-    if stream
+    if let Err(e) = stream
         .write_all(text.as_bytes())
         .and_then(|()| stream.flush())
-        .is_err()
     {
         closed.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            FAILED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_or_insert(e.to_string());
+        }
     }
 }
 

@@ -145,9 +145,9 @@ struct SeenKey<'a> {
     #[serde(borrow)]
     checkpoint: std::borrow::Cow<'a, str>,
     completed: Option<u64>,
-    /// Present (a metric is ranked) with no `value`: recorded while pending.
-    metric: Option<serde::de::IgnoredAny>,
-    value: Option<serde::de::IgnoredAny>,
+    /// Recorded while its run-level metric was pending.
+    #[serde(default)]
+    pending: bool,
 }
 
 /// The checkpoints `ledger` records as seen complete. Only `complete` lines are parsed (a
@@ -182,11 +182,14 @@ fn recorded_in(ledger: &Path) -> (HashMap<u64, u64>, HashSet<u64>) {
             }
         } else if !is_complete {
             pending.remove(&key);
-        } else if recorded.insert(name, key) != Some(key)
-            && seen.metric.is_some()
-            && seen.value.is_none()
-        {
-            pending.insert(key);
+        } else {
+            let before = recorded.insert(name, key);
+            if let Some(old) = before.filter(|&old| old != key) {
+                pending.remove(&old);
+            }
+            if before != Some(key) && seen.pending {
+                pending.insert(key);
+            }
         }
     }
     (recorded, pending)
@@ -270,7 +273,11 @@ impl Ledger {
         let at = completed.map(seconds);
         let key = seen_key(run, &v.name, at);
         let pending = v.metric == MetricState::Pending;
-        if self.recorded.insert(name_key(run, &v.name), key) != Some(key) {
+        let before = self.recorded.insert(name_key(run, &v.name), key);
+        if let Some(old) = before.filter(|&old| old != key) {
+            self.pending.remove(&old);
+        }
+        if before != Some(key) {
             if pending && metric.is_some() {
                 self.pending.insert(key);
             }
@@ -314,6 +321,9 @@ impl Ledger {
             event: &'a str,
             metric: Option<&'a str>,
             metrics: serde_json::Value,
+            /// A run-level metric not there yet: a `metrics` line follows.
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            pending: bool,
             reasons: &'a [crate::plan::Reason],
             run: std::borrow::Cow<'a, str>,
             step: Option<u64>,
@@ -328,6 +338,7 @@ impl Ledger {
             event,
             metric,
             metrics: v.metrics.to_json(),
+            pending: event == "complete" && v.metric == MetricState::Pending,
             reasons: &v.reasons,
             run: run.to_string_lossy(),
             step: v.step,

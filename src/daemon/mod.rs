@@ -301,16 +301,17 @@ impl Daemon {
     /// Expands the globs again: new runs are adopted, removed ones forgotten, watches updated.
     fn discover(&mut self, report_missing: bool) {
         self.rediscover = false;
-        let discovery = crate::runs::discover_all(&self.config, report_missing);
-        let found_paths: HashSet<&PathBuf> = discovery.runs.iter().map(|r| &r.path).collect();
-        // A run under a directory that could not be read is not gone: its settle state stays.
+        let found = crate::runs::discover(&self.config, report_missing);
+        let found_paths: HashSet<&PathBuf> = found.iter().map(|r| &r.path).collect();
+        // A run under a directory the glob could not read is forgotten too (a WARN says so) and
+        // adopted afresh once readable: keeping it would skip the symlink check of its path
+        // and keep a watch binding that a reload may have changed.
         let gone: Vec<PathBuf> = self
             .runs
             .keys()
-            .filter(|p| !found_paths.contains(p) && !discovery.may_hold(p))
+            .filter(|p| !found_paths.contains(p))
             .cloned()
             .collect();
-        let found = discovery.runs;
         for run in gone {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(&run);
