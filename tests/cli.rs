@@ -685,12 +685,7 @@ fn a_directory_name_that_is_not_utf8_under_a_runs_glob_stops_nothing() {
     }
     f.config("[[watch]]\nname = \"g\"\nruns = [\"runs/*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n");
     let plan = f.plan_json();
-    let runs: Vec<&str> = plan["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run"].as_str().unwrap())
-        .collect();
+    let runs = planned_runs(&plan);
     assert_eq!(runs.len(), 1, "{plan}");
     assert!(runs[0].ends_with("/runs/ok"), "{plan}");
     let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
@@ -744,12 +739,7 @@ fn a_dot_pattern_matches_dot_names_but_never_the_directory_itself() {
     std::fs::create_dir_all(f.path("runs/plain")).unwrap();
     f.config("[[watch]]\nname = \"g\"\nruns = [\"runs/.*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}*\"\nkeep_last = 1\n");
     let plan = f.plan_json();
-    let runs: Vec<&str> = plan["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run"].as_str().unwrap())
-        .collect();
+    let runs = planned_runs(&plan);
     assert_eq!(runs.len(), 1, "{plan}");
     assert!(runs[0].ends_with("/runs/.exp"), "{plan}");
 }
@@ -778,4 +768,14 @@ fn output_that_cannot_be_written_is_a_failure_not_a_success() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The run directories a `plan --json` covers.
+fn planned_runs(plan: &serde_json::Value) -> Vec<&str> {
+    plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap())
+        .collect()
 }

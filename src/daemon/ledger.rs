@@ -494,6 +494,15 @@ mod tests {
     use super::*;
     use crate::plan::{Completeness, Decision, MetricState};
 
+    /// The ledger's lines in `state`, parsed.
+    fn lines(state: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(state.join("ledger.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     fn verdict(name: &str, bytes: u64) -> Verdict {
         Verdict {
             name: name.to_owned(),
@@ -580,10 +589,8 @@ mod tests {
         // Completed long before the last write, in a run the ledger never saw.
         ledger.complete(Path::new("/new"), "w", &verdict("old", 1), at(1), None);
         drop(ledger);
-        let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
-        let seen: Vec<(String, String, u64)> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let seen: Vec<(String, String, u64)> = lines(&state)
+            .into_iter()
             .map(|v| {
                 (
                     v["run"].as_str().unwrap().to_owned(),
@@ -622,9 +629,8 @@ mod tests {
         ledger.complete(run, "w", &verdict("a", 1), at, None);
         drop(ledger);
         let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
-        let completes: Vec<String> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let completes: Vec<String> = lines(&state)
+            .into_iter()
             .filter(|v| v["event"] == "complete")
             .map(|v| v["checkpoint"].as_str().unwrap().to_owned())
             .collect();
@@ -651,9 +657,8 @@ mod tests {
             ledger.complete(run, "w", &known, at, Some("loss"));
         }
         let text = std::fs::read_to_string(state.join("ledger.jsonl")).unwrap();
-        let events: Vec<(String, serde_json::Value)> = text
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        let events: Vec<(String, serde_json::Value)> = lines(&state)
+            .into_iter()
             .map(|v| (v["event"].as_str().unwrap().to_owned(), v["value"].clone()))
             .collect();
         assert_eq!(
