@@ -11,19 +11,35 @@ use std::path::{Path, PathBuf};
 /// The directory of a run's pins.
 pub const PINS_DIR: &str = ".ckptd-pins";
 
-/// Names pinned in `run`; an unreadable or missing pins directory pins nothing.
-pub fn pinned_names(run: &Path) -> HashSet<String> {
-    let Ok(entries) = std::fs::read_dir(run.join(PINS_DIR)) else {
-        return HashSet::new();
+/// Names pinned in `run`; a missing pins directory pins nothing. One that cannot be read is
+/// an error, never "no pins": its pins would otherwise protect nothing.
+pub fn pinned_names(run: &Path) -> io::Result<HashSet<String>> {
+    let dir = run.join(PINS_DIR);
+    let unreadable =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot read {}: {e}", dir.display()));
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(HashSet::new()),
+        Err(e) => return Err(unreadable(e)),
     };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect()
+    let mut names = HashSet::new();
+    for entry in entries {
+        // A pin whose name is not UTF-8 names no checkpoint (checkpoint names are UTF-8).
+        if let Ok(name) = entry.map_err(unreadable)?.file_name().into_string() {
+            names.insert(name);
+        }
+    }
+    Ok(names)
 }
 
-pub fn is_pinned(run: &Path, name: &str) -> bool {
-    std::fs::symlink_metadata(run.join(PINS_DIR).join(name)).is_ok()
+/// Whether `name` is pinned in `run`; when that cannot be told (the pins directory cannot be
+/// read), an error: the caller keeps the checkpoint.
+pub fn is_pinned(run: &Path, name: &str) -> io::Result<bool> {
+    match std::fs::symlink_metadata(run.join(PINS_DIR).join(name)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Pins the checkpoint `name` of `run`; returns the pin file's path.
@@ -57,13 +73,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pin_file = pin_name(dir.path(), "checkpoint-5").unwrap();
         assert_eq!(pin_file, dir.path().join(".ckptd-pins/checkpoint-5"));
-        assert!(is_pinned(dir.path(), "checkpoint-5"));
+        assert!(is_pinned(dir.path(), "checkpoint-5").unwrap());
         assert_eq!(
-            pinned_names(dir.path()),
+            pinned_names(dir.path()).unwrap(),
             HashSet::from(["checkpoint-5".to_owned()])
         );
         assert!(unpin_name(dir.path(), "checkpoint-5").unwrap());
         assert!(!unpin_name(dir.path(), "checkpoint-5").unwrap());
-        assert!(!is_pinned(dir.path(), "checkpoint-5"));
+        assert!(!is_pinned(dir.path(), "checkpoint-5").unwrap());
+    }
+
+    #[test]
+    fn pins_that_cannot_be_read_are_an_error_not_no_pins() {
+        // Root reads any directory; a pins "directory" that is a file fails the same way an
+        // unreadable one does for an unprivileged daemon.
+        let dir = tempfile::tempdir().unwrap();
+        assert!(pinned_names(dir.path()).unwrap().is_empty());
+        assert!(!is_pinned(dir.path(), "checkpoint-5").unwrap());
+        std::fs::write(dir.path().join(PINS_DIR), b"").unwrap();
+        let e = pinned_names(dir.path()).unwrap_err();
+        assert!(e.to_string().contains(".ckptd-pins"), "{e}");
+        assert!(is_pinned(dir.path(), "checkpoint-5").is_err());
     }
 }

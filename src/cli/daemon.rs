@@ -2,8 +2,6 @@
 //! single-threaded runtime (one worker owns all state; blocking filesystem work is the job).
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
@@ -52,13 +50,13 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let stopping = Arc::new(AtomicBool::new(false));
-    if let Err(e) = signals::forward(tx, Arc::clone(&stopping)) {
+    let (trigger, shutdown) = crate::shutdown::channel();
+    if let Err(e) = signals::forward(tx, trigger) {
         tracing::error!(error = %e, "cannot install signal handlers: {e}");
         return EXIT_FAILED;
     }
     let config_path = std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_owned());
-    match runtime.block_on(daemon::run(config, config_path, rx, stopping, options)) {
+    match runtime.block_on(daemon::run(config, config_path, rx, shutdown, options)) {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!(error = %e, "ckptd stopped");

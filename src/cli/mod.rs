@@ -151,12 +151,12 @@ fn dispatch(cli: Cli) -> u8 {
             let Some(config) = load(&config.config, cli.verbose) else {
                 return EXIT_USAGE;
             };
-            match pass::plan_runs(&config, &runs, pass::Access::ReadOnly) {
-                Ok(passes) => {
+            match pass::select_runs(&config, &runs) {
+                Ok(runs) => {
+                    let reports = pass::look(&config, &runs);
                     // A held run (keep_best found no metric at all) is an error to fix.
-                    let held = passes.iter().any(|p| p.plan.held());
-                    let plans: Vec<RunPlan> =
-                        passes.into_iter().map(pass::Pass::into_run_plan).collect();
+                    let held = reports.iter().any(|r| r.plan.held());
+                    let plans: Vec<RunPlan> = reports.iter().map(pass::run_plan).collect();
                     if json {
                         outln!("{}", report::json::render(&plans));
                     } else {

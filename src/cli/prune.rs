@@ -3,94 +3,49 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use super::pass::{self, Pass};
+use super::pass::{self, OneShot};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use crate::config::Config;
 use crate::execute;
+use crate::pass::{PassReport, Reached};
 use crate::report::{self, human_bytes, RunPlan};
+use crate::runs::Run;
 
 /// Deleting more than this many checkpoints from a terminal asks first.
 const ASK_ABOVE: usize = 10;
 
 pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, yes: bool) -> u8 {
-    let mut failed = 0;
-    let access = if dry_run {
-        pass::Access::ReadOnly
-    } else {
-        pass::Access::Acting
-    };
-    let passes = match pass::plan_runs(config, selected, access) {
-        Ok(p) => p,
+    let runs = match pass::select_runs(config, selected) {
+        Ok(runs) => runs,
         Err(message) => {
             errln!("ckptd: {message}");
             return EXIT_USAGE;
         }
     };
-    let to_delete: usize = passes
-        .iter()
-        .filter(|p| !(dry_run || p.watch.dry_run))
-        .map(|p| p.plan.deletions().count())
-        .sum();
-    if to_delete > ASK_ABOVE
-        && !yes
-        && std::io::stdin().is_terminal()
-        && !confirm(&passes, to_delete)
-    {
+    if !dry_run && !yes && std::io::stdin().is_terminal() && !confirmed(config, &runs) {
         outln!("nothing deleted");
         return EXIT_OK;
     }
-
-    let mut total = execute::Outcome::default();
-    for p in &passes {
-        let dry = dry_run || p.watch.dry_run;
-        if dry {
-            // A dry run writes nothing, not even the lock file.
-            total.absorb(execute::carry_out(
-                &p.run,
-                &p.watch,
-                &p.plan,
-                &p.checkpoints,
-                true,
-            ));
-            continue;
-        }
-        if let Some(e) = &p.lock_error {
-            tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}; nothing deleted there", p.run.display());
-            total.failed += p.plan.deletions().count().max(1);
-            continue;
-        }
-        if p.busy_without_clock {
-            tracing::warn!(run = %p.run.display(), "another ckptd is acting on {}: skipped", p.run.display());
-            total.skipped += p.plan.deletions().count();
-            continue;
-        }
-        let _lock = match crate::lock::try_lock(&p.run) {
-            Ok(Some(lock)) => lock,
-            Ok(None) => {
-                tracing::warn!(run = %p.run.display(), "another ckptd is acting on this run: skipped: {}", p.run.display());
-                total.skipped += p.plan.deletions().count();
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(run = %p.run.display(), error = %e, "cannot take the run lock of {}: {e}{}; nothing deleted there", p.run.display(), crate::io_hint::hint(&e));
-                total.failed += p.plan.deletions().count().max(1);
-                continue;
-            }
-        };
-        // Holding the lock, whatever is in the trash is a leftover of an interrupted pass.
-        failed += execute::empty_leftover_trash(&p.run, &mut execute::NoJournal);
-        total.absorb(execute::carry_out(
-            &p.run,
-            &p.watch,
-            &p.plan,
-            &p.checkpoints,
-            false,
-        ));
-    }
-    failed += total.failed;
+    let mut hooks = if dry_run {
+        OneShot::dry_run()
+    } else {
+        OneShot::pruning()
+    };
+    let mut reports = pass::passes(config, &runs, &mut hooks);
+    pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks);
+    let failed: usize = reports.iter().map(PassReport::failures).sum();
     // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
-    let held = passes.iter().filter(|p| p.plan.held()).count();
-    outln!("{}", summary(&total, failed, held));
+    let held = reports.iter().filter(|r| r.plan.held()).count();
+    // A run another ckptd was acting on is skipped as a whole.
+    let busy = reports
+        .iter()
+        .filter(|r| matches!(r.reached, Reached::Busy))
+        .count();
+    let mut total = execute::Outcome::default();
+    for report in reports {
+        total.absorb(report.executed);
+    }
+    outln!("{}", summary(&total, busy, failed, held));
     if failed > 0 || held > 0 {
         EXIT_FAILED
     } else {
@@ -98,17 +53,20 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     }
 }
 
-fn confirm(passes: &[Pass], to_delete: usize) -> bool {
-    let plans: Vec<RunPlan> = passes
+/// From a terminal, before deleting more than [`ASK_ABOVE`]: the plan as it is now (looked
+/// at without the locks; each run is planned again under its lock before anything is
+/// deleted), and the question.
+fn confirmed(config: &Config, runs: &[Run]) -> bool {
+    let preview = pass::look(config, runs);
+    let to_delete: usize = preview
         .iter()
-        .map(|p| RunPlan {
-            run: p.run.clone(),
-            watch: p.watch.name.clone(),
-            layout: p.watch.layout.name(),
-            metric: p.watch.policy.keep_best.as_ref().map(|b| b.metric.clone()),
-            plan: p.plan.clone(),
-        })
-        .collect();
+        .filter(|r| !r.watch.dry_run)
+        .map(|r| r.plan.deletions().count())
+        .sum();
+    if to_delete <= ASK_ABOVE {
+        return true;
+    }
+    let plans: Vec<RunPlan> = preview.iter().map(pass::run_plan).collect();
     out!("{}", report::table::render(&plans));
     out!("Delete {to_delete} checkpoints? [y/N] ");
     let _ = std::io::stdout().flush();
@@ -120,14 +78,14 @@ fn confirm(passes: &[Pass], to_delete: usize) -> bool {
 }
 
 /// One line for people: what was deleted, what a dry run would delete, what went wrong.
-fn summary(total: &execute::Outcome, failed: usize, held: usize) -> String {
+fn summary(total: &execute::Outcome, busy: usize, failed: usize, held: usize) -> String {
     let count = |n: usize| format!("{n} checkpoint{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
     if !total.would_delete.is_empty() || total.deleted.is_empty() {
         if total.would_delete.is_empty() {
             parts.push(format!("deleted {}, 0 B freed", count(0)));
         } else {
-            let bytes: u64 = total.would_delete.iter().map(|(_, b)| b).sum();
+            let bytes: u64 = total.would_delete.iter().map(|d| d.bytes).sum();
             parts.push(format!(
                 "dry run: would delete {}, {} to free",
                 count(total.would_delete.len()),
@@ -147,9 +105,14 @@ fn summary(total: &execute::Outcome, failed: usize, held: usize) -> String {
         1 => "; 1 run held (keep_best found no metric: see the ERROR)".to_owned(),
         n => format!("; {n} runs held (keep_best found no metric: see the ERRORs)"),
     };
+    let busy = match busy {
+        0 => String::new(),
+        1 => "; 1 run skipped (another ckptd is acting on it)".to_owned(),
+        n => format!("; {n} runs skipped (another ckptd is acting on them)"),
+    };
     format!(
-        "{}; {} skipped, {failed} failed{held}",
+        "{}; {} skipped, {failed} failed{busy}{held}",
         parts.join("; "),
-        total.skipped
+        total.skipped()
     )
 }

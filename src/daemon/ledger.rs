@@ -337,7 +337,7 @@ impl Ledger {
             completed,
             event,
             metric,
-            metrics: v.metrics.to_json(),
+            metrics: v.checkpoint.metrics.to_json(),
             pending: event == "complete" && v.metric == MetricState::Pending,
             reasons: &v.reasons,
             run: run.to_string_lossy(),
@@ -510,10 +510,10 @@ mod tests {
             bytes: Some(bytes),
             completeness: Completeness::Complete,
             metric: MetricState::NotWanted,
-            metrics: crate::metrics::Metrics::default(),
             decision: Decision::Delete,
             reasons: Vec::new(),
             detail: "older than the last 1".to_owned(),
+            checkpoint: crate::plan::tests::ck(name, 5, 0),
         }
     }
 

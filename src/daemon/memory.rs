@@ -180,6 +180,15 @@ impl RunMemory {
         self.seen.shrink_to_fit();
     }
 
+    /// The names of the checkpoints with `what` set.
+    pub fn names_with(&self, what: Said) -> HashSet<String> {
+        self.seen
+            .iter()
+            .filter(|(_, seen)| seen.has(what))
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
     /// The names of the complete directory checkpoints the plan keeps, with their entries.
     pub fn kept_dirs(&self) -> impl Iterator<Item = (&str, &Seen)> {
         self.seen

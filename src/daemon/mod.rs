@@ -1,30 +1,32 @@
 //! `ckptd run`: the long-running service.
 //!
 //! One worker owns all state. Filesystem events (converted at the edge in `events`), timers
-//! (settle deadlines, polls, rescans, the systemd watchdog) and controls (reload, shutdown:
-//! signals in production, a channel in tests) all arrive in one `select!`. Runs are processed
-//! one at a time, so planning and deleting never happen concurrently for a run.
+//! (settle deadlines, polls, rescans, the systemd watchdog), reloads (a channel fed by
+//! SIGHUP) and the shutdown (see `shutdown`) all arrive in one `select!`. Runs are processed
+//! one at a time, through the same pass engine as `ckptd prune` (`pass`), so planning and
+//! deleting never happen concurrently for a run.
 
+mod changes;
 mod discovery;
 mod events;
+mod hooks;
 pub mod ledger;
 mod memory;
-mod run_pass;
 pub mod settle;
 pub mod signals;
 mod systemd;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::{Config, WatcherMode};
+use crate::pass::Reached;
 use crate::report::human_bytes;
+use crate::shutdown::Shutdown;
 use events::{FsEvent, FsWatcher, INSTANCE_LIMIT_HELP, WATCH_LIMIT_HELP};
 use ledger::Ledger;
 use memory::RunMemory;
@@ -94,7 +96,7 @@ struct Daemon {
     next_rescan: Instant,
     watcher: FsWatcher,
     ledger: Ledger,
-    stopping: Arc<AtomicBool>,
+    shutdown: Shutdown,
     /// Half of `WatchdogSec`, and when the next ping is due.
     watchdog: Option<(Duration, Instant)>,
     /// Runs with deletions deferred to their next pass: due again at once, but after the
@@ -106,57 +108,32 @@ struct Daemon {
     options: Options,
 }
 
-/// Runs the daemon until a `Shutdown` arrives (or the control channel closes).
+/// Runs the daemon until `shutdown` is asked for.
 pub async fn run(
     config: Config,
     config_path: PathBuf,
     mut controls: mpsc::Receiver<Control>,
-    stopping: Arc<AtomicBool>,
+    mut shutdown: Shutdown,
     options: Options,
 ) -> Result<(), DaemonError> {
     let ledger = Ledger::open(ledger::state_dir(config.daemon.state_dir.as_deref()))?;
     let (watcher, mut events) =
         FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
-    let mut daemon = Daemon {
-        next_rescan: Instant::now() + config.daemon.rescan_interval,
-        config,
-        runs: BTreeMap::new(),
-        due: BTreeMap::new(),
-        glob_parents: HashSet::new(),
-        backlogged: HashSet::new(),
-        rediscover: true,
-        watcher,
-        ledger,
-        stopping,
-        watchdog: systemd::watchdog_interval().map(|d| (d, Instant::now() + d)),
-        first_look: Some((
-            Instant::now() + FIRST_LOOK_DELETIONS,
-            Instant::now() + EXTEND_EVERY,
-        )),
-        options,
-    };
+    let mut daemon = Daemon::new(config, watcher, ledger, shutdown.clone(), options);
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
-    // Expanding the globs over thousands of runs comes before the first pass that extends it.
-    systemd::extend_start_timeout(EXTEND_BY);
-    daemon.discover(true);
-    daemon.work();
-    daemon.first_look = None;
-    systemd::ready(&daemon.status_line());
-    tracing::info!(
-        runs = daemon.runs.len(),
-        "ckptd ready: {}",
-        daemon.status_line()
-    );
-
-    loop {
+    daemon.first_look();
+    let mut reloads_open = true;
+    while !shutdown.requested() {
         let wake = daemon
             .next_wake()
             .min(daemon.watchdog.map_or_else(far_future, |(_, at)| at));
         tokio::select! {
             biased;
-            control = controls.recv() => match control {
+            () = shutdown.wait() => break,
+            control = controls.recv(), if reloads_open => match control {
                 Some(Control::Reload) => daemon.reload(&config_path),
-                Some(Control::Shutdown) | None => break,
+                // The signal thread is gone: no reload will come, but work goes on.
+                None => reloads_open = false,
             },
             event = events.recv() => {
                 if let Some(event) = event {
@@ -174,9 +151,6 @@ pub async fn run(
         }
         daemon.work();
         daemon.ping_watchdog();
-        if daemon.stopping.load(Ordering::SeqCst) {
-            break;
-        }
     }
     systemd::stopping();
     daemon.ledger.save();
@@ -190,6 +164,46 @@ fn far_future() -> Instant {
 }
 
 impl Daemon {
+    fn new(
+        config: Config,
+        watcher: FsWatcher,
+        ledger: Ledger,
+        shutdown: Shutdown,
+        options: Options,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            next_rescan: now + config.daemon.rescan_interval,
+            config,
+            runs: BTreeMap::new(),
+            due: BTreeMap::new(),
+            glob_parents: HashSet::new(),
+            backlogged: HashSet::new(),
+            rediscover: true,
+            watcher,
+            ledger,
+            shutdown,
+            watchdog: systemd::watchdog_interval().map(|d| (d, now + d)),
+            first_look: Some((now + FIRST_LOOK_DELETIONS, now + EXTEND_EVERY)),
+            options,
+        }
+    }
+
+    /// Every run, looked at once before READY (deleting for at most `FIRST_LOOK_DELETIONS`).
+    fn first_look(&mut self) {
+        // Expanding the globs over thousands of runs comes before the first pass that extends it.
+        systemd::extend_start_timeout(EXTEND_BY);
+        self.discover(true);
+        self.work();
+        self.first_look = None;
+        systemd::ready(&self.status_line());
+        tracing::info!(
+            runs = self.runs.len(),
+            "ckptd ready: {}",
+            self.status_line()
+        );
+    }
+
     /// Pings the systemd watchdog when due; called between runs too, so a long rescan of
     /// many runs does not look like a hang.
     fn ping_watchdog(&mut self) {
@@ -411,7 +425,7 @@ impl Daemon {
         let round = Instant::now();
         let mut changed_watches = false;
         for (passes, (_, _, run)) in due.into_iter().enumerate() {
-            if self.stopping.load(Ordering::SeqCst) {
+            if self.shutdown.requested() {
                 return;
             }
             // After the first look, back to the loop once a round has taken its time: a
@@ -434,54 +448,29 @@ impl Daemon {
             return false;
         };
         let watch = &self.config.watches[memory.watch];
-        let metric_dirs_before = memory.metric_dirs.clone();
-        let watched_before = memory.watched_dirs.clone();
-        let not_after = self.first_look.map(|(stop_deleting, _)| stop_deleting);
-        let outcome = run_pass::run_pass(
-            run,
-            watch,
+        let before = (memory.metric_dirs.clone(), memory.watched_dirs.clone());
+        let mut hooks = hooks::DaemonHooks {
             memory,
-            &mut self.ledger,
-            &self.watcher.own_removals,
-            &self.stopping,
-            run_pass::Slice {
+            ledger: &mut self.ledger,
+            own_removals: &self.watcher.own_removals,
+            slice: hooks::Slice {
                 at_least: self.options.deletion_slice,
-                not_after,
+                not_after: self.first_look.map(|(stop_deleting, _)| stop_deleting),
             },
-        );
-        if outcome.gone {
+            only_known_failures: false,
+        };
+        let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
+        let only_known_failures = hooks.only_known_failures;
+        if matches!(report.reached, Reached::Gone) {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(run);
             self.backlogged.remove(run);
             return true;
         }
-        let mut next = outcome.recheck_at;
-        if memory.polled || outcome.busy {
-            let poll = Instant::now() + watch.poll_interval;
-            next = Some(next.map_or(poll, |n| n.min(poll)));
-        }
-        if !outcome.executed.failed_names.is_empty() {
-            // A deletion that failed (a mount point, an immutable file) is tried again on a
-            // timer: a failed rename changes nothing the periodic rescan would notice.
-            let retry = Instant::now() + self.options.trash_retry;
-            next = Some(next.map_or(retry, |n| n.min(retry)));
-        }
-        if outcome.executed.deferred > 0 && !outcome.only_known_failures {
-            // The rest of its backlog, after the runs woken by events; but not in a hot loop
-            // when all it tried were deletions known to fail.
-            self.backlogged.insert(run.to_owned());
-            let now = Instant::now();
-            next = Some(next.map_or(now, |n| n.min(now)));
-        } else {
-            self.backlogged.remove(run);
-        }
-        if outcome.trash_left {
-            let retry = Instant::now() + self.options.trash_retry;
-            next = Some(next.map_or(retry, |n| n.min(retry)));
-        }
-        let changed =
-            memory.metric_dirs != metric_dirs_before || memory.watched_dirs != watched_before;
-        if !outcome.executed.deleted.is_empty() && systemd::active() {
+        let memory = &self.runs[run];
+        let changed = (&memory.metric_dirs, &memory.watched_dirs) != (&before.0, &before.1);
+        let next = self.next_look(run, &report, only_known_failures);
+        if !report.executed.deleted.is_empty() && systemd::active() {
             // Counting polled runs visits every run: only when systemd listens.
             systemd::status(&self.status_line());
         }
@@ -489,6 +478,36 @@ impl Daemon {
             self.mark_due(run, at);
         }
         changed
+    }
+
+    /// When `run` is due again after a pass that reported `report`, if anything is pending.
+    fn next_look(
+        &mut self,
+        run: &Path,
+        report: &crate::pass::PassReport,
+        only_known_failures: bool,
+    ) -> Option<Instant> {
+        let now = Instant::now();
+        let mut next = report.recheck_at.map(Instant::from_std);
+        let mut by = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        let waiting = matches!(report.reached, Reached::Busy | Reached::LockFailed(_));
+        if self.runs[run].polled || waiting {
+            by(now + report.watch.poll_interval);
+        }
+        if report.executed.failed() > 0 || report.trash_left() {
+            // A deletion that failed (a mount point, an immutable file) is tried again on a
+            // timer: a failed rename changes nothing the periodic rescan would notice.
+            by(now + self.options.trash_retry);
+        }
+        if report.executed.deferred > 0 && !only_known_failures {
+            // The rest of its backlog, after the runs woken by events; but not in a hot loop
+            // when all it tried were deletions known to fail.
+            self.backlogged.insert(run.to_owned());
+            by(now);
+        } else {
+            self.backlogged.remove(run);
+        }
+        next
     }
 
     /// SIGHUP: validate the whole new config first; keep the old one if it is invalid.

@@ -1,34 +1,30 @@
 //! The executor: carries a plan out, one deletion at a time, re-checking every safety
 //! condition at the moment it acts. A dry run is the executor that only logs.
 
+mod action;
 mod recheck;
 pub mod trash;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::checkpoint::Checkpoint;
 use crate::config::Watch;
 use crate::plan::{Plan, Reason, Verdict};
+use crate::shutdown::Shutdown;
+pub use action::{ActionError, ActionErrorKind, Deleted};
 use trash::RunDir;
 
-/// What one pass over a run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What the executor did with one run's plan.
+#[derive(Debug, Default)]
 pub struct Outcome {
-    /// Checkpoints removed, with their bytes.
-    pub deleted: Vec<(String, u64)>,
-    /// Why each of `deleted` was deleted, in the same order.
-    pub details: Vec<String>,
-    /// Checkpoints a dry run would have removed, with their bytes.
-    pub would_delete: Vec<(String, u64)>,
-    /// Deletions skipped because something changed since planning (WARN, not a failure).
-    pub skipped: usize,
-    /// Deletions that failed (ERROR): permission denied, busy, and the like.
-    pub failed: usize,
-    /// The checkpoints whose deletion failed.
-    pub failed_names: Vec<String>,
+    /// Checkpoints removed.
+    pub deleted: Vec<Deleted>,
+    /// Checkpoints a dry run would have removed.
+    pub would_delete: Vec<Deleted>,
+    /// Deletions not made: skipped (gone or changed since planning, a WARN) or failed (an
+    /// I/O error, an ERROR); see [`ActionError::is_failure`].
+    pub errors: Vec<ActionError>,
     /// Deletions left for the run's next pass: the pass's time slice was used up.
     pub deferred: usize,
     /// Something moved out of the run could not be removed: the trash needs another try.
@@ -37,36 +33,59 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn bytes_freed(&self) -> u64 {
-        self.deleted.iter().map(|(_, b)| b).sum()
+        self.deleted.iter().map(|d| d.bytes).sum()
+    }
+
+    /// Deletions skipped because the disk changed under the plan.
+    pub fn skipped(&self) -> usize {
+        self.errors.iter().filter(|e| !e.is_failure()).count()
+    }
+
+    /// Deletions that failed.
+    pub fn failed(&self) -> usize {
+        self.errors.iter().filter(|e| e.is_failure()).count()
+    }
+
+    /// The checkpoints whose deletion failed.
+    pub fn failed_names(&self) -> impl Iterator<Item = &str> {
+        self.errors
+            .iter()
+            .filter(|e| e.is_failure())
+            .map(|e| e.checkpoint.as_str())
     }
 
     /// Adds another run's outcome to this one.
     pub fn absorb(&mut self, other: Outcome) {
         self.deleted.extend(other.deleted);
-        self.details.extend(other.details);
         self.would_delete.extend(other.would_delete);
-        self.skipped += other.skipped;
-        self.failed += other.failed;
-        self.failed_names.extend(other.failed_names);
+        self.errors.extend(other.errors);
         self.deferred += other.deferred;
         self.trash_left |= other.trash_left;
     }
 }
 
 /// Where every deletion is recorded as it happens: the intent before the rename (flushed to
-/// disk), the result after, so a crash at any instant leaves no deletion unrecorded. The daemon's ledger is one;
-/// one-shot commands record nothing beyond their log.
+/// disk), the result after, so a crash at any instant leaves no deletion unrecorded. The
+/// daemon's ledger is one; one-shot commands record nothing beyond their log.
 pub trait Journal {
     /// About to move `v` out of the run (an intent, recorded before the batch's renames).
-    fn deleting(&mut self, run: &Path, watch: &str, v: &Verdict);
+    fn deleting(&mut self, _run: &Path, _watch: &str, _v: &Verdict) {}
     /// Moving `v` out of the run now (nothing to record; the daemon tells its watcher).
     fn moving(&mut self, _run: &Path, _v: &Verdict) {}
     /// `v` is gone from the run and removed.
-    fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict);
+    fn deleted(&mut self, _run: &Path, _watch: &str, _v: &Verdict) {}
     /// `v` was not deleted, or (with `in_trash`) was moved out of the run but not removed.
-    fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool);
+    fn not_deleted(
+        &mut self,
+        _run: &Path,
+        _watch: &str,
+        _v: &Verdict,
+        _error: &str,
+        _in_trash: bool,
+    ) {
+    }
     /// A leftover in the trash (of a crash, or of a failed removal) was removed.
-    fn trash_removed(&mut self, run: &Path, path: &Path);
+    fn trash_removed(&mut self, _run: &Path, _path: &Path) {}
     /// Makes everything recorded so far durable (it survives a power loss, not only a crash).
     fn sync(&mut self) {}
 }
@@ -74,57 +93,28 @@ pub trait Journal {
 /// The journal of commands that keep none.
 pub struct NoJournal;
 
-impl Journal for NoJournal {
-    fn deleting(&mut self, _: &Path, _: &str, _: &Verdict) {}
-    fn deleted(&mut self, _: &Path, _: &str, _: &Verdict) {}
-    fn not_deleted(&mut self, _: &Path, _: &str, _: &Verdict, _: &str, _: bool) {}
-    fn trash_removed(&mut self, _: &Path, _: &Path) {}
-}
+impl Journal for NoJournal {}
 
 /// Empties trash left by an interrupted pass or a failed removal (when there is none, this
-/// costs a stat and a listing of the run). Errors are logged, never fatal; returns how many
-/// errors (0 or 1).
-pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> usize {
-    let result = RunDir::open(run).and_then(|dir| dir.empty_trash());
-    match result {
-        Ok(removed) => {
-            for path in &removed {
-                tracing::info!(run = %run.display(), path = %path.display(), "removed trash left by an interrupted deletion");
-                journal.trash_removed(run, path);
-            }
-            0
-        }
-        Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot empty the trash of {}: {e}{}; retried later", run.display(), crate::io_hint::hint(&e));
-            1
-        }
+/// costs a stat and a listing of the run). Errors are logged (ERROR), never fatal.
+pub fn empty_leftover_trash(run: &Path, journal: &mut dyn Journal) -> std::io::Result<()> {
+    let removed = RunDir::open(run)
+        .and_then(|dir| dir.empty_trash())
+        .inspect_err(|e| {
+            tracing::error!(run = %run.display(), error = %e, "cannot empty the trash of {}: {e}{}; retried later", run.display(), crate::io_hint::hint(e));
+        })?;
+    for path in &removed {
+        tracing::info!(run = %run.display(), path = %path.display(), "removed trash left by an interrupted deletion");
+        journal.trash_removed(run, path);
     }
-}
-
-/// Carries out the deletions of `plan` for `run`. `scanned` are the checkpoints the plan was
-/// made from (their fingerprints must still match).
-pub fn carry_out(
-    run: &Path,
-    watch: &Watch,
-    plan: &Plan,
-    scanned: &[Checkpoint],
-    dry_run: bool,
-) -> Outcome {
-    let never = AtomicBool::new(false);
-    let until = Until {
-        stopping: &never,
-        deadline: None,
-        first_is_free: true,
-        try_last: None,
-    };
-    carry_out_until(run, watch, plan, scanned, dry_run, &until, &mut NoJournal)
+    Ok(())
 }
 
 /// When the executor stops before the next deletion, and in what order it tries them. The
 /// deletion in flight always finishes.
 pub struct Until<'a> {
-    /// Set on shutdown: the rest wait for the next start.
-    pub stopping: &'a AtomicBool,
+    /// Once asked for, the rest wait for the next start.
+    pub shutdown: &'a Shutdown,
     /// The end of the daemon's time slice for this pass: the rest of a large backlog waits for
     /// the run's next pass ([`Outcome::deferred`]), so that other runs, reloads and signals are
     /// not kept waiting.
@@ -136,6 +126,18 @@ pub struct Until<'a> {
     /// Checkpoints to try after all others: those whose deletion failed before (a mount
     /// point, an immutable file), which would otherwise use up every slice first.
     pub try_last: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+impl<'a> Until<'a> {
+    /// No deadline, plan order: only a shutdown stops it.
+    pub fn shutdown(shutdown: &'a Shutdown) -> Self {
+        Self {
+            shutdown,
+            deadline: None,
+            first_is_free: true,
+            try_last: None,
+        }
+    }
 }
 
 /// Intents are recorded and flushed in batches, the first of `FIRST_BATCH`, each next one
@@ -158,13 +160,12 @@ fn batches<T>(mut deletions: &[T]) -> Vec<&[T]> {
     out
 }
 
-/// [`carry_out`] within `until`, recording each deletion in `journal`.
-pub fn carry_out_until(
+/// Carries out the deletions of `plan` for `run` within `until`, recording each in `journal`.
+/// Every verdict carries the checkpoint it was planned from: its fingerprint must still match.
+pub fn carry_out(
     run: &Path,
     watch: &Watch,
     plan: &Plan,
-    scanned: &[Checkpoint],
-    dry_run: bool,
     until: &Until<'_>,
     journal: &mut dyn Journal,
 ) -> Outcome {
@@ -177,150 +178,219 @@ pub fn carry_out_until(
         // Stable: otherwise in plan order.
         deletions.sort_by_key(|v| last(&v.name));
     }
-    if dry_run {
-        for v in deletions {
-            log_deletion(run, watch, v, "dry run: would delete checkpoint");
-            outcome
-                .would_delete
-                .push((v.name.clone(), v.bytes.unwrap_or(0)));
-        }
-        return outcome;
-    }
     if !until.first_is_free && until.deadline.is_some_and(|d| Instant::now() >= d) {
         // Past a hard deadline nothing is tried: no listing, no intents.
         outcome.deferred = deletions.len();
         return outcome;
     }
-    let dir = match RunDir::open(run) {
-        Ok(dir) => dir,
+    let opened = RunDir::open(run).and_then(|dir| {
+        let pointers = recheck::Pointers::read(&dir, watch)?;
+        Ok((dir, pointers))
+    });
+    let (dir, pointers) = match opened {
+        Ok(opened) => opened,
         Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot open run directory {}: {e}{}; nothing deleted", run.display(), crate::io_hint::hint(&e));
-            outcome.failed = deletions.len();
+            tracing::error!(run = %run.display(), error = %e, "cannot read run directory {} (or its pointers): {e}{}; nothing deleted there", run.display(), crate::io_hint::hint(&e));
+            for v in deletions {
+                let error = std::io::Error::new(e.kind(), e.to_string());
+                outcome.errors.push(ActionError::new(
+                    &v.name,
+                    run.to_owned(),
+                    ActionErrorKind::Io(error),
+                ));
+            }
             return outcome;
         }
     };
-    let by_name: HashMap<&str, &Checkpoint> =
-        scanned.iter().map(|c| (c.name.as_str(), c)).collect();
-    // The newest complete checkpoints are what makes the others deletable (the resume
-    // point). A trainer may start re-saving one of them after the plan was made; from then on
-    // it is not complete, and the older ones are the resume point again.
-    let anchors: Vec<&Checkpoint> = plan
-        .verdicts
-        .iter()
-        .filter(|v| v.reasons.contains(&Reason::NewestComplete))
-        .filter_map(|v| by_name.get(v.name.as_str()).copied())
-        .collect();
-    let mut pointers = match recheck::Pointers::read(&dir, watch) {
-        Ok(pointers) => pointers,
-        Err(e) => {
-            tracing::error!(run = %run.display(), error = %e, "cannot read the pointers of {}: {e}; nothing deleted", run.display());
-            outcome.failed = deletions.len();
-            return outcome;
-        }
+    let mut executor = Executor {
+        run,
+        watch,
+        dir,
+        pointers,
+        anchors: anchors(plan),
+        journal,
+        outcome,
     };
-    let mut attempted = 0;
-    'batches: for batch in batches(&deletions) {
-        // Every intent of a batch is on disk before its first rename.
-        for v in batch {
-            journal.deleting(run, &watch.name, v);
-        }
-        journal.sync();
-        for (i, v) in batch.iter().enumerate() {
-            let left = deletions.len() - attempted;
-            let give_up = |journal: &mut dyn Journal, why: &str| {
-                for rest in &batch[i..] {
-                    journal.not_deleted(run, &watch.name, rest, why, false);
-                }
-            };
-            if until.stopping.load(Ordering::SeqCst) {
-                give_up(journal, "ckptd is stopping");
-                break 'batches;
-            }
-            if (attempted > 0 || !until.first_is_free)
-                && until.deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                give_up(journal, "deferred to the run's next pass");
-                outcome.deferred = left;
-                tracing::debug!(run = %run.display(), deferred = left, "time slice used up: {left} deletions deferred to the run's next pass");
-                break 'batches;
-            }
-            attempted += 1;
-            let Some(checkpoint) = by_name.get(v.name.as_str()) else {
-                journal.not_deleted(run, &watch.name, v, "not scanned", false);
-                continue;
-            };
-            // A due listing of the pointers comes first, outside the check-to-rename window.
-            if let Err(why) = pointers
-                .refresh(&dir, watch)
-                .and_then(|()| recheck::still_deletable(&dir, watch, checkpoint))
-            {
-                journal.not_deleted(run, &watch.name, v, &why, false);
-                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning: {} in {}: {why}", v.name, run.display());
-                outcome.skipped += 1;
-                continue;
-            }
-            // Pins and pointers after the walk of the victim: a pin made meanwhile counts.
-            if let Err(why) = recheck::still_unprotected(&dir, &pointers, &v.name) {
-                journal.not_deleted(run, &watch.name, v, &why, false);
-                tracing::warn!(run = %run.display(), checkpoint = %v.name, reason = %why, "deletion skipped: changed since planning: {} in {}: {why}", v.name, run.display());
-                outcome.skipped += 1;
-                continue;
-            }
-            journal.moving(run, v);
-            // Last, right before the rename (nothing between them but the rename itself): a
-            // trainer that starts re-saving the newest checkpoint in place makes the older
-            // ones the resume point again.
-            if let Some(changed) = anchors.iter().find(|a| !recheck::unchanged(&dir, a)) {
-                give_up(journal, "the newest complete checkpoint changed");
-                tracing::warn!(run = %run.display(), checkpoint = %changed.name, deferred = left, "newest complete checkpoint {} changed since planning (re-saved in place?): {left} deletions deferred to the next pass", changed.name);
-                outcome.skipped += left;
-                break 'batches;
-            }
-            delete(&dir, run, watch, v, journal, &mut outcome);
-        }
-    }
-    journal.sync();
-    dir.tidy_trash();
-    outcome
+    executor.run_batches(&deletions, until);
+    executor.journal.sync();
+    executor.dir.tidy_trash();
+    executor.outcome
 }
 
-/// Moves `v` out of the run and removes it, recording and logging the result.
-fn delete(
-    dir: &RunDir,
-    run: &Path,
-    watch: &Watch,
-    v: &Verdict,
-    journal: &mut dyn Journal,
-    outcome: &mut Outcome,
-) {
-    match dir.move_to_trash(&v.name) {
-        Ok(trashed) => match dir.remove_trashed(&trashed) {
-            Ok(()) => {
-                journal.deleted(run, &watch.name, v);
-                log_deletion(run, watch, v, "checkpoint deleted");
-                outcome.deleted.push((v.name.clone(), v.bytes.unwrap_or(0)));
-                outcome.details.push(v.detail.clone());
+/// The newest complete checkpoints are what makes the others deletable (the resume point). A
+/// trainer may start re-saving one of them after the plan was made; from then on it is not
+/// complete, and the older ones are the resume point again.
+fn anchors(plan: &Plan) -> Vec<&Checkpoint> {
+    plan.verdicts
+        .iter()
+        .filter(|v| v.reasons.contains(&Reason::NewestComplete))
+        .map(|v| &v.checkpoint)
+        .collect()
+}
+
+/// One run's deletions in progress.
+struct Executor<'a, 'j> {
+    run: &'a Path,
+    watch: &'a Watch,
+    dir: RunDir,
+    pointers: recheck::Pointers,
+    anchors: Vec<&'a Checkpoint>,
+    journal: &'j mut dyn Journal,
+    outcome: Outcome,
+}
+
+/// Why the executor stopped before the end of its deletions.
+enum Stop {
+    Shutdown,
+    Deadline,
+    AnchorChanged,
+}
+
+impl Executor<'_, '_> {
+    fn run_batches(&mut self, deletions: &[&Verdict], until: &Until<'_>) {
+        let mut attempted = 0;
+        for batch in batches(deletions) {
+            // Every intent of a batch is on disk before its first rename.
+            for v in batch {
+                self.journal.deleting(self.run, &self.watch.name, v);
             }
+            self.journal.sync();
+            for (i, v) in batch.iter().enumerate() {
+                // This one and every one after it.
+                let rest = &deletions[attempted..];
+                let stop = if until.shutdown.requested() {
+                    Some(Stop::Shutdown)
+                } else if (attempted > 0 || !until.first_is_free)
+                    && until.deadline.is_some_and(|d| Instant::now() >= d)
+                {
+                    Some(Stop::Deadline)
+                } else {
+                    attempted += 1;
+                    self.try_one(v).err()
+                };
+                if let Some(stop) = stop {
+                    self.stop(&stop, &batch[i..], rest);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Re-checks `v` and deletes it; `Err` when the pass must stop before it.
+    fn try_one(&mut self, v: &Verdict) -> Result<(), Stop> {
+        // A due listing of the pointers comes first, outside the check-to-rename window; pins
+        // and pointers after the walk of the victim: a pin made meanwhile counts.
+        let checked = self
+            .pointers
+            .refresh(&self.dir, self.watch)
+            .map_err(|e| ActionError::from_io(&v.name, self.run.to_owned(), e, false))
+            .and_then(|()| recheck::still_deletable(&self.dir, self.watch, &v.checkpoint))
+            .and_then(|()| recheck::still_unprotected(&self.dir, &self.pointers, &v.name));
+        if let Err(error) = checked {
+            self.not_done(v, error, false);
+            return Ok(());
+        }
+        self.journal.moving(self.run, v);
+        // Last, right before the rename (nothing between them but the rename itself): a
+        // trainer that starts re-saving the newest checkpoint in place makes the older ones
+        // the resume point again.
+        if let Some(changed) = self
+            .anchors
+            .iter()
+            .find(|a| !recheck::unchanged(&self.dir, a))
+        {
+            tracing::warn!(run = %self.run.display(), checkpoint = %changed.name, "newest complete checkpoint {} in {} changed since planning (re-saved in place?): the deletions left wait for the next pass", changed.name, self.run.display());
+            return Err(Stop::AnchorChanged);
+        }
+        self.delete(v);
+        Ok(())
+    }
+
+    /// Answers the intents left in the batch and accounts for the `rest` not made.
+    fn stop(&mut self, stop: &Stop, in_batch: &[&Verdict], rest: &[&Verdict]) {
+        let (why, run) = (
+            match stop {
+                Stop::Shutdown => "ckptd is stopping",
+                Stop::Deadline => "deferred to the run's next pass",
+                Stop::AnchorChanged => "the newest complete checkpoint changed",
+            },
+            self.run,
+        );
+        for v in in_batch {
+            self.journal
+                .not_deleted(run, &self.watch.name, v, why, false);
+        }
+        match stop {
+            Stop::Shutdown => {}
+            Stop::Deadline => {
+                // Not tried this pass: the next pass plans them again.
+                let left = rest.len();
+                self.outcome.deferred = left;
+                tracing::debug!(run = %run.display(), deferred = left, "time slice used up: {left} deletions deferred to the run's next pass");
+            }
+            Stop::AnchorChanged => {
+                for v in rest {
+                    self.outcome.errors.push(ActionError::new(
+                        &v.name,
+                        run.join(&v.name),
+                        ActionErrorKind::Changed(why.to_owned()),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Records and logs a deletion not made.
+    fn not_done(&mut self, v: &Verdict, error: ActionError, in_trash: bool) {
+        let (run, name) = (self.run, &v.name);
+        self.journal
+            .not_deleted(run, &self.watch.name, v, &error.to_string(), in_trash);
+        match &error.kind {
+            ActionErrorKind::Gone => {
+                tracing::warn!(run = %run.display(), checkpoint = %name, "deletion of {name} in {} skipped: already gone", run.display());
+            }
+            ActionErrorKind::Changed(why) => {
+                tracing::warn!(run = %run.display(), checkpoint = %name, reason = %why, "deletion skipped: changed since planning: {name} in {}: {why}", run.display());
+            }
+            ActionErrorKind::Io(_) if in_trash => {
+                self.outcome.trash_left = true;
+                tracing::error!(run = %run.display(), checkpoint = %name, path = %error.path.display(), error = %error, "checkpoint {name} moved to {} but not removed: {error}; retried later", error.path.display());
+            }
+            ActionErrorKind::Io(_) => {
+                tracing::error!(run = %run.display(), checkpoint = %name, path = %error.path.display(), error = %error, "cannot delete checkpoint {name} in {}: {error}", run.display());
+            }
+        }
+        self.outcome.errors.push(error);
+    }
+
+    /// Moves `v` out of the run and removes it, recording and logging the result.
+    fn delete(&mut self, v: &Verdict) {
+        let trashed = match self.dir.move_to_trash(&v.name) {
+            Ok(trashed) => trashed,
             Err(e) => {
-                let path = dir.trashed_path(&trashed);
-                journal.not_deleted(run, &watch.name, v, &e.to_string(), true);
-                tracing::error!(run = %run.display(), checkpoint = %v.name, path = %path.display(), error = %e, "checkpoint {} moved to {} but not removed: {e}{}; retried later", v.name, path.display(), crate::io_hint::hint(&e));
-                outcome.failed += 1;
-                outcome.failed_names.push(v.name.clone());
-                outcome.trash_left = true;
+                let error = ActionError::from_io(&v.name, self.run.join(&v.name), e, true);
+                self.not_done(v, error, false);
+                return;
             }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            journal.not_deleted(run, &watch.name, v, "already gone", false);
-            tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion of {} in {} skipped: already gone", v.name, run.display());
-            outcome.skipped += 1;
+        };
+        if let Err(e) = self.dir.remove_trashed(&trashed) {
+            let path = self.dir.trashed_path(&trashed);
+            let error = ActionError::new(&v.name, path, ActionErrorKind::Io(e));
+            self.not_done(v, error, true);
+            return;
         }
-        Err(e) => {
-            journal.not_deleted(run, &watch.name, v, &e.to_string(), false);
-            tracing::error!(run = %run.display(), checkpoint = %v.name, error = %e, "cannot delete checkpoint {} in {}: {e}{}", v.name, run.display(), crate::io_hint::hint(&e));
-            outcome.failed += 1;
-            outcome.failed_names.push(v.name.clone());
-        }
+        self.journal.deleted(self.run, &self.watch.name, v);
+        log_deletion(self.run, self.watch, v, "checkpoint deleted");
+        self.outcome.deleted.push(deleted(v));
+    }
+}
+
+/// What deleting `v` frees, and why.
+pub fn deleted(v: &Verdict) -> Deleted {
+    Deleted {
+        name: v.name.clone(),
+        bytes: v.bytes.unwrap_or(0),
+        detail: v.detail.clone(),
     }
 }
 
@@ -335,7 +405,7 @@ pub fn log_deletion(run: &Path, watch: &Watch, v: &Verdict, message: &str) {
         step = v.step,
         bytes = v.bytes,
         value = v.metric.value(),
-        metrics = %v.metrics.to_json(),
+        metrics = %v.checkpoint.metrics.to_json(),
         decision = "delete",
         reasons = "unkept",
         detail = %v.detail,
@@ -386,21 +456,16 @@ mod tests {
     }
 
     /// No deadline, plan order.
-    fn unlimited(never: &AtomicBool) -> Until<'_> {
-        Until {
-            stopping: never,
-            deadline: None,
-            first_is_free: true,
-            try_last: None,
-        }
+    fn unlimited(never: &Shutdown) -> Until<'_> {
+        Until::shutdown(never)
     }
 
     /// A run of `count` old checkpoints (see `old_run`), scanned and planned with keep_last = 1.
-    fn planned(dir: &Path, count: u64) -> (std::path::PathBuf, Watch, Vec<Checkpoint>, Plan) {
+    fn planned(dir: &Path, count: u64) -> (std::path::PathBuf, Watch, Plan) {
         let (run, watch) = old_run(dir, count);
         let scanned = scan(&run, &watch);
         let plan = crate::plan::plan(&scanned, &watch.policy, std::time::SystemTime::now());
-        (run, watch, scanned, plan)
+        (run, watch, plan)
     }
 
     /// Every journal event as `(event, checkpoint)`.
@@ -430,19 +495,19 @@ mod tests {
     #[test]
     fn past_its_deadline_a_pass_makes_one_deletion_and_defers_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch, scanned, plan) = planned(dir.path(), 600);
+        let (run, watch, plan) = planned(dir.path(), 600);
         assert_eq!(plan.deletions().count(), 599);
-        let never = AtomicBool::new(false);
+        let never = Shutdown::never();
         let until = Until {
             deadline: Some(Instant::now()),
             ..unlimited(&never)
         };
         let mut journal = Recorder::default();
-        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        let outcome = carry_out(&run, &watch, &plan, &until, &mut journal);
         // One deletion (a backlog always shrinks), the rest deferred, not failed or skipped.
         assert_eq!(outcome.deleted.len(), 1, "{outcome:?}");
         assert_eq!(
-            (outcome.deferred, outcome.skipped, outcome.failed),
+            (outcome.deferred, outcome.skipped(), outcome.failed()),
             (598, 0, 0)
         );
         assert_eq!(std::fs::read_dir(&run).unwrap().count(), 599);
@@ -460,8 +525,8 @@ mod tests {
     #[test]
     fn past_a_hard_deadline_nothing_is_tried_and_failures_go_last() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch, scanned, plan) = planned(dir.path(), 6);
-        let never = AtomicBool::new(false);
+        let (run, watch, plan) = planned(dir.path(), 6);
+        let never = Shutdown::never();
         // Before READY, past the first look's time: not even one.
         let hard = Until {
             deadline: Some(Instant::now()),
@@ -469,7 +534,7 @@ mod tests {
             ..unlimited(&never)
         };
         let mut journal = Recorder::default();
-        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &hard, &mut journal);
+        let outcome = carry_out(&run, &watch, &plan, &hard, &mut journal);
         assert_eq!(
             (outcome.deleted.len(), outcome.deferred),
             (0, 5),
@@ -485,16 +550,8 @@ mod tests {
             ..unlimited(&never)
         };
         let mut journal = Recorder::default();
-        let outcome = carry_out_until(
-            &run,
-            &watch,
-            &plan,
-            &scanned,
-            false,
-            &reordered,
-            &mut journal,
-        );
-        let order: Vec<&str> = outcome.deleted.iter().map(|(n, _)| n.as_str()).collect();
+        let outcome = carry_out(&run, &watch, &plan, &reordered, &mut journal);
+        let order: Vec<&str> = outcome.deleted.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             order,
             [
@@ -510,11 +567,11 @@ mod tests {
     #[test]
     fn without_a_deadline_intents_come_in_batches_before_their_renames() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch, scanned, plan) = planned(dir.path(), 600);
-        let never = AtomicBool::new(false);
+        let (run, watch, plan) = planned(dir.path(), 600);
+        let never = Shutdown::never();
         let until = unlimited(&never);
         let mut journal = Recorder::default();
-        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        let outcome = carry_out(&run, &watch, &plan, &until, &mut journal);
         assert_eq!((outcome.deleted.len(), outcome.deferred), (599, 0));
         let kinds: Vec<&str> = journal.events.iter().map(|(k, _)| *k).collect();
         // 16 intents, 16 results, then 32, 64, 128, 256, and the last 87.
@@ -529,15 +586,15 @@ mod tests {
     #[test]
     fn a_pointer_made_after_planning_protects_its_target() {
         let dir = tempfile::tempdir().unwrap();
-        let (run, watch, scanned, plan) = planned(dir.path(), 6);
+        let (run, watch, plan) = planned(dir.path(), 6);
         assert_eq!(plan.deletions().count(), 5);
         std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
         let mut journal = Recorder::default();
-        let never = AtomicBool::new(false);
+        let never = Shutdown::never();
         let until = unlimited(&never);
-        let outcome = carry_out_until(&run, &watch, &plan, &scanned, false, &until, &mut journal);
+        let outcome = carry_out(&run, &watch, &plan, &until, &mut journal);
         assert_eq!(
-            (outcome.deleted.len(), outcome.skipped),
+            (outcome.deleted.len(), outcome.skipped()),
             (4, 1),
             "{outcome:?}"
         );
@@ -581,9 +638,10 @@ mod tests {
         // Truncated and half rewritten, its mtime even set back: size and ctime tell.
         std::fs::write(run.join("ckpt-2.pt"), [2u8; 32]).unwrap();
         filetime::set_file_mtime(run.join("ckpt-2.pt"), old).unwrap();
-        let outcome = carry_out(&run, &watch, &plan, &scanned, false);
+        let never = Shutdown::never();
+        let outcome = carry_out(&run, &watch, &plan, &unlimited(&never), &mut NoJournal);
         assert!(outcome.deleted.is_empty(), "{outcome:?}");
-        assert_eq!(outcome.skipped, 1);
+        assert_eq!(outcome.skipped(), 1);
         assert!(run.join("ckpt-1.pt").exists());
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::FileType;
 
+use super::action::{ActionError, ActionErrorKind, ActionErrorKind::Changed};
 use super::trash::RunDir;
 use crate::checkpoint::{Checkpoint, Kind};
 use crate::config::Watch;
@@ -38,10 +39,9 @@ pub struct Pointers {
 
 impl Pointers {
     /// Reads them now.
-    pub fn read(dir: &RunDir, watch: &Watch) -> Result<Self, String> {
+    pub fn read(dir: &RunDir, watch: &Watch) -> std::io::Result<Self> {
         let started = Instant::now();
-        let names =
-            scan::current_pointers(&dir.path, watch.layout.as_ref()).map_err(|e| e.to_string())?;
+        let names = scan::current_pointers(&dir.path, watch.layout.as_ref())?;
         Ok(Self {
             names,
             read_at: Instant::now(),
@@ -51,7 +51,7 @@ impl Pointers {
 
     /// Reads them again when the last reading is due. Called before a deletion's walks, so
     /// the listing is not inside the window between the victim's check and its rename.
-    pub fn refresh(&mut self, dir: &RunDir, watch: &Watch) -> Result<(), String> {
+    pub fn refresh(&mut self, dir: &RunDir, watch: &Watch) -> std::io::Result<()> {
         if self.due(Instant::now()) {
             *self = Self::read(dir, watch)?;
         }
@@ -70,48 +70,76 @@ impl Pointers {
 }
 
 /// `Ok` when `checkpoint` is still what was planned: a direct child, the same kind, matching
-/// the pattern, with the same fingerprint; otherwise why not.
-pub fn still_deletable(dir: &RunDir, watch: &Watch, checkpoint: &Checkpoint) -> Result<(), String> {
+/// the pattern, with the same fingerprint; otherwise why not, as a skip (gone, changed) or a
+/// failure (it cannot be read).
+pub fn still_deletable(
+    dir: &RunDir,
+    watch: &Watch,
+    checkpoint: &Checkpoint,
+) -> Result<(), ActionError> {
     let name = checkpoint.name.as_str();
+    let path = dir.path.join(name);
+    let changed = |why: String| Err(ActionError::new(name, path.clone(), Changed(why)));
     if name.is_empty()
         || name == "."
         || name == ".."
         || name.contains('/')
         || is_never_a_checkpoint(name)
     {
-        return Err(format!("`{name}` is not a direct child checkpoint name"));
+        return changed(format!("`{name}` is not a direct child checkpoint name"));
     }
-    let kind = match dir.child_type(name).map_err(|e| e.to_string())? {
-        FileType::Directory => Kind::Dir,
-        FileType::RegularFile => Kind::File,
-        FileType::Symlink => return Err("it is a symlink now".to_owned()),
-        other => return Err(format!("it is a {other:?} now")),
+    let kind = match dir.child_type(name) {
+        Ok(FileType::Directory) => Kind::Dir,
+        Ok(FileType::RegularFile) => Kind::File,
+        Ok(FileType::Symlink) => return changed("it is a symlink now".to_owned()),
+        Ok(other) => return changed(format!("it is a {other:?} now")),
+        Err(e) => return Err(ActionError::from_io(name, path, e, true)),
     };
     if kind != checkpoint.kind {
-        return Err("it changed between file and directory".to_owned());
+        return changed("it changed between file and directory".to_owned());
     }
     if !matches!(
         watch.layout.recognise(name, kind),
         Recognition::Checkpoint(_)
     ) {
-        return Err("it no longer matches the checkpoint pattern".to_owned());
+        return changed("it no longer matches the checkpoint pattern".to_owned());
     }
-    let now = scan::fingerprint(&dir.path.join(name), kind)?;
+    let now = scan::fingerprint(&path, kind).map_err(|e| {
+        let is_root = e.path == path;
+        ActionError::from_io(name, e.path, e.source, is_root)
+    })?;
     if Some(now) != checkpoint.fingerprint {
-        return Err("its files changed since planning".to_owned());
+        return changed("its files changed since planning".to_owned());
     }
     Ok(())
 }
 
 /// `Ok` when nothing protects `name` now: checked after the walk of the checkpoint, right
 /// before the newest ones are checked and the rename: a pin (read from disk here) or a
-/// pointer (in the reading [`Pointers::refresh`] keeps fresh) made meanwhile counts.
-pub fn still_unprotected(dir: &RunDir, pointers: &Pointers, name: &str) -> Result<(), String> {
-    if pins::is_pinned(&dir.path, name) {
-        return Err("it was pinned".to_owned());
+/// pointer (in the reading [`Pointers::refresh`] keeps fresh) made meanwhile counts. Pins that
+/// cannot be read are a failure: the checkpoint is kept.
+pub fn still_unprotected(dir: &RunDir, pointers: &Pointers, name: &str) -> Result<(), ActionError> {
+    let path = dir.path.join(name);
+    match pins::is_pinned(&dir.path, name) {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(ActionError::new(
+                name,
+                path,
+                Changed("it was pinned".to_owned()),
+            ));
+        }
+        Err(e) => {
+            let pins = dir.path.join(pins::PINS_DIR);
+            return Err(ActionError::new(name, pins, ActionErrorKind::Io(e)));
+        }
     }
     if pointers.name(name) {
-        return Err("a pointer names it now".to_owned());
+        return Err(ActionError::new(
+            name,
+            path,
+            Changed("a pointer names it now".to_owned()),
+        ));
     }
     Ok(())
 }
@@ -153,13 +181,17 @@ mod tests {
         let run_dir = RunDir::open(&run).unwrap();
         let mut pointers = Pointers::read(&run_dir, &watch).unwrap();
         assert!(still_unprotected(&run_dir, &pointers, "ckpt-4.pt").is_ok());
+        std::fs::write(run.join(pins::PINS_DIR), b"").unwrap();
+        // Pins that cannot be read keep it, as a failure.
+        let unreadable = still_unprotected(&run_dir, &pointers, "ckpt-4.pt").unwrap_err();
+        assert!(unreadable.is_failure(), "{unreadable}");
+        std::fs::remove_file(run.join(pins::PINS_DIR)).unwrap();
         std::os::unix::fs::symlink("ckpt-4.pt", run.join("best")).unwrap();
         // As if the last reading had taken no time: the next refresh reads again.
         pointers.took = Duration::ZERO;
         pointers.refresh(&run_dir, &watch).unwrap();
-        assert_eq!(
-            still_unprotected(&run_dir, &pointers, "ckpt-4.pt"),
-            Err("a pointer names it now".to_owned())
-        );
+        let named = still_unprotected(&run_dir, &pointers, "ckpt-4.pt").unwrap_err();
+        assert!(!named.is_failure());
+        assert_eq!(named.to_string(), "a pointer names it now");
     }
 }

@@ -17,7 +17,7 @@ mod milestone_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::cmp::Ordering;
 use std::time::SystemTime;
@@ -53,16 +53,31 @@ pub struct Verdict {
     pub bytes: Option<u64>,
     pub completeness: Completeness,
     pub metric: MetricState,
-    /// Every number the metric source has for the checkpoint's step, by name.
-    pub metrics: crate::metrics::Metrics,
     pub decision: Decision,
     pub reasons: Vec<Reason>,
     /// A human explanation: why it is incomplete, why no rule kept it, or which window a
     /// milestone rule kept it for ("first at or after step 10000").
     pub detail: String,
+    /// The checkpoint as scanned: its fingerprint (re-checked before deleting), completion
+    /// time and metrics by name.
+    pub checkpoint: Checkpoint,
 }
 
 impl Verdict {
+    /// How long an incomplete checkpoint has gone untouched at `now`, when that is at least
+    /// `stale_after`: a crashed save, never deleted, said once.
+    pub fn stale(
+        &self,
+        now: SystemTime,
+        stale_after: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        if self.is_complete() {
+            return None;
+        }
+        let age = now.duration_since(self.checkpoint.completed_at()?).ok()?;
+        (age >= stale_after).then_some(age)
+    }
+
     pub fn is_complete(&self) -> bool {
         self.completeness == Completeness::Complete
     }
@@ -160,10 +175,10 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
                 bytes: checkpoint.bytes(),
                 completeness: assessment.completeness,
                 metric: assessment.metric,
-                metrics: checkpoint.metrics.clone(),
                 decision,
                 reasons,
                 detail,
+                checkpoint: (*checkpoint).clone(),
             }
         })
         .collect();

@@ -11,12 +11,12 @@ use crate::checkpoint::{
 use crate::policy::{BestRule, Mode, Policy};
 
 /// A fixed "now", well away from the epoch, so ages are easy to read.
-pub(super) fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(2_000_000_000)
 }
 
 /// A complete checkpoint `name` at `step`, finished `age_secs` before `now()`.
-pub(super) fn ck(name: &str, step: u64, age_secs: u64) -> Checkpoint {
+pub(crate) fn ck(name: &str, step: u64, age_secs: u64) -> Checkpoint {
     let t = now() - Duration::from_secs(age_secs);
     Checkpoint {
         name: name.to_owned(),

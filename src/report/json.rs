@@ -59,7 +59,7 @@ pub fn render(plans: &[RunPlan]) -> String {
                         bytes: v.bytes,
                         metric: metric_json(v.metric.value()),
                         metric_name: p.metric.as_deref(),
-                        metrics: v.metrics.to_json(),
+                        metrics: v.checkpoint.metrics.to_json(),
                         decision: v.decision,
                         reasons: &v.reasons,
                         detail: &v.detail,

@@ -26,11 +26,33 @@ pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
         step = v.step,
         bytes = v.bytes,
         value = v.metric.value(),
-        metrics = %v.metrics.to_json(),
+        metrics = %v.checkpoint.metrics.to_json(),
         decision = v.decision.as_str(),
         reasons = %v.reasons_text(),
         detail = %v.detail,
-        "decision"
+        "decision: {} {} ({}){}{}",
+        v.decision.as_str(),
+        v.name,
+        v.reasons_text(),
+        if v.detail.is_empty() { "" } else { ": " },
+        v.detail
+    );
+}
+
+/// The WARN for an incomplete checkpoint untouched for `age` (a crashed save?), shared by
+/// `status` and the daemon (which says it once per checkpoint).
+pub fn warn_stale(run: &std::path::Path, v: &crate::plan::Verdict, age: std::time::Duration) {
+    let untouched = crate::duration::show(age);
+    tracing::warn!(
+        run = %run.display(),
+        checkpoint = %v.name,
+        step = v.step,
+        bytes = v.bytes,
+        reason = %v.detail,
+        untouched = %untouched,
+        "incomplete checkpoint untouched for a long time (a crashed save?): never deleted by ckptd: {} in {}, untouched for {untouched}",
+        v.name,
+        run.display()
     );
 }
 
@@ -42,7 +64,7 @@ pub fn log_held(run: &std::path::Path, watch: &str, metric: &str, plan: &Plan) {
         .verdicts
         .iter()
         .filter(|v| v.is_complete())
-        .flat_map(|v| v.metrics.names())
+        .flat_map(|v| v.checkpoint.metrics.names())
         .collect();
     found.sort_unstable();
     found.dedup();

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use walkdir::WalkDir;
@@ -14,8 +14,17 @@ use walkdir::WalkDir;
 use super::open_writers::FileId;
 use crate::checkpoint::{Fingerprint, Kind};
 
+/// A path inside a checkpoint that could not be read, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct Unreadable {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Reads the fingerprint of `unit`; an error names the path that could not be read.
-pub fn fingerprint(unit: &Path, kind: Kind) -> Result<Fingerprint, String> {
+pub fn fingerprint(unit: &Path, kind: Kind) -> Result<Fingerprint, Unreadable> {
     fingerprint_and_writers(unit, kind, &HashSet::new()).map(|(f, _)| f)
 }
 
@@ -25,9 +34,11 @@ pub fn fingerprint_and_writers<S: std::hash::BuildHasher>(
     unit: &Path,
     kind: Kind,
     open: &HashSet<FileId, S>,
-) -> Result<(Fingerprint, bool), String> {
-    let unreadable =
-        |path: &Path, e: &dyn std::fmt::Display| format!("cannot read {}: {e}", path.display());
+) -> Result<(Fingerprint, bool), Unreadable> {
+    let unreadable = |path: &Path, source: std::io::Error| Unreadable {
+        path: path.to_owned(),
+        source,
+    };
     let mut sum = Sum::default();
     let mut written = false;
     let mut add = |meta: &std::fs::Metadata| {
@@ -39,16 +50,22 @@ pub fn fingerprint_and_writers<S: std::hash::BuildHasher>(
         sum.add(meta)
     };
     if kind == Kind::File {
-        let meta = std::fs::symlink_metadata(unit).map_err(|e| unreadable(unit, &e))?;
-        add(&meta).map_err(|e| unreadable(unit, &e))?;
+        let meta = std::fs::symlink_metadata(unit).map_err(|e| unreadable(unit, e))?;
+        add(&meta).map_err(|e| unreadable(unit, e))?;
     } else {
         for entry in WalkDir::new(unit).follow_links(false) {
             let entry = entry.map_err(|e| {
                 let path = e.path().unwrap_or(unit).to_owned();
-                unreadable(&path, &e)
+                // Without following links there are no loops: every walk error is an I/O one.
+                let source = e
+                    .into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("unreadable"));
+                unreadable(&path, source)
             })?;
-            let meta = entry.metadata().map_err(|e| unreadable(entry.path(), &e))?;
-            add(&meta).map_err(|e| unreadable(entry.path(), &e))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| unreadable(entry.path(), e.into()))?;
+            add(&meta).map_err(|e| unreadable(entry.path(), e))?;
         }
     }
     Ok((sum.into_fingerprint(), written))
@@ -169,6 +186,8 @@ mod tests {
     #[test]
     fn a_missing_unit_is_an_error_naming_the_path() {
         let err = fingerprint(Path::new("/nonexistent/ckpt"), Kind::Dir).unwrap_err();
-        assert!(err.contains("/nonexistent/ckpt"), "{err}");
+        assert_eq!(err.path, Path::new("/nonexistent/ckpt"));
+        assert_eq!(err.source.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains("/nonexistent/ckpt"), "{err}");
     }
 }

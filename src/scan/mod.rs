@@ -47,7 +47,8 @@ pub fn scan_run_knowing(
     confirmed: &dyn Fn(&str) -> Option<Digest>,
 ) -> std::io::Result<Vec<Checkpoint>> {
     let (candidates, symlinks) = list(run, watch.layout.as_ref())?;
-    let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks);
+    // Pins that cannot be read protect nothing we know of: the run is not planned at all.
+    let protections = protections(run, watch.layout.as_ref(), &candidates, &symlinks)?;
     let wants_metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
     // Every checkpoint's metrics by name are read too, ranked or not: "checkpoint complete"
     // shows them (DESIGN "Logs").
@@ -161,7 +162,7 @@ fn fingerprint_all(
                         candidate.name,
                         run.display()
                     );
-                    (None, false, Some(problem))
+                    (None, false, Some(problem.to_string()))
                 }
             }
         })
@@ -221,9 +222,9 @@ fn protections(
     layout: &dyn Layout,
     candidates: &[Candidate],
     symlinks: &[PathBuf],
-) -> HashMap<String, Vec<Protection>> {
+) -> std::io::Result<HashMap<String, Vec<Protection>>> {
     let mut out: HashMap<String, Vec<Protection>> = HashMap::new();
-    for name in pins::pinned_names(run) {
+    for name in pins::pinned_names(run)? {
         out.entry(name).or_default().push(Protection::Pinned);
     }
     for pointer in pointers_of(run, layout, candidates, symlinks) {
@@ -236,7 +237,7 @@ fn protections(
             .or_default()
             .push(Protection::Alias);
     }
-    out
+    Ok(out)
 }
 
 fn pointers_of(

@@ -1,0 +1,111 @@
+//! What a caller of the pass engine decides: whether it acts, what it remembers between
+//! passes, what it logs. The daemon's hooks remember every checkpoint across passes; the
+//! one-shot commands' remember nothing but a first look (see `cli::pass`).
+
+use std::collections::HashSet;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{Checkpoint, Digest};
+use crate::config::Watch;
+use crate::execute::{Journal, Outcome};
+use crate::plan::{Plan, Verdict};
+use crate::storage_clock::RunClock;
+
+/// What settling found.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// When a checkpoint being written may have settled: look again then.
+    pub recheck: Vec<Instant>,
+    /// Plan, but delete nothing in this pass (the caller looks again first).
+    pub hold: bool,
+}
+
+/// How long a pass may delete, and in what order.
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// Stop before the next deletion past this instant.
+    pub deadline: Option<Instant>,
+    /// Whether the first deletion is made even past the deadline.
+    pub first_is_free: bool,
+    /// Checkpoints to try after all others (their deletion failed before).
+    pub try_last: HashSet<String>,
+}
+
+/// The caller's part of a pass. Journal events are the deletions as they happen.
+pub trait Hooks: Journal {
+    /// Whether this pass may change the run: take its lock, empty its trash, delete. A
+    /// watch's `dry_run` makes a pass read-only whatever this says.
+    fn acting(&self) -> bool;
+
+    /// The run's `.ckptd.toml` is valid (or absent).
+    fn overrides_valid(&mut self, _run: &Path) {}
+
+    /// The run's `.ckptd.toml` is invalid: the watch's own policy applies.
+    fn overrides_invalid(&mut self, run: &Path, watch: &Watch, message: &str) {
+        tracing::warn!(run = %run.display(), watch = %watch.name, error = %message, "run overrides invalid: the watch's policy applies to {}: {message}", run.display());
+    }
+
+    /// Another process holds the run lock: the pass stops before planning.
+    fn busy(&mut self, _run: &Path) {}
+
+    /// The run lock cannot be taken: the pass stops before planning.
+    fn lock_failed(&mut self, run: &Path, error: &io::Error);
+
+    /// About to scan, on `clock`; `locked` when the pass holds the run lock.
+    fn looking(&mut self, _run: &Path, _watch: &Watch, _clock: RunClock, _locked: bool) {}
+
+    /// The run could not be scanned (it exists).
+    fn unscanned(&mut self, run: &Path, watch: &Watch, error: &io::Error) {
+        tracing::warn!(run = %run.display(), watch = %watch.name, error = %error, "cannot scan run directory {}: {error}{}; nothing deleted there", run.display(), crate::io_hint::hint(error));
+    }
+
+    /// The fingerprint at which `name` was last found complete with no writer, if known.
+    fn confirmed(&self, _name: &str) -> Option<Digest> {
+        None
+    }
+
+    /// Settles what was scanned: may set each checkpoint's `stable_since`.
+    fn settle(
+        &mut self,
+        _run: &Path,
+        _watch: &Watch,
+        _checkpoints: &mut [Checkpoint],
+        _clock: RunClock,
+    ) -> Settled {
+        Settled::default()
+    }
+
+    /// The plan is made: log it. Returns when to look again, if a decision may change
+    /// without any file event.
+    fn planned(
+        &mut self,
+        run: &Path,
+        watch: &Watch,
+        plan: &Plan,
+        clock: RunClock,
+    ) -> Option<Instant>;
+
+    /// How long deletions may go on, given how long looking took.
+    fn limits(&self, _looked: Duration) -> Limits {
+        Limits {
+            first_is_free: true,
+            ..Limits::default()
+        }
+    }
+
+    /// A dry run (or a read-only pass) would delete `v`.
+    fn would_delete(&mut self, _run: &Path, _watch: &Watch, _v: &Verdict) {}
+
+    /// The deletions are done (or said). Returns when to look again, if ever.
+    fn acted(
+        &mut self,
+        _run: &Path,
+        _watch: &Watch,
+        _plan: &Plan,
+        _outcome: &Outcome,
+    ) -> Option<Instant> {
+        None
+    }
+}

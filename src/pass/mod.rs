@@ -1,0 +1,206 @@
+//! The one pass engine: everything that happens to one run, the same for the daemon and for
+//! `plan`, `prune` and `status`. In order: the run's overrides; when the pass may act, the run
+//! lock (taken before anything is planned, held until the last deletion) and the trash an
+//! interrupted pass left; the run's clock; the scan; settling; the plan; its logging; then
+//! the deletions, or what a dry run would delete.
+//!
+//! What differs between callers is in their [`Hooks`]: whether they act, what they remember
+//! between passes (the daemon's settle trackers and what it already said) and how they log.
+
+mod hooks;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::config::{apply_run_overrides, Watch};
+use crate::execute::{self, Outcome, Until};
+use crate::lock::RunLock;
+use crate::plan::{plan, Plan};
+use crate::shutdown::Shutdown;
+use crate::storage_clock::RunClock;
+pub use hooks::{Hooks, Limits, Settled};
+
+/// How far a pass got.
+#[derive(Debug, Default)]
+pub enum Reached {
+    /// Planned (and, when acting, carried out).
+    #[default]
+    Planned,
+    /// The run directory is gone: forget it.
+    Gone,
+    /// Another process holds the run lock: nothing planned, try again later.
+    Busy,
+    /// The run lock cannot be taken (a read-only mount, no flock): nothing planned.
+    LockFailed(io::Error),
+    /// The run could not be scanned (listed, or its pins read): nothing planned.
+    Unscanned(io::Error),
+}
+
+/// What one pass found and did.
+#[derive(Debug)]
+pub struct PassReport {
+    pub run: PathBuf,
+    /// The watch as it applies to this run (its `.ckptd.toml` included).
+    pub watch: Watch,
+    pub reached: Reached,
+    /// "Now" on the run's clock when it was planned.
+    pub clock: RunClock,
+    /// Empty unless `reached` is `Planned`.
+    pub plan: Plan,
+    /// The deletions made, skipped, failed, deferred (acting), or that a dry run would make.
+    pub executed: Outcome,
+    /// Trash left by an interrupted pass could not be emptied (an ERROR was logged).
+    pub trash_failed: bool,
+    /// The hooks held the deletions back (the one-shot second look at an unknown clock).
+    pub held_back: bool,
+    /// When to look at this run again, if anything is pending.
+    pub recheck_at: Option<Instant>,
+}
+
+impl PassReport {
+    fn new(run: &Path, watch: Watch) -> Self {
+        Self {
+            run: run.to_owned(),
+            watch,
+            reached: Reached::Planned,
+            clock: RunClock::local(),
+            plan: Plan::default(),
+            executed: Outcome::default(),
+            trash_failed: false,
+            held_back: false,
+            recheck_at: None,
+        }
+    }
+
+    /// Whether it ends in an ERROR worth exit 1: a lock or trash that failed, a deletion
+    /// that failed, a held run.
+    pub fn failures(&self) -> usize {
+        let lock = usize::from(matches!(self.reached, Reached::LockFailed(_)));
+        lock + usize::from(self.trash_failed) + self.executed.failed()
+    }
+
+    /// Something is left in the trash: it needs another try on a timer.
+    pub fn trash_left(&self) -> bool {
+        self.trash_failed || self.executed.trash_left
+    }
+}
+
+/// One pass over `run` under `base` (before the run's overrides). `shutdown` is checked
+/// between deletions: the one in flight finishes, the next is not started.
+pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown) -> PassReport {
+    let started = Instant::now();
+    let watch = effective_watch(run, base, hooks);
+    let mut report = PassReport::new(run, watch);
+    if !run.is_dir() {
+        report.reached = Reached::Gone;
+        return report;
+    }
+    // A dry run writes nothing, not even the lock file.
+    let acting = hooks.acting() && !report.watch.dry_run;
+    let lock = if acting {
+        match lock(run, hooks) {
+            Ok(lock) => Some(lock),
+            Err(reached) => {
+                report.reached = reached;
+                return report;
+            }
+        }
+    } else {
+        None
+    };
+    // Read before scanning: a write that lands during the scan is then never taken for old.
+    report.clock = lock.as_ref().map_or_else(
+        || RunClock::read_only(run),
+        |lock| RunClock::of(run, lock.file()),
+    );
+    hooks.looking(run, &report.watch, report.clock, lock.is_some());
+    if lock.is_some() {
+        // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a
+        // removal that failed): finish it.
+        report.trash_failed = execute::empty_leftover_trash(run, hooks).is_err();
+    }
+    let Some(settled) = scan_and_plan(&mut report, hooks) else {
+        return report;
+    };
+    report.held_back = settled.hold && report.plan.deletions().next().is_some();
+    if report.held_back {
+        // Nothing to do now: the caller looks again.
+    } else if lock.is_some() {
+        let limits = hooks.limits(started.elapsed());
+        let try_last = |name: &str| limits.try_last.contains(name);
+        let until = Until {
+            shutdown,
+            deadline: limits.deadline,
+            first_is_free: limits.first_is_free,
+            try_last: Some(&try_last),
+        };
+        report.executed = execute::carry_out(run, &report.watch, &report.plan, &until, hooks);
+    } else {
+        for v in report.plan.deletions() {
+            hooks.would_delete(run, &report.watch, v);
+            report.executed.would_delete.push(execute::deleted(v));
+        }
+    }
+    let later = hooks.acted(run, &report.watch, &report.plan, &report.executed);
+    report.recheck_at = settled.recheck.into_iter().chain(later).min();
+    drop(lock);
+    report
+}
+
+/// Scans, settles and plans; `None` (with `reached` saying why) when the run could not be
+/// scanned.
+fn scan_and_plan(report: &mut PassReport, hooks: &mut impl Hooks) -> Option<Settled> {
+    let (run, watch) = (report.run.as_path(), &report.watch);
+    let known = &*hooks;
+    let scanned = crate::scan::scan_run_knowing(run, watch, &|name| known.confirmed(name));
+    let mut checkpoints = match scanned {
+        Ok(checkpoints) => checkpoints,
+        Err(_) if !run.is_dir() => {
+            report.reached = Reached::Gone;
+            return None;
+        }
+        Err(e) => {
+            hooks.unscanned(run, watch, &e);
+            report.reached = Reached::Unscanned(e);
+            return None;
+        }
+    };
+    let mut settled = hooks.settle(run, watch, &mut checkpoints, report.clock);
+    report.plan = plan(&checkpoints, &watch.policy, report.clock.now);
+    settled
+        .recheck
+        .extend(hooks.planned(run, watch, &report.plan, report.clock));
+    Some(settled)
+}
+
+/// Takes the run lock, or says why the pass stops here.
+fn lock(run: &Path, hooks: &mut impl Hooks) -> Result<RunLock, Reached> {
+    match crate::lock::try_lock(run) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => {
+            hooks.busy(run);
+            Err(Reached::Busy)
+        }
+        // Removed meanwhile: not a lock problem.
+        Err(_) if !run.is_dir() => Err(Reached::Gone),
+        Err(e) => {
+            hooks.lock_failed(run, &e);
+            Err(Reached::LockFailed(e))
+        }
+    }
+}
+
+/// The watch with the run's `.ckptd.toml` applied; an invalid file leaves the watch's policy.
+fn effective_watch(run: &Path, base: &Watch, hooks: &mut impl Hooks) -> Watch {
+    match apply_run_overrides(base, run) {
+        Ok(found) => {
+            hooks.overrides_valid(run);
+            found.unwrap_or_else(|| base.clone())
+        }
+        Err(errors) => {
+            hooks.overrides_invalid(run, base, &errors.to_string());
+            base.clone()
+        }
+    }
+}
