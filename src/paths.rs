@@ -3,6 +3,15 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// The characters that make a path component a glob pattern (glob's `*`, `?`, `[`): the one
+/// definition, for the runs globs and the metric log globs alike.
+pub const GLOB_WILDCARDS: [char; 3] = ['*', '?', '['];
+
+/// Whether `text` (a pattern or one of its components) has a glob wildcard.
+pub fn has_wildcard(text: &str) -> bool {
+    text.contains(GLOB_WILDCARDS)
+}
+
 /// Folds `.` and `..` components lexically.
 pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();

@@ -185,7 +185,7 @@ fn warn_refused(path: &Path, watch: &str, refusal: &Refusal) {
 pub fn literal_prefix(pattern: &str) -> PathBuf {
     Path::new(pattern)
         .components()
-        .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+        .take_while(|c| !crate::paths::has_wildcard(&c.as_os_str().to_string_lossy()))
         .collect()
 }
 
@@ -228,5 +228,5 @@ fn hidden_below(path: &Path, literal: &Path, pattern: &str) -> bool {
 }
 
 fn has_glob_characters(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
+    crate::paths::has_wildcard(pattern)
 }

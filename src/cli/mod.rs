@@ -9,6 +9,7 @@ mod daemon;
 mod history;
 mod pass;
 mod pin;
+mod plan;
 mod prune;
 mod status;
 
@@ -18,7 +19,6 @@ use std::process::ExitCode;
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::config::Config;
-use crate::report::{self, RunPlan};
 
 /// Exit code: every action succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -132,48 +132,11 @@ fn dispatch(cli: Cli) -> u8 {
             Some(config) => status::status(&config),
             None => EXIT_USAGE,
         },
-        Command::Check(arg) => match Config::load(&arg.config) {
-            Ok(config) => {
-                outln!(
-                    "{}: ok ({} watch{})",
-                    config.file.display(),
-                    config.watches.len(),
-                    if config.watches.len() == 1 { "" } else { "es" }
-                );
-                EXIT_OK
-            }
-            Err(errors) => {
-                errln!("{errors}");
-                EXIT_USAGE
-            }
+        Command::Check(arg) => check(&arg.config),
+        Command::Plan { config, json, runs } => match load(&config.config, cli.verbose) {
+            Some(config) => plan::plan(&config, &runs, json),
+            None => EXIT_USAGE,
         },
-        Command::Plan { config, json, runs } => {
-            let Some(config) = load(&config.config, cli.verbose) else {
-                return EXIT_USAGE;
-            };
-            match pass::select_runs(&config, &runs) {
-                Ok(runs) => {
-                    let reports = pass::look(&config, &runs);
-                    // A held run (keep_best found no metric at all) is an error to fix.
-                    let held = reports.iter().any(|r| r.plan.held());
-                    let plans: Vec<RunPlan> = reports.iter().map(pass::run_plan).collect();
-                    if json {
-                        outln!("{}", report::json::render(&plans));
-                    } else {
-                        out!("{}", report::table::render(&plans));
-                    }
-                    if held {
-                        EXIT_FAILED
-                    } else {
-                        EXIT_OK
-                    }
-                }
-                Err(message) => {
-                    errln!("ckptd: {message}");
-                    EXIT_USAGE
-                }
-            }
-        }
         Command::Prune {
             config,
             dry_run,
@@ -197,6 +160,25 @@ fn dispatch(cli: Cli) -> u8 {
             Some(config) => history::history(&config, &runs, json),
             None => EXIT_USAGE,
         },
+    }
+}
+
+/// `ckptd check`: ok with the number of watches, or every error.
+fn check(file: &Path) -> u8 {
+    match Config::load(file) {
+        Ok(config) => {
+            outln!(
+                "{}: ok ({} watch{})",
+                config.file.display(),
+                config.watches.len(),
+                if config.watches.len() == 1 { "" } else { "es" }
+            );
+            EXIT_OK
+        }
+        Err(errors) => {
+            errln!("{errors}");
+            EXIT_USAGE
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub fn glob_parents(pattern: &str) -> Vec<PathBuf> {
     let first_glob = components.iter().position(|c| {
         c.as_os_str()
             .to_str()
-            .is_some_and(|s| s.contains(['*', '?', '[']))
+            .is_some_and(crate::paths::has_wildcard)
     });
     let literal_len = first_glob.unwrap_or(components.len().saturating_sub(1));
     let prefix: PathBuf = components[..literal_len].iter().collect();

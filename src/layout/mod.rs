@@ -183,6 +183,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_preset_name_builds_the_layout_of_that_name_and_no_other_name_does() {
+        // PRESETS is the one list of names (error messages, `check`'s hints): `build` must
+        // know each, and each layout must call itself by it.
+        for &name in PRESETS {
+            let pattern = NamePattern::placeholders("ckpt-{step}").unwrap();
+            let layout = build(name, Some(pattern))
+                .or_else(|_| build(name, None))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(layout.name(), name);
+        }
+        let e = build("huggingfase", None).err().unwrap();
+        assert!(e.contains("did you mean `huggingface`"), "{e}");
+    }
+
+    #[test]
     fn temp_and_own_names_are_never_checkpoints() {
         for name in [
             ".ckptd-trash",

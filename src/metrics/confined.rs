@@ -180,7 +180,7 @@ pub fn root_of_pattern(run: &Path, pattern: &str) -> PathBuf {
         components.pop(); // the file (or the last directory) itself
         for component in components {
             let text = component.as_os_str().to_string_lossy();
-            if text.contains(['*', '?', '[']) {
+            if crate::paths::has_wildcard(&text) {
                 break;
             }
             root.push(component);

@@ -72,10 +72,21 @@ impl MetricSource {
         }
     }
 
-    /// Whether the metric comes from the checkpoint itself (its name or a file in it), not
-    /// from a run-level log matched by step.
+    /// The path pattern of the run-level log this source reads (matched by step), or `None`
+    /// when the metric comes from the checkpoint itself (its name or a file in it). The one
+    /// place that splits the sources so.
+    fn run_log_path(&self) -> Option<&str> {
+        match self {
+            Self::Filename | Self::CheckpointJson { .. } => None,
+            Self::Csv { path, .. } | Self::Jsonl { path, .. } | Self::TensorBoard { path, .. } => {
+                Some(path)
+            }
+        }
+    }
+
+    /// Whether the metric comes from the checkpoint itself, not from a run-level log.
     pub fn in_checkpoint(&self) -> bool {
-        matches!(self, Self::Filename | Self::CheckpointJson { .. })
+        self.run_log_path().is_none()
     }
 
     /// Reads the run-level log for `metric` (the policy's; `None` when nothing is ranked)
@@ -88,7 +99,9 @@ impl MetricSource {
         max_bytes: u64,
         interest: &Interest,
     ) -> Option<RunLog> {
+        self.run_log_path()?;
         match self {
+            // In the checkpoint: nothing to load for the run (see `run_log_path`).
             Self::Filename | Self::CheckpointJson { .. } => None,
             Self::Csv { path, step_key } => {
                 // Read whole on every pass: nothing ahead of the newest checkpoint is needed.
@@ -124,10 +137,13 @@ impl MetricSource {
 
     /// The directories holding the run-level logs of `run` now, so the daemon can watch them.
     pub fn log_dirs(&self, run: &Path) -> Vec<std::path::PathBuf> {
-        let files = match self {
-            Self::Filename | Self::CheckpointJson { .. } => return Vec::new(),
-            Self::Csv { path, .. } | Self::Jsonl { path, .. } => run_log::matching_files(run, path),
-            Self::TensorBoard { path, .. } => tensorboard::event_files(run, path),
+        let Some(path) = self.run_log_path() else {
+            return Vec::new();
+        };
+        let files = if matches!(self, Self::TensorBoard { .. }) {
+            tensorboard::event_files(run, path)
+        } else {
+            run_log::matching_files(run, path)
         };
         let mut dirs: Vec<_> = files
             .into_iter()
