@@ -731,6 +731,55 @@ fn a_checkpoint_that_cannot_be_deleted_makes_prune_exit_1_and_says_why() {
 }
 
 #[test]
+fn prune_run_by_a_user_who_may_not_delete_exits_1_and_names_the_cause() {
+    // Issue 10, item 2: the permission failure an unprivileged ckptd meets (root may delete
+    // anything): `prune` as `nobody` in a run it can read but not write. Nothing is deleted,
+    // every refusal is an ERROR naming the checkpoint, the cause and what to check, and the
+    // exit code is 1, not 0.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    // The lock file exists (an earlier root prune left it): nobody opens it to read and locks.
+    f.write("run/.ckptd.lock", b"");
+    f.config(&format!("{KEEP_LAST_1}settle = \"1s\"\n"));
+    std::fs::set_permissions(
+        f.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["prune", "--yes", "--config", "ckptd.toml"])
+        .current_dir(f.dir.path())
+        .env_remove("CKPTD_LOG")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = match out {
+        Ok(out) if !stderr(&out).contains("setpriv:") => out,
+        other => {
+            eprintln!("skipped: cannot run ckptd as nobody with setpriv ({other:?})");
+            return;
+        }
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("2 failed"), "{}", stdout(&out));
+    for name in ["ckpt-1.pt", "ckpt-2.pt"] {
+        assert!(
+            stderr(&out).contains(&format!("cannot delete checkpoint {name} in ")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        stderr(&out).contains("Permission denied")
+            && stderr(&out).contains("check the unit's User= and ReadWritePaths="),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
+}
+
+#[test]
 fn a_dot_pattern_matches_dot_names_but_never_the_directory_itself() {
     // `runs/.*` names dot-directories on purpose; glob also yields `.` and `..` for it, which
     // made `runs` itself (or its parent) a run.

@@ -639,3 +639,66 @@ fn sigterm_while_deleting_large_checkpoints_leaves_each_whole_or_gone() {
     assert_eq!(whole("ckpt-6"), 2000);
     assert_eq!(d.stop().code(), Some(0));
 }
+
+#[test]
+fn a_run_under_a_directory_that_cannot_be_read_keeps_its_state_and_resumes() {
+    // Issue 10, item 2: a directory above a run that the daemon (unprivileged here: root reads
+    // everything) cannot read for a while is not "run gone": a WARN says so, nothing is done
+    // in the run meanwhile, and it resumes with what the daemon knew (no second adoption).
+    let f = Fixture::new();
+    let chown_nobody = |relative: &str| {
+        let status = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(f.path(relative))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    old_checkpoints(&f, "groups/a/run1", 1..=2);
+    f.mkdir("state");
+    chown_nobody("groups/a/run1");
+    chown_nobody("state");
+    f.config("[daemon]\nstate_dir = \"state\"\nrescan_interval = \"1s\"\n\n[[watch]]\nname = \"w\"\nruns = [\"groups/*/*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nkeep_last = 1\nsettle = \"1s\"\n");
+    let mode = |relative: &str, mode: u32| {
+        std::fs::set_permissions(
+            f.path(relative),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+    };
+    mode(".", 0o755);
+    let as_nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let d = Daemon::spawn_under(&f, &[], &as_nobody);
+    wait_until(
+        "the daemon to be ready",
+        || d.log().contains("ckptd ready") || d.log().contains("setpriv:"),
+        || d.log(),
+    );
+    if d.log().contains("setpriv:") {
+        eprintln!(
+            "skipped: cannot run ckptd as nobody with setpriv:\n{}",
+            d.log()
+        );
+        return;
+    }
+    wait_listing(&f, &d, "groups/a/run1", &["ckpt-2.pt"]);
+    mode("groups/a", 0o000);
+    d.wait_log("nothing is done in the run until it can be read");
+    // A save made while the run could not be found is planned once it can be.
+    f.write("groups/a/run1/ckpt-3.pt", vec![0u8; 100]);
+    f.age("groups/a/run1/ckpt-3.pt", 1);
+    chown_nobody("groups/a/run1");
+    mode("groups/a", 0o755);
+    d.wait_log("run readable again: managing it as before");
+    wait_listing(&f, &d, "groups/a/run1", &["ckpt-3.pt"]);
+    let log = d.log();
+    assert_eq!(log.matches("managing run").count(), 1, "{log}");
+    assert_eq!(log.matches("run adopted").count(), 1, "{log}");
+    assert!(!log.contains("run directory gone"), "{log}");
+    assert_eq!(d.stop().code(), Some(0));
+}

@@ -94,6 +94,16 @@ impl Hooks for DaemonHooks<'_> {
         }
     }
 
+    /// Once until it can be scanned again: a pass comes at every event and poll.
+    fn unscanned(&mut self, run: &Path, watch: &Watch, e: &io::Error) {
+        if self.memory.scan_error_logged {
+            tracing::debug!(run = %run.display(), error = %e, "cannot scan run directory: pass skipped");
+        } else {
+            tracing::error!(run = %run.display(), watch = %watch.name, error = %e, "cannot scan run directory {}: {e}{}; nothing deleted there until it can be", run.display(), crate::io_hint::hint(e));
+            self.memory.scan_error_logged = true;
+        }
+    }
+
     fn looking(&mut self, run: &Path, watch: &Watch, clock: RunClock, locked: bool) {
         if locked {
             self.memory.lock_error_logged = false;
@@ -150,6 +160,7 @@ impl Hooks for DaemonHooks<'_> {
         plan: &Plan,
         clock: RunClock,
     ) -> Option<std::time::Instant> {
+        self.memory.scan_error_logged = false;
         remember_confirmed(run, &watch.name, self.memory, &plan.verdicts);
         super::changes::log(run, watch, self.memory, self.ledger, plan, clock.now);
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)

@@ -37,6 +37,8 @@ pub struct RunMemory {
     pub adopted: bool,
     /// A lock error was reported (once, until the lock works again).
     pub lock_error_logged: bool,
+    /// A scan error was reported (once, until the run can be scanned again).
+    pub scan_error_logged: bool,
     /// The run is held and its ERROR was given (once, until it is no longer held).
     pub held_said: bool,
     /// The run directory's stat as of the start of the last pass.

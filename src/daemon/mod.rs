@@ -88,6 +88,9 @@ impl Default for Options {
 struct Daemon {
     config: Config,
     runs: BTreeMap<PathBuf, RunMemory>,
+    /// Runs under a directory the globs could not read: what was known of them, until found
+    /// again (forgotten on reload).
+    set_aside: BTreeMap<PathBuf, RunMemory>,
     /// When each run is due for a pass.
     due: BTreeMap<PathBuf, Instant>,
     /// Directories whose changes may add or remove runs.
@@ -176,6 +179,7 @@ impl Daemon {
             next_rescan: now + config.daemon.rescan_interval,
             config,
             runs: BTreeMap::new(),
+            set_aside: BTreeMap::new(),
             due: BTreeMap::new(),
             glob_parents: HashSet::new(),
             backlogged: HashSet::new(),
@@ -315,11 +319,8 @@ impl Daemon {
     /// Expands the globs again: new runs are adopted, removed ones forgotten, watches updated.
     fn discover(&mut self, report_missing: bool) {
         self.rediscover = false;
-        let found = crate::runs::discover(&self.config, report_missing);
-        let found_paths: HashSet<&PathBuf> = found.iter().map(|r| &r.path).collect();
-        // A run under a directory the glob could not read is forgotten too (a WARN says so) and
-        // adopted afresh once readable: keeping it would skip the symlink check of its path
-        // and keep a watch binding that a reload may have changed.
+        let discovery = crate::runs::discover_all(&self.config, report_missing);
+        let found_paths: HashSet<&PathBuf> = discovery.runs.iter().map(|r| &r.path).collect();
         let gone: Vec<PathBuf> = self
             .runs
             .keys()
@@ -327,34 +328,10 @@ impl Daemon {
             .cloned()
             .collect();
         for run in gone {
-            tracing::info!(run = %run.display(), "run directory gone: forgotten");
-            self.runs.remove(&run);
-            self.due.remove(&run);
-            self.backlogged.remove(&run);
+            self.let_go(run, &discovery.unreadable);
         }
-        let now = Instant::now();
-        for run in found {
-            let watch = &self.config.watches[run.watch];
-            let network = crate::fs_kind::network_filesystem(&run.path);
-            let polled = match watch.watcher {
-                WatcherMode::Poll => true,
-                WatcherMode::Events => false,
-                WatcherMode::Auto => network.is_some(),
-            };
-            if let Some(memory) = self.runs.get_mut(&run.path) {
-                // A reload may have moved the run to another watch, or changed `watcher`.
-                memory.watch = run.watch;
-                memory.polled = polled;
-                continue;
-            }
-            if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
-                tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem ({fs}): writes from other nodes raise no events, so run {} is polled every {}", run.path.display(), crate::duration::show(watch.poll_interval));
-            }
-            // Its trash is emptied by its first pass, under the run lock.
-            tracing::info!(run = %run.path.display(), watch = %watch.name, polled, "managing run");
-            self.runs
-                .insert(run.path.clone(), RunMemory::new(run.watch, polled));
-            self.mark_due(&run.path, now);
+        for run in &discovery.runs {
+            self.adopt(run);
         }
         self.glob_parents = self
             .config
@@ -364,6 +341,57 @@ impl Daemon {
             .flat_map(|pattern| discovery::glob_parents(pattern))
             .collect();
         self.sync_watches();
+    }
+
+    /// A run the globs no longer find: forgotten, unless a directory above it could not be
+    /// read (a permission changed, an I/O error). Then it is set aside with what the daemon
+    /// knows of it (settle trackers, what was said), nothing is done in it, and it is resumed
+    /// when the globs find it again: through the same checks as any run found (a symlink in
+    /// its path, the watch it belongs to now).
+    fn let_go(&mut self, run: PathBuf, unreadable: &[PathBuf]) {
+        self.due.remove(&run);
+        self.backlogged.remove(&run);
+        let Some(memory) = self.runs.remove(&run) else {
+            return;
+        };
+        if let Some(dir) = unreadable.iter().find(|d| run.starts_with(d)) {
+            tracing::warn!(run = %run.display(), path = %dir.display(), "cannot read {} to find run {}: nothing is done in the run until it can be read, and what ckptd knows of it is kept", dir.display(), run.display());
+            self.set_aside.insert(run, memory);
+        } else {
+            tracing::info!(run = %run.display(), "run directory gone: forgotten");
+        }
+    }
+
+    /// A run the globs found: adopted (or resumed) and due at once; a known one re-bound to its
+    /// watch (a reload may have moved it, or changed `watcher`).
+    fn adopt(&mut self, run: &crate::runs::Run) {
+        let watch = &self.config.watches[run.watch];
+        let network = crate::fs_kind::network_filesystem(&run.path);
+        let polled = match watch.watcher {
+            WatcherMode::Poll => true,
+            WatcherMode::Events => false,
+            WatcherMode::Auto => network.is_some(),
+        };
+        if let Some(memory) = self.runs.get_mut(&run.path) {
+            memory.watch = run.watch;
+            memory.polled = polled;
+            return;
+        }
+        let memory = if let Some(mut memory) = self.set_aside.remove(&run.path) {
+            tracing::info!(run = %run.path.display(), watch = %watch.name, "run readable again: managing it as before");
+            memory.watch = run.watch;
+            memory.polled = polled;
+            memory
+        } else {
+            if let (Some(fs), WatcherMode::Auto) = (network, watch.watcher) {
+                tracing::warn!(run = %run.path.display(), filesystem = fs, poll_interval = %crate::duration::show(watch.poll_interval), "network filesystem ({fs}): writes from other nodes raise no events, so run {} is polled every {}", run.path.display(), crate::duration::show(watch.poll_interval));
+            }
+            // Its trash is emptied by its first pass, under the run lock.
+            tracing::info!(run = %run.path.display(), watch = %watch.name, polled, "managing run");
+            RunMemory::new(run.watch, polled)
+        };
+        self.runs.insert(run.path.clone(), memory);
+        self.mark_due(&run.path, Instant::now());
     }
 
     /// Watches exactly: glob parents, event-driven runs, and their metric log directories.
@@ -517,6 +545,8 @@ impl Daemon {
             Ok(config) => {
                 let watches = config.watches.len();
                 self.config = config;
+                // Their watch indices belong to the old config.
+                self.set_aside.clear();
                 // New runs are adopted, removed ones forgotten, kept ones re-bound to their
                 // (possibly changed) watch; all are planned again under the new policies.
                 self.discover(true);

@@ -56,9 +56,9 @@ pub trait Hooks: Journal {
     /// About to scan, on `clock`; `locked` when the pass holds the run lock.
     fn looking(&mut self, _run: &Path, _watch: &Watch, _clock: RunClock, _locked: bool) {}
 
-    /// The run could not be scanned (it exists).
+    /// The run could not be scanned (it exists): nothing is planned or deleted there.
     fn unscanned(&mut self, run: &Path, watch: &Watch, error: &io::Error) {
-        tracing::warn!(run = %run.display(), watch = %watch.name, error = %error, "cannot scan run directory {}: {error}{}; nothing deleted there", run.display(), crate::io_hint::hint(error));
+        tracing::error!(run = %run.display(), watch = %watch.name, error = %error, "cannot scan run directory {}: {error}{}; nothing deleted there", run.display(), crate::io_hint::hint(error));
     }
 
     /// The fingerprint at which `name` was last found complete with no writer, if known.

@@ -8,6 +8,8 @@
 //! between passes (the daemon's settle trackers and what it already said) and how they log.
 
 mod hooks;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -73,11 +75,15 @@ impl PassReport {
         }
     }
 
-    /// Whether it ends in an ERROR worth exit 1: a lock or trash that failed, a deletion
-    /// that failed, a held run.
+    /// How many ERRORs worth exit 1 the pass ended in: a lock that could not be taken, a run
+    /// that could not be scanned, trash or deletions that failed. (A held run is counted by
+    /// the caller: it is an error to fix, not a failure to act.)
     pub fn failures(&self) -> usize {
-        let lock = usize::from(matches!(self.reached, Reached::LockFailed(_)));
-        lock + usize::from(self.trash_failed) + self.executed.failed()
+        let stopped = usize::from(matches!(
+            self.reached,
+            Reached::LockFailed(_) | Reached::Unscanned(_)
+        ));
+        stopped + usize::from(self.trash_failed) + self.executed.failed()
     }
 
     /// Something is left in the trash: it needs another try on a timer.

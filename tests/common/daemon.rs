@@ -23,8 +23,22 @@ impl Daemon {
 
     /// Starts `ckptd run` without waiting for it to be ready.
     pub fn spawn(f: &Fixture, env: &[(&str, &str)]) -> Self {
+        Self::spawn_under(f, env, &[])
+    }
+
+    /// Starts `ckptd run` through `wrapper` (a command that execs its last argument, such as
+    /// `setpriv --reuid=65534 …`: the pid is then ckptd's own), without waiting.
+    pub fn spawn_under(f: &Fixture, env: &[(&str, &str)], wrapper: &[&str]) -> Self {
         let log = f.path("daemon.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ckptd"));
+        let bin = env!("CARGO_BIN_EXE_ckptd");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(bin);
+                command
+            }
+            None => Command::new(bin),
+        };
         command
             .args(["run", "--config", "ckptd.toml"])
             .current_dir(f.dir.path())
