@@ -162,6 +162,20 @@ pub async fn run(
     Ok(())
 }
 
+/// The WARN for a directory that cannot be watched: the inotify limit's help only when that
+/// is the cause.
+fn warn_unwatchable(dir: &Path, e: &notify::Error) {
+    if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
+        tracing::warn!(path = %dir.display(), error = %e, help = WATCH_LIMIT_HELP, "cannot watch directory {}: {e}; falling back to polling ({WATCH_LIMIT_HELP})", dir.display());
+    } else {
+        let hint = match &e.kind {
+            notify::ErrorKind::Io(io) => crate::io_hint::hint(io),
+            _ => "",
+        };
+        tracing::warn!(path = %dir.display(), error = %e, "cannot watch directory {}: {e}{hint}; falling back to polling", dir.display());
+    }
+}
+
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)
 }
@@ -413,19 +427,30 @@ impl Daemon {
                 tracing::debug!(path = %tree.display(), error = %e, "cannot watch checkpoint directory: rewrites in place are seen at the next rescan");
             }
         }
-        let mut failed_runs = Vec::new();
+        let (mut failed_runs, mut gone_runs) = (Vec::new(), Vec::new());
         for dir in &wanted {
             if let Err(e) = self.watcher.watch(dir) {
+                if matches!(e.kind, notify::ErrorKind::PathNotFound) {
+                    // Gone since it was found: a run's next pass forgets it.
+                    tracing::debug!(path = %dir.display(), "cannot watch directory: it is gone");
+                    if self.runs.contains_key(dir) {
+                        gone_runs.push(dir.clone());
+                    }
+                    continue;
+                }
                 if self.runs.contains_key(dir) {
                     failed_runs.push(dir.clone());
                 }
-                tracing::warn!(path = %dir.display(), error = %e, help = WATCH_LIMIT_HELP, "cannot watch directory {}: {e}; falling back to polling ({WATCH_LIMIT_HELP})", dir.display());
+                warn_unwatchable(dir, &e);
             }
         }
         for run in failed_runs {
             if let Some(memory) = self.runs.get_mut(&run) {
                 memory.polled = true;
             }
+        }
+        for run in gone_runs {
+            self.mark_due(&run, Instant::now());
         }
         self.watcher
             .retain(&wanted.into_iter().chain(trees).collect());
