@@ -780,6 +780,32 @@ fn prune_run_by_a_user_who_may_not_delete_exits_1_and_names_the_cause() {
 }
 
 #[test]
+fn a_run_whose_pins_cannot_be_read_is_an_error_and_nothing_in_it_is_deleted() {
+    // An unreadable `.ckptd-pins` would otherwise protect nothing. Root reads any directory:
+    // a pins "directory" that is a file fails the same way.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.write("run/.ckptd-pins", b"");
+    f.config(KEEP_LAST_1);
+    for command in ["plan", "status"] {
+        let out = f.ckptd(&[command, "--config", "ckptd.toml"]);
+        assert_eq!(out.status.code(), Some(1), "{command}: {}", stderr(&out));
+    }
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ERROR cannot scan run directory")
+            && stderr(&out).contains("run/.ckptd-pins"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        f.listing("run"),
+        [".ckptd-pins", "ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]
+    );
+}
+
+#[test]
 fn a_dot_pattern_matches_dot_names_but_never_the_directory_itself() {
     // `runs/.*` names dot-directories on purpose; glob also yields `.` and `..` for it, which
     // made `runs` itself (or its parent) a run.

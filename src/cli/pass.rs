@@ -54,11 +54,14 @@ pub fn passes(config: &Config, runs: &[Run], hooks: &mut OneShot) -> Vec<PassRep
         .collect()
 }
 
-/// Read-only passes over the runs that could be planned (`plan`, `status`).
-pub fn look(config: &Config, runs: &[Run]) -> Vec<PassReport> {
+/// Read-only passes (`plan`, `status`): the runs that could be planned, and whether some could
+/// not be (an ERROR said why: exit 1).
+pub fn look(config: &Config, runs: &[Run]) -> (Vec<PassReport>, bool) {
     let mut reports = passes(config, runs, &mut OneShot::looking());
+    let before = reports.len();
     reports.retain(|r| matches!(r.reached, Reached::Planned));
-    reports
+    let failed = reports.len() < before;
+    (reports, failed)
 }
 
 /// What `plan` shows of a run.

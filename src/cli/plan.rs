@@ -16,7 +16,7 @@ pub fn plan(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let reports = pass::look(config, &runs);
+    let (reports, failed) = pass::look(config, &runs);
     let plans: Vec<RunPlan> = reports.iter().map(pass::run_plan).collect();
     if json {
         outln!("{}", report::json::render(&plans));
@@ -24,7 +24,7 @@ pub fn plan(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
         out!("{}", report::table::render(&plans));
     }
     // A held run (keep_best found no metric at all) is an error to fix.
-    if reports.iter().any(|r| r.plan.held()) {
+    if failed || reports.iter().any(|r| r.plan.held()) {
         EXIT_FAILED
     } else {
         EXIT_OK

@@ -57,7 +57,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
 /// at without the locks; each run is planned again under its lock before anything is
 /// deleted), and the question.
 fn confirmed(config: &Config, runs: &[Run]) -> bool {
-    let preview = pass::look(config, runs);
+    let (preview, _) = pass::look(config, runs);
     let to_delete: usize = preview
         .iter()
         .filter(|r| !r.watch.dry_run)

@@ -13,7 +13,7 @@ use crate::report::human_bytes;
 
 pub fn status(config: &Config) -> u8 {
     let now = SystemTime::now();
-    let reports = match pass::select_runs(config, &[]) {
+    let (reports, failed) = match pass::select_runs(config, &[]) {
         Ok(runs) => pass::look(config, &runs),
         Err(message) => {
             errln!("ckptd: {message}");
@@ -22,7 +22,7 @@ pub fn status(config: &Config) -> u8 {
     };
     out!("{}", render(&reports, now));
     // A held run is an error to fix, as in `plan` and `prune`.
-    if reports.iter().any(|r| r.plan.held()) {
+    if failed || reports.iter().any(|r| r.plan.held()) {
         EXIT_FAILED
     } else {
         EXIT_OK
