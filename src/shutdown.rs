@@ -10,12 +10,16 @@ pub struct Trigger(watch::Sender<bool>);
 
 /// Tells whether shutdown was asked for, and waits for it.
 #[derive(Debug, Clone)]
-pub struct Shutdown(watch::Receiver<bool>);
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+    /// For [`Shutdown::never`]: a trigger nobody can pull, kept so that it is never dropped.
+    _never: Option<std::sync::Arc<Trigger>>,
+}
 
 /// A new shutdown, not yet asked for, and its trigger.
 pub fn channel() -> (Trigger, Shutdown) {
     let (tx, rx) = watch::channel(false);
-    (Trigger(tx), Shutdown(rx))
+    (Trigger(tx), Shutdown { rx, _never: None })
 }
 
 impl Trigger {
@@ -28,19 +32,22 @@ impl Trigger {
 impl Shutdown {
     /// One that is never asked for: one-shot commands stop when their work is done.
     pub fn never() -> Self {
-        channel().1
-    }
-
-    /// Whether shutdown was asked for.
-    pub fn requested(&self) -> bool {
-        *self.0.borrow()
-    }
-
-    /// Returns once shutdown is asked for; never, if its trigger is gone without asking.
-    pub async fn wait(&mut self) {
-        if self.0.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
+        let (trigger, shutdown) = channel();
+        Self {
+            _never: Some(std::sync::Arc::new(trigger)),
+            ..shutdown
         }
+    }
+
+    /// Whether shutdown was asked for, or can no longer be (its trigger is gone: the signal
+    /// thread died, so SIGTERM would never be seen; stopping cleanly beats being killed).
+    pub fn requested(&self) -> bool {
+        *self.rx.borrow() || self.rx.has_changed().is_err()
+    }
+
+    /// Returns once shutdown is asked for, or its trigger is gone.
+    pub async fn wait(&mut self) {
+        let _ = self.rx.wait_for(|stop| *stop).await;
     }
 }
 
@@ -57,6 +64,16 @@ mod tests {
         std::thread::spawn(move || trigger.stop()).join().unwrap();
         waiting.await.unwrap();
         assert!(shutdown.requested());
-        assert!(!Shutdown::never().requested());
+        let never = Shutdown::never();
+        assert!(!never.requested());
+        assert!(!never.clone().requested());
+    }
+
+    #[tokio::test]
+    async fn a_trigger_gone_without_stopping_stops_rather_than_never() {
+        let (trigger, mut shutdown) = channel();
+        drop(trigger);
+        assert!(shutdown.requested());
+        shutdown.wait().await;
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::unix::fs::symlink;
+use std::time::Duration;
 
 use common::{assert_success, decisions, row, stderr, stdout, Fixture};
 
@@ -803,6 +804,52 @@ fn a_run_whose_pins_cannot_be_read_is_an_error_and_nothing_in_it_is_deleted() {
         f.listing("run"),
         [".ckptd-pins", "ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]
     );
+}
+
+#[test]
+fn invalid_run_overrides_delete_nothing_in_that_run_and_prune_exits_1() {
+    // The file may say `dry_run = true`, or keep more, beside the line that failed: when in
+    // doubt, keep. 0.1 fell back to the watch's keep_last = 1 and deleted two of three.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.write("run/.ckptd.toml", "dry_run = true\nkeep_lats = 5\n");
+    f.config(&format!("{KEEP_LAST_1}run_overrides = true\n"));
+    let out = f.ckptd(&["prune", "--yes", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ERROR run overrides invalid: nothing is deleted in ")
+            && stderr(&out).contains("keep_lats"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        f.listing("run"),
+        [".ckptd.toml", "ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]
+    );
+    // `plan` still shows what the watch's policy would do.
+    let plan = f.plan_json();
+    assert_eq!(plan["runs"][0]["checkpoints"][0]["decision"], "delete");
+}
+
+#[test]
+fn a_dry_run_watch_gets_no_second_look_where_the_storage_clock_is_unknown() {
+    // With no lock file (a dry run creates none), the storage clock is unknown; only a pass
+    // that may delete waits `settle` for a second look.
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(&format!("{KEEP_LAST_1}dry_run = true\nsettle = \"1h\"\n"));
+    let out = f.ckptd_within(
+        &["prune", "--yes", "--config", "ckptd.toml"],
+        Duration::from_secs(60),
+    );
+    assert_success(&out);
+    assert!(!stderr(&out).contains("looking again"), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("dry run: would delete 2 checkpoints"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
 }
 
 #[test]

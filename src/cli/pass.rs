@@ -8,7 +8,7 @@
 //! [`look_again_where_the_clock_is_unknown`]), and only what did not change between the two
 //! looks can count as complete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -81,12 +81,18 @@ pub fn run_plan(report: &PassReport) -> RunPlan {
 }
 
 /// The hooks of `plan`, `status` and `prune`.
+#[derive(Default)]
 pub struct OneShot {
     acting: bool,
     /// Log each deletion a dry run would make (`prune --dry-run`; not `plan`).
     say_would_delete: bool,
+    /// Log nothing about the plan (`prune`'s preview before its prompt: the passes that act
+    /// log it).
+    quiet: bool,
     /// `prune`'s first look at each run whose storage clock is unknown.
     first_looks: HashMap<PathBuf, FirstLook>,
+    /// What a user confirmed at `prune`'s prompt, by run: nothing else is deleted.
+    confirmed: Option<HashMap<PathBuf, HashSet<String>>>,
 }
 
 /// The fingerprints of a run's checkpoints at a first look, and when it was made.
@@ -98,10 +104,14 @@ struct FirstLook {
 impl OneShot {
     /// `plan`, `status`: nothing written, nothing said beyond the plan's own lines.
     pub fn looking() -> Self {
+        Self::default()
+    }
+
+    /// `prune`'s preview before its prompt: as `looking`, and quiet.
+    pub fn previewing() -> Self {
         Self {
-            acting: false,
-            say_would_delete: false,
-            first_looks: HashMap::new(),
+            quiet: true,
+            ..Self::default()
         }
     }
 
@@ -109,16 +119,17 @@ impl OneShot {
     pub fn dry_run() -> Self {
         Self {
             say_would_delete: true,
-            ..Self::looking()
+            ..Self::default()
         }
     }
 
-    /// `prune`.
-    pub fn pruning() -> Self {
+    /// `prune`; with `confirmed`, only those deletions (by run) may be made.
+    pub fn pruning(confirmed: Option<HashMap<PathBuf, HashSet<String>>>) -> Self {
         Self {
             acting: true,
             say_would_delete: true,
-            first_looks: HashMap::new(),
+            confirmed,
+            ..Self::default()
         }
     }
 }
@@ -138,16 +149,18 @@ impl Hooks for OneShot {
         tracing::error!(run = %run.display(), error = %e, "cannot take the run lock of {}: {e}{}; nothing deleted there", run.display(), crate::io_hint::hint(e));
     }
 
-    /// Only `prune`, only where the storage clock is unknown: the first look holds the
-    /// deletions back; the second counts as settled only what did not change since the first.
+    /// Only where `prune` may delete and the storage clock is unknown: the first look holds
+    /// the deletions back; the second counts as settled only what did not change since the
+    /// first.
     fn settle(
         &mut self,
         run: &Path,
         _watch: &Watch,
         checkpoints: &mut [Checkpoint],
         clock: RunClock,
+        deleting: bool,
     ) -> Settled {
-        if !self.acting || clock.on_storage {
+        if !deleting || clock.on_storage {
             return Settled::default();
         }
         let Some(first) = self.first_looks.get(run) else {
@@ -180,8 +193,28 @@ impl Hooks for OneShot {
         plan: &Plan,
         _clock: RunClock,
     ) -> Option<std::time::Instant> {
-        log_plan(run, watch, plan);
+        if !self.quiet {
+            log_plan(run, watch, plan);
+        }
         None
+    }
+
+    fn overrides_invalid(&mut self, run: &Path, watch: &Watch, message: &str) {
+        if !self.quiet {
+            pass::log_overrides_invalid(run, watch, message);
+        }
+    }
+
+    fn limits(&self, run: &Path, _looked: std::time::Duration) -> pass::Limits {
+        let only = self
+            .confirmed
+            .as_ref()
+            .map(|confirmed| confirmed.get(run).cloned().unwrap_or_default());
+        pass::Limits {
+            first_is_free: true,
+            only,
+            ..pass::Limits::default()
+        }
     }
 
     fn would_delete(&mut self, run: &Path, watch: &Watch, v: &Verdict) {

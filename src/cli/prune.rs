@@ -1,7 +1,9 @@
 //! `ckptd prune`: plan, ask when a terminal user is about to lose more than 10 checkpoints,
 //! then carry the plan out (or, with `--dry-run` or `dry_run = true`, only log it).
 
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
 use super::pass::{self, OneShot};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE};
@@ -22,14 +24,16 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             return EXIT_USAGE;
         }
     };
-    if !dry_run && !yes && std::io::stdin().is_terminal() && !confirmed(config, &runs) {
-        outln!("nothing deleted");
-        return EXIT_OK;
-    }
     let mut hooks = if dry_run {
         OneShot::dry_run()
+    } else if !yes && std::io::stdin().is_terminal() {
+        let Some(confirmed) = ask(config, &runs) else {
+            outln!("nothing deleted");
+            return EXIT_OK;
+        };
+        OneShot::pruning(Some(confirmed))
     } else {
-        OneShot::pruning()
+        OneShot::pruning(None)
     };
     let mut reports = pass::passes(config, &runs, &mut hooks);
     pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks);
@@ -53,18 +57,25 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     }
 }
 
-/// From a terminal, before deleting more than [`ASK_ABOVE`]: the plan as it is now (looked
-/// at without the locks; each run is planned again under its lock before anything is
-/// deleted), and the question.
-fn confirmed(config: &Config, runs: &[Run]) -> bool {
-    let (preview, _) = pass::look(config, runs);
-    let to_delete: usize = preview
+/// From a terminal: the plan as it is now, looked at without the locks, and (when it deletes
+/// more than [`ASK_ABOVE`]) the question. Each run is planned again under its lock before
+/// anything is deleted, and only what was shown may go: the deletions shown, by run, or `None`
+/// when the answer is no.
+fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>>> {
+    let preview: Vec<PassReport> = pass::passes(config, runs, &mut OneShot::previewing())
+        .into_iter()
+        .filter(|r| matches!(r.reached, Reached::Planned) && !r.watch.dry_run)
+        .collect();
+    let to_delete: usize = preview.iter().map(|r| r.plan.deletions().count()).sum();
+    let shown = preview
         .iter()
-        .filter(|r| !r.watch.dry_run)
-        .map(|r| r.plan.deletions().count())
-        .sum();
+        .map(|r| {
+            let names = r.plan.deletions().map(|v| v.name.clone()).collect();
+            (r.run.clone(), names)
+        })
+        .collect();
     if to_delete <= ASK_ABOVE {
-        return true;
+        return Some(shown);
     }
     let plans: Vec<RunPlan> = preview.iter().map(pass::run_plan).collect();
     out!("{}", report::table::render(&plans));
@@ -72,9 +83,9 @@ fn confirmed(config: &Config, runs: &[Run]) -> bool {
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
-        return false;
+        return None;
     }
-    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes").then_some(shown)
 }
 
 /// One line for people: what was deleted, what a dry run would delete, what went wrong.

@@ -75,9 +75,15 @@ impl Hooks for DaemonHooks<'_> {
     /// Once per change of the message, not at every pass.
     fn overrides_invalid(&mut self, run: &Path, watch: &Watch, message: &str) {
         if self.memory.overrides_error.as_deref() != Some(message) {
-            tracing::warn!(run = %run.display(), watch = %watch.name, error = %message, "run overrides invalid: the watch's policy applies to {}: {message}", run.display());
+            crate::pass::log_overrides_invalid(run, watch, message);
             self.memory.overrides_error = Some(message.to_owned());
         }
+    }
+
+    /// Dry runs too: the lock file is the storage clock's probe, which settling needs, and
+    /// passes stay serialised with other ckptd processes.
+    fn locks(&self, _watch: &Watch) -> bool {
+        true
     }
 
     fn busy(&mut self, run: &Path) {
@@ -126,6 +132,7 @@ impl Hooks for DaemonHooks<'_> {
         watch: &Watch,
         checkpoints: &mut [Checkpoint],
         clock: RunClock,
+        _deleting: bool,
     ) -> Settled {
         let now = Instant::now();
         let present: HashSet<&str> = checkpoints.iter().map(|c| c.name.as_str()).collect();
@@ -169,7 +176,7 @@ impl Hooks for DaemonHooks<'_> {
             .map(Instant::into_std)
     }
 
-    fn limits(&self, looked: Duration) -> Limits {
+    fn limits(&self, _run: &Path, looked: Duration) -> Limits {
         let end = Instant::now() + self.slice.at_least.max(looked);
         let failed_before = self.memory.names_with(Said::Failed);
         Limits {
@@ -177,6 +184,7 @@ impl Hooks for DaemonHooks<'_> {
             // Before READY the deadline is hard: past it, nothing more is tried.
             first_is_free: self.slice.not_after.is_none(),
             try_last: failed_before,
+            only: None,
         }
     }
 

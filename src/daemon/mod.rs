@@ -347,6 +347,15 @@ impl Daemon {
         for run in &discovery.runs {
             self.adopt(run);
         }
+        // Set aside and not found again: kept only while still under a directory that cannot
+        // be read (one deleted meanwhile, or now reached through a symlink, is forgotten).
+        self.set_aside.retain(|run, _| {
+            let unreadable = discovery.unreadable.iter().any(|d| run.starts_with(d));
+            if !unreadable {
+                tracing::info!(run = %run.display(), "run directory gone: forgotten");
+            }
+            unreadable
+        });
         self.glob_parents = self
             .config
             .watches

@@ -126,6 +126,9 @@ pub struct Until<'a> {
     /// Checkpoints to try after all others: those whose deletion failed before (a mount
     /// point, an immutable file), which would otherwise use up every slice first.
     pub try_last: Option<&'a dyn Fn(&str) -> bool>,
+    /// When set, only the checkpoints it accepts may be deleted (what a user confirmed at
+    /// `prune`'s prompt); the others are skipped.
+    pub only: Option<&'a dyn Fn(&str) -> bool>,
 }
 
 impl<'a> Until<'a> {
@@ -136,6 +139,7 @@ impl<'a> Until<'a> {
             deadline: None,
             first_is_free: true,
             try_last: None,
+            only: None,
         }
     }
 }
@@ -171,6 +175,21 @@ pub fn carry_out(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut deletions: Vec<&Verdict> = plan.deletions().collect();
+    if let Some(only) = until.only {
+        deletions.retain(|v| {
+            let confirmed = only(&v.name);
+            if !confirmed {
+                let why = "it was not among the deletions confirmed at the prompt";
+                tracing::warn!(run = %run.display(), checkpoint = %v.name, "deletion skipped: {} in {}: {why} (the plan changed since; run prune again)", v.name, run.display());
+                outcome.errors.push(ActionError::new(
+                    &v.name,
+                    run.join(&v.name),
+                    ActionErrorKind::Changed(why.to_owned()),
+                ));
+            }
+            confirmed
+        });
+    }
     if deletions.is_empty() {
         return outcome;
     }
@@ -581,6 +600,25 @@ mod tests {
             expected.extend(std::iter::repeat_n("deleted", batch));
         }
         assert_eq!(kinds, expected);
+    }
+
+    #[test]
+    fn only_what_was_confirmed_is_deleted() {
+        // `prune` asked about a plan made before it took the locks: a deletion the plan under
+        // the lock adds was not confirmed, and waits.
+        let dir = tempfile::tempdir().unwrap();
+        let (run, watch, plan) = planned(dir.path(), 4);
+        let never = Shutdown::never();
+        let confirmed = |name: &str| name != "ckpt-2.pt";
+        let until = Until {
+            only: Some(&confirmed),
+            ..unlimited(&never)
+        };
+        let outcome = carry_out(&run, &watch, &plan, &until, &mut NoJournal);
+        let deleted: Vec<&str> = outcome.deleted.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(deleted, ["ckpt-1.pt", "ckpt-3.pt"]);
+        assert_eq!((outcome.skipped(), outcome.failed()), (1, 0));
+        assert!(run.join("ckpt-2.pt").exists());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Limits {
     pub first_is_free: bool,
     /// Checkpoints to try after all others (their deletion failed before).
     pub try_last: HashSet<String>,
+    /// When set, only these may be deleted (what a user confirmed at `prune`'s prompt).
+    pub only: Option<HashSet<String>>,
 }
 
 /// The caller's part of a pass. Journal events are the deletions as they happen.
@@ -42,9 +44,16 @@ pub trait Hooks: Journal {
     /// The run's `.ckptd.toml` is valid (or absent).
     fn overrides_valid(&mut self, _run: &Path) {}
 
-    /// The run's `.ckptd.toml` is invalid: the watch's own policy applies.
+    /// The run's `.ckptd.toml` is invalid: planned under the watch's own policy, nothing is
+    /// deleted.
     fn overrides_invalid(&mut self, run: &Path, watch: &Watch, message: &str) {
-        tracing::warn!(run = %run.display(), watch = %watch.name, error = %message, "run overrides invalid: the watch's policy applies to {}: {message}", run.display());
+        log_overrides_invalid(run, watch, message);
+    }
+
+    /// Whether an acting pass takes the run lock for `watch`: not for a dry run (which writes
+    /// nothing), except in the daemon, which serialises every pass with other ckptd processes.
+    fn locks(&self, watch: &Watch) -> bool {
+        !watch.dry_run
     }
 
     /// Another process holds the run lock: the pass stops before planning.
@@ -66,13 +75,15 @@ pub trait Hooks: Journal {
         None
     }
 
-    /// Settles what was scanned: may set each checkpoint's `stable_since`.
+    /// Settles what was scanned: may set each checkpoint's `stable_since`. `deleting`: the
+    /// pass holds the lock and may delete.
     fn settle(
         &mut self,
         _run: &Path,
         _watch: &Watch,
         _checkpoints: &mut [Checkpoint],
         _clock: RunClock,
+        _deleting: bool,
     ) -> Settled {
         Settled::default()
     }
@@ -87,8 +98,8 @@ pub trait Hooks: Journal {
         clock: RunClock,
     ) -> Option<Instant>;
 
-    /// How long deletions may go on, given how long looking took.
-    fn limits(&self, _looked: Duration) -> Limits {
+    /// How long deletions in `run` may go on, given how long looking took, and which.
+    fn limits(&self, _run: &Path, _looked: Duration) -> Limits {
         Limits {
             first_is_free: true,
             ..Limits::default()
@@ -108,4 +119,9 @@ pub trait Hooks: Journal {
     ) -> Option<Instant> {
         None
     }
+}
+
+/// The ERROR for an invalid `.ckptd.toml`.
+pub fn log_overrides_invalid(run: &Path, watch: &Watch, message: &str) {
+    tracing::error!(run = %run.display(), watch = %watch.name, error = %message, "run overrides invalid: nothing is deleted in {} until its .ckptd.toml is fixed (planned under watch {}'s policy meanwhile): {message}", run.display(), watch.name);
 }

@@ -21,7 +21,7 @@ use crate::lock::RunLock;
 use crate::plan::{plan, Plan};
 use crate::shutdown::Shutdown;
 use crate::storage_clock::RunClock;
-pub use hooks::{Hooks, Limits, Settled};
+pub use hooks::{log_overrides_invalid, Hooks, Limits, Settled};
 
 /// How far a pass got.
 #[derive(Debug, Default)]
@@ -56,6 +56,9 @@ pub struct PassReport {
     pub trash_failed: bool,
     /// The hooks held the deletions back (the one-shot second look at an unknown clock).
     pub held_back: bool,
+    /// The run's `.ckptd.toml` is invalid: planned under the watch's policy, nothing deleted
+    /// (an ERROR said why).
+    pub overrides_invalid: bool,
     /// When to look at this run again, if anything is pending.
     pub recheck_at: Option<Instant>,
 }
@@ -71,19 +74,23 @@ impl PassReport {
             executed: Outcome::default(),
             trash_failed: false,
             held_back: false,
+            overrides_invalid: false,
             recheck_at: None,
         }
     }
 
-    /// How many ERRORs worth exit 1 the pass ended in: a lock that could not be taken, a run
-    /// that could not be scanned, trash or deletions that failed. (A held run is counted by
-    /// the caller: it is an error to fix, not a failure to act.)
+    /// How many ERRORs worth exit 1 the pass ended in: overrides that are invalid, a lock
+    /// that could not be taken, a run that could not be scanned, trash or deletions that
+    /// failed. (A held run is counted by the caller: an error to fix, not a failure to act.)
     pub fn failures(&self) -> usize {
         let stopped = usize::from(matches!(
             self.reached,
             Reached::LockFailed(_) | Reached::Unscanned(_)
         ));
-        stopped + usize::from(self.trash_failed) + self.executed.failed()
+        stopped
+            + usize::from(self.overrides_invalid)
+            + usize::from(self.trash_failed)
+            + self.executed.failed()
     }
 
     /// Something is left in the trash: it needs another try on a timer.
@@ -96,15 +103,16 @@ impl PassReport {
 /// between deletions: the one in flight finishes, the next is not started.
 pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown) -> PassReport {
     let started = Instant::now();
-    let watch = effective_watch(run, base, hooks);
+    let (watch, overrides_valid) = effective_watch(run, base, hooks);
     let mut report = PassReport::new(run, watch);
-    if !run.is_dir() {
-        report.reached = Reached::Gone;
+    report.overrides_invalid = !overrides_valid;
+    if let Err(reached) = present(run, &report.watch, hooks) {
+        report.reached = reached;
         return report;
     }
-    // A dry run writes nothing, not even the lock file.
-    let acting = hooks.acting() && !report.watch.dry_run;
-    let lock = if acting {
+    // When in doubt (overrides that say something else, but not what), nothing is deleted.
+    let acting = hooks.acting() && overrides_valid;
+    let lock = if acting && hooks.locks(&report.watch) {
         match lock(run, hooks) {
             Ok(lock) => Some(lock),
             Err(reached) => {
@@ -126,23 +134,17 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
         // removal that failed): finish it.
         report.trash_failed = execute::empty_leftover_trash(run, hooks).is_err();
     }
-    let Some(settled) = scan_and_plan(&mut report, hooks) else {
+    let deleting = lock.is_some() && !report.watch.dry_run;
+    let Some(settled) = scan_and_plan(&mut report, hooks, deleting) else {
         return report;
     };
     report.held_back = settled.hold && report.plan.deletions().next().is_some();
     if report.held_back {
         // Nothing to do now: the caller looks again.
-    } else if lock.is_some() {
-        let limits = hooks.limits(started.elapsed());
-        let try_last = |name: &str| limits.try_last.contains(name);
-        let until = Until {
-            shutdown,
-            deadline: limits.deadline,
-            first_is_free: limits.first_is_free,
-            try_last: Some(&try_last),
-        };
-        report.executed = execute::carry_out(run, &report.watch, &report.plan, &until, hooks);
-    } else {
+    } else if deleting {
+        report.executed = act(&report, hooks, shutdown, started.elapsed());
+    } else if overrides_valid {
+        // A dry run: said here, and only here, for the daemon and every command.
         for v in report.plan.deletions() {
             hooks.would_delete(run, &report.watch, v);
             report.executed.would_delete.push(execute::deleted(v));
@@ -154,9 +156,50 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
     report
 }
 
+/// Whether the run is there to look at: gone (`NotFound`), or there but unreachable (a
+/// directory above it lost its search permission: that is no reason to forget it).
+fn present(run: &Path, watch: &Watch, hooks: &mut impl Hooks) -> Result<(), Reached> {
+    match std::fs::metadata(run) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(Reached::Gone),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Reached::Gone),
+        Err(e) => {
+            hooks.unscanned(run, watch, &e);
+            Err(Reached::Unscanned(e))
+        }
+    }
+}
+
+/// Carries the plan out under the hooks' limits.
+fn act(
+    report: &PassReport,
+    hooks: &mut impl Hooks,
+    shutdown: &Shutdown,
+    looked: std::time::Duration,
+) -> Outcome {
+    let limits = hooks.limits(&report.run, looked);
+    let try_last = |name: &str| limits.try_last.contains(name);
+    let only = |name: &str| limits.only.as_ref().is_none_or(|only| only.contains(name));
+    let until = Until {
+        shutdown,
+        deadline: limits.deadline,
+        first_is_free: limits.first_is_free,
+        try_last: Some(&try_last),
+        only: limits
+            .only
+            .is_some()
+            .then_some(&only as &dyn Fn(&str) -> bool),
+    };
+    execute::carry_out(&report.run, &report.watch, &report.plan, &until, hooks)
+}
+
 /// Scans, settles and plans; `None` (with `reached` saying why) when the run could not be
 /// scanned.
-fn scan_and_plan(report: &mut PassReport, hooks: &mut impl Hooks) -> Option<Settled> {
+fn scan_and_plan(
+    report: &mut PassReport,
+    hooks: &mut impl Hooks,
+    deleting: bool,
+) -> Option<Settled> {
     let (run, watch) = (report.run.as_path(), &report.watch);
     let known = &*hooks;
     let scanned = crate::scan::scan_run_knowing(run, watch, &|name| known.confirmed(name));
@@ -172,7 +215,7 @@ fn scan_and_plan(report: &mut PassReport, hooks: &mut impl Hooks) -> Option<Sett
             return None;
         }
     };
-    let mut settled = hooks.settle(run, watch, &mut checkpoints, report.clock);
+    let mut settled = hooks.settle(run, watch, &mut checkpoints, report.clock, deleting);
     report.plan = plan(&checkpoints, &watch.policy, report.clock.now);
     settled
         .recheck
@@ -197,16 +240,18 @@ fn lock(run: &Path, hooks: &mut impl Hooks) -> Result<RunLock, Reached> {
     }
 }
 
-/// The watch with the run's `.ckptd.toml` applied; an invalid file leaves the watch's policy.
-fn effective_watch(run: &Path, base: &Watch, hooks: &mut impl Hooks) -> Watch {
+/// The watch with the run's `.ckptd.toml` applied, and whether that file is valid. An invalid
+/// one leaves the watch's policy for planning (so `plan` still shows something), but the pass
+/// deletes nothing: the file may say `dry_run = true`, or keep more, in a line that failed.
+fn effective_watch(run: &Path, base: &Watch, hooks: &mut impl Hooks) -> (Watch, bool) {
     match apply_run_overrides(base, run) {
         Ok(found) => {
             hooks.overrides_valid(run);
-            found.unwrap_or_else(|| base.clone())
+            (found.unwrap_or_else(|| base.clone()), true)
         }
         Err(errors) => {
             hooks.overrides_invalid(run, base, &errors.to_string());
-            base.clone()
+            (base.clone(), false)
         }
     }
 }

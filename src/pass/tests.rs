@@ -47,6 +47,7 @@ impl Hooks for Recorder {
         _: &Watch,
         checkpoints: &mut [Checkpoint],
         _: RunClock,
+        _: bool,
     ) -> Settled {
         for c in checkpoints {
             c.writers = crate::checkpoint::Writers::Checked { open: false };
