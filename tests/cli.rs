@@ -499,12 +499,13 @@ fn run_overrides_apply_only_when_the_watch_allows_them() {
     assert_eq!(plan["runs"][0]["checkpoints"][0]["decision"], "delete");
     assert_eq!(plan["runs"][0]["checkpoints"][1]["decision"], "keep");
 
-    // An invalid override is a warning; the watch's policy stays.
+    // An invalid override is an ERROR (nothing will be deleted in the run: see
+    // invalid_run_overrides_delete_nothing…); `plan` shows the watch's policy and exits 1.
     f.write("run/.ckptd.toml", "layout = \"dcp\"\n");
     let out = f.ckptd(&["plan", "--json", "--config", "ckptd.toml"]);
-    assert_success(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("run overrides invalid"),
+        stderr(&out).contains("ERROR run overrides invalid"),
         "{}",
         stderr(&out)
     );
@@ -826,8 +827,10 @@ fn invalid_run_overrides_delete_nothing_in_that_run_and_prune_exits_1() {
         f.listing("run"),
         [".ckptd.toml", "ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]
     );
-    // `plan` still shows what the watch's policy would do.
-    let plan = f.plan_json();
+    // `plan` still shows what the watch's policy would do, and exits 1 for the ERROR.
+    let out = f.ckptd(&["plan", "--json", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["runs"][0]["checkpoints"][0]["decision"], "delete");
 }
 

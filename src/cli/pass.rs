@@ -54,13 +54,12 @@ pub fn passes(config: &Config, runs: &[Run], hooks: &mut OneShot) -> Vec<PassRep
         .collect()
 }
 
-/// Read-only passes (`plan`, `status`): the runs that could be planned, and whether some could
-/// not be (an ERROR said why: exit 1).
+/// Read-only passes (`plan`, `status`): the runs that could be planned, and whether an ERROR
+/// was said about any run (it could not be scanned, its overrides are invalid): exit 1.
 pub fn look(config: &Config, runs: &[Run]) -> (Vec<PassReport>, bool) {
     let mut reports = passes(config, runs, &mut OneShot::looking());
-    let before = reports.len();
+    let failed = reports.iter().any(|r| r.failures() > 0);
     reports.retain(|r| matches!(r.reached, Reached::Planned));
-    let failed = reports.len() < before;
     (reports, failed)
 }
 
