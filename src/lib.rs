@@ -23,6 +23,8 @@ pub mod daemon;
 pub mod duration;
 pub mod execute;
 pub mod fs_kind;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod io_hint;
 pub mod layout;

@@ -7,7 +7,7 @@
 
 mod error;
 mod lenient;
-mod overrides;
+pub(crate) mod overrides;
 pub mod raw;
 mod validate;
 

@@ -7,11 +7,11 @@
 
 pub mod checkpoint_json;
 pub mod confined;
-mod csv_log;
+pub(crate) mod csv_log;
 pub mod json;
 pub mod json_cache;
 pub mod json_stream;
-mod jsonl_log;
+pub(crate) mod jsonl_log;
 pub mod named;
 pub mod python_json;
 pub mod run_log;
