@@ -29,6 +29,25 @@ impl Trigger {
     }
 }
 
+/// Stops on SIGINT or SIGTERM, from a thread of its own (one-shot commands; the daemon's
+/// `signals::forward` also turns SIGHUP into a reload).
+pub fn stop_on_signals(trigger: Trigger) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("ckptd-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                tracing::warn!(
+                    signal,
+                    "interrupted: the deletion in flight finishes, no other is started"
+                );
+                trigger.stop();
+            }
+        })?;
+    Ok(())
+}
+
 impl Shutdown {
     /// One that is never asked for: one-shot commands stop when their work is done.
     pub fn never() -> Self {

@@ -856,6 +856,78 @@ fn a_dry_run_watch_gets_no_second_look_where_the_storage_clock_is_unknown() {
 }
 
 #[test]
+fn ctrl_c_stops_prune_after_the_deletion_in_flight() {
+    // SIGINT during a prune of checkpoints of 2,000 files each: the rename in flight
+    // finishes, no other deletion starts, nothing is left half deleted (not even in the
+    // trash), and prune says so and exits 1.
+    let f = Fixture::new();
+    for step in 1..=8u64 {
+        let dir = format!("run/ckpt-{step}");
+        for i in 0..2000 {
+            f.write(&format!("{dir}/shard-{i:04}.bin"), b"x");
+        }
+        f.age(&dir, 1000 - step);
+    }
+    f.config(
+        "[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["prune", "--yes", "--config", "ckptd.toml"])
+        .current_dir(f.dir.path())
+        .env("CKPTD_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("checkpoint deleted") {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0,
+            "prune ended before deleting: {log}"
+        );
+        log.push_str(&line);
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    std::io::Read::read_to_string(&mut err, &mut log).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let left: Vec<String> = f
+        .listing("run")
+        .into_iter()
+        .filter(|n| n.starts_with("ckpt-"))
+        .collect();
+    // All seven may be gone before the signal lands on a fast disk; then nothing was left
+    // to interrupt, and prune ends as usual.
+    if left.len() > 1 {
+        assert_eq!(out.status.code(), Some(1), "{summary}\n{log}");
+        assert!(
+            summary.contains("interrupted: the rest was not deleted"),
+            "{summary}"
+        );
+        assert!(log.contains("not made, left for the next pass"), "{log}");
+    }
+    for name in &left {
+        let files = std::fs::read_dir(f.path(&format!("run/{name}")))
+            .unwrap()
+            .count();
+        assert_eq!(files, 2000, "{name} is not whole");
+    }
+    assert!(left.contains(&"ckpt-8".to_owned()), "{left:?}");
+    assert!(
+        !f.path("run/.ckptd-trash").exists()
+            || std::fs::read_dir(f.path("run/.ckptd-trash"))
+                .unwrap()
+                .count()
+                == 0,
+        "trash left: {log}"
+    );
+}
+
+#[test]
 fn a_dot_pattern_matches_dot_names_but_never_the_directory_itself() {
     // `runs/.*` names dot-directories on purpose; glob also yields `.` and `..` for it, which
     // made `runs` itself (or its parent) a run.

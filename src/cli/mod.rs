@@ -32,7 +32,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "ckptd",
     version,
     about = "Keeps ML training runs from filling their disks: checkpoint retention from outside the trainer",
-    after_help = "Exit codes: 0 done; 1 something was skipped, failed or held (keep_best found its metric in no checkpoint of a run); 2 bad config or usage."
+    after_help = "Exit codes: 0 done (checkpoints skipped because they changed meanwhile included); 1 something failed (an ERROR says what), was interrupted, or a run is held (keep_best found its metric in no checkpoint of it); 2 bad config or usage."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -46,18 +46,23 @@ pub fn select_runs(config: &Config, selected: &[PathBuf]) -> Result<Vec<Run>, St
     Ok(found)
 }
 
-/// One pass over each of `runs` with `hooks`.
-pub fn passes(config: &Config, runs: &[Run], hooks: &mut OneShot) -> Vec<PassReport> {
-    let never = Shutdown::never();
+/// One pass over each of `runs` with `hooks`, until `shutdown`.
+pub fn passes(
+    config: &Config,
+    runs: &[Run],
+    hooks: &mut OneShot,
+    shutdown: &Shutdown,
+) -> Vec<PassReport> {
     runs.iter()
-        .map(|r| pass::run(&r.path, &config.watches[r.watch], hooks, &never))
+        .take_while(|_| !shutdown.requested())
+        .map(|r| pass::run(&r.path, &config.watches[r.watch], hooks, shutdown))
         .collect()
 }
 
 /// Read-only passes (`plan`, `status`): the runs that could be planned, and whether an ERROR
 /// was said about any run (it could not be scanned, its overrides are invalid): exit 1.
 pub fn look(config: &Config, runs: &[Run]) -> (Vec<PassReport>, bool) {
-    let mut reports = passes(config, runs, &mut OneShot::looking());
+    let mut reports = passes(config, runs, &mut OneShot::looking(), &Shutdown::never());
     let failed = reports.iter().any(|r| r.failures() > 0);
     reports.retain(|r| matches!(r.reached, Reached::Planned));
     (reports, failed)
@@ -230,6 +235,7 @@ pub fn look_again_where_the_clock_is_unknown(
     runs: &[Run],
     reports: &mut [PassReport],
     hooks: &mut OneShot,
+    shutdown: &Shutdown,
 ) {
     let held: Vec<usize> = (0..reports.len())
         .filter(|&i| reports[i].held_back)
@@ -241,11 +247,16 @@ pub fn look_again_where_the_clock_is_unknown(
         let run = &reports[i].run;
         tracing::warn!(run = %run.display(), settle = %crate::duration::show(wait), "storage clock of {} unknown (cannot stamp its .ckptd.lock): looking again in {} before deleting anything there", run.display(), crate::duration::show(wait));
     }
-    std::thread::sleep(wait);
-    let never = Shutdown::never();
+    let until = std::time::Instant::now() + wait;
+    while !shutdown.requested() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100).min(wait));
+    }
     for &i in &held {
+        if shutdown.requested() {
+            return;
+        }
         let run = &runs[i];
-        reports[i] = pass::run(&run.path, &config.watches[run.watch], hooks, &never);
+        reports[i] = pass::run(&run.path, &config.watches[run.watch], hooks, shutdown);
     }
 }
 

@@ -35,26 +35,47 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     } else {
         OneShot::pruning(None)
     };
-    let mut reports = pass::passes(config, &runs, &mut hooks);
-    pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks);
-    let failed: usize = reports.iter().map(PassReport::failures).sum();
-    // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
-    let held = reports.iter().filter(|r| r.plan.held()).count();
-    // A run another ckptd was acting on is skipped as a whole.
-    let busy = reports
-        .iter()
-        .filter(|r| matches!(r.reached, Reached::Busy))
-        .count();
+    // Ctrl-C or SIGTERM: the deletion in flight finishes, no other is started.
+    let (trigger, shutdown) = crate::shutdown::channel();
+    if let Err(e) = crate::shutdown::stop_on_signals(trigger) {
+        tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops prune at once");
+    }
+    let mut reports = pass::passes(config, &runs, &mut hooks, &shutdown);
+    pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks, &shutdown);
+    let tally = Tally {
+        dry_run,
+        interrupted: shutdown.requested(),
+        failed: reports.iter().map(PassReport::failures).sum(),
+        // A held run deleted nothing, on purpose; still an error to fix (its ERROR says why).
+        held: reports.iter().filter(|r| r.plan.held()).count(),
+        // A run another ckptd was acting on is skipped as a whole.
+        busy: count(&reports, |r| matches!(r.reached, Reached::Busy)),
+        invalid_overrides: count(&reports, |r| r.overrides_invalid),
+    };
     let mut total = execute::Outcome::default();
     for report in reports {
         total.absorb(report.executed);
     }
-    outln!("{}", summary(&total, busy, failed, held));
-    if failed > 0 || held > 0 {
+    outln!("{}", summary(&total, &tally));
+    if tally.failed > 0 || tally.held > 0 || tally.interrupted {
         EXIT_FAILED
     } else {
         EXIT_OK
     }
+}
+
+fn count(reports: &[PassReport], which: impl Fn(&PassReport) -> bool) -> usize {
+    reports.iter().filter(|r| which(r)).count()
+}
+
+/// What the summary says besides the outcome of the deletions.
+struct Tally {
+    dry_run: bool,
+    interrupted: bool,
+    failed: usize,
+    held: usize,
+    busy: usize,
+    invalid_overrides: usize,
 }
 
 /// From a terminal: the plan as it is now, looked at without the locks, and (when it deletes
@@ -62,7 +83,8 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
 /// anything is deleted, and only what was shown may go: the deletions shown, by run, or `None`
 /// when the answer is no.
 fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>>> {
-    let preview: Vec<PassReport> = pass::passes(config, runs, &mut OneShot::previewing())
+    let never = crate::shutdown::Shutdown::never();
+    let preview: Vec<PassReport> = pass::passes(config, runs, &mut OneShot::previewing(), &never)
         .into_iter()
         .filter(|r| matches!(r.reached, Reached::Planned) && !r.watch.dry_run)
         .collect();
@@ -89,41 +111,49 @@ fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>
 }
 
 /// One line for people: what was deleted, what a dry run would delete, what went wrong.
-fn summary(total: &execute::Outcome, busy: usize, failed: usize, held: usize) -> String {
+fn summary(total: &execute::Outcome, tally: &Tally) -> String {
     let count = |n: usize| format!("{n} checkpoint{}", if n == 1 { "" } else { "s" });
     let mut parts = Vec::new();
-    if !total.would_delete.is_empty() || total.deleted.is_empty() {
-        if total.would_delete.is_empty() {
-            parts.push(format!("deleted {}, 0 B freed", count(0)));
-        } else {
-            let bytes: u64 = total.would_delete.iter().map(|d| d.bytes).sum();
-            parts.push(format!(
-                "dry run: would delete {}, {} to free",
-                count(total.would_delete.len()),
-                human_bytes(bytes)
-            ));
-        }
+    if tally.dry_run || !total.would_delete.is_empty() {
+        let bytes: u64 = total.would_delete.iter().map(|d| d.bytes).sum();
+        parts.push(format!(
+            "dry run: would delete {}, {} to free",
+            count(total.would_delete.len()),
+            human_bytes(bytes)
+        ));
     }
-    if !total.deleted.is_empty() {
+    if !tally.dry_run || !total.deleted.is_empty() {
         parts.push(format!(
             "deleted {}, {} freed",
             count(total.deleted.len()),
             human_bytes(total.bytes_freed())
         ));
     }
-    let held = match held {
+    let runs = |n: usize, what: &str, why: &str| match n {
         0 => String::new(),
-        1 => "; 1 run held (keep_best found no metric: see the ERROR)".to_owned(),
-        n => format!("; {n} runs held (keep_best found no metric: see the ERRORs)"),
-    };
-    let busy = match busy {
-        0 => String::new(),
-        1 => "; 1 run skipped (another ckptd is acting on it)".to_owned(),
-        n => format!("; {n} runs skipped (another ckptd is acting on them)"),
+        1 => format!("; 1 run {what} ({why})"),
+        n => format!("; {n} runs {what} ({why})"),
     };
     format!(
-        "{}; {} skipped, {failed} failed{busy}{held}",
+        "{}; {} skipped, {} failed{}{}{}{}",
         parts.join("; "),
-        total.skipped()
+        total.skipped(),
+        tally.failed,
+        runs(tally.busy, "skipped", "another ckptd is acting on it"),
+        runs(
+            tally.invalid_overrides,
+            "not acted on",
+            "its .ckptd.toml is invalid: see the ERROR"
+        ),
+        runs(
+            tally.held,
+            "held",
+            "keep_best found no metric: see the ERROR"
+        ),
+        if tally.interrupted {
+            "; interrupted: the rest was not deleted"
+        } else {
+            ""
+        }
     )
 }

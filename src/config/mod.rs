@@ -102,7 +102,14 @@ impl Config {
                 file: file.to_owned(),
                 line: 0,
                 column: 0,
-                message: format!("cannot read config: {e}"),
+                message: format!(
+                    "cannot read config: {e}{}",
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        " (give the config file with --config FILE)"
+                    } else {
+                        ""
+                    }
+                ),
             }])
         })?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());

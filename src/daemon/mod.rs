@@ -603,9 +603,14 @@ impl Daemon {
             n => format!("; {n} log lines lost (stderr closed)"),
         };
         format!(
-            "watching {} runs ({polled} polled); deleted {} checkpoints, freed {}{dropped}",
+            "watching {} runs ({polled} polled); deleted {} checkpoint{}, freed {}{dropped}",
             self.runs.len(),
             self.ledger.counters.deletions,
+            if self.ledger.counters.deletions == 1 {
+                ""
+            } else {
+                "s"
+            },
             human_bytes(self.ledger.counters.bytes_freed)
         )
     }

@@ -340,7 +340,10 @@ impl Executor<'_, '_> {
                 .not_deleted(run, &self.watch.name, v, why, false);
         }
         match stop {
-            Stop::Shutdown => {}
+            Stop::Shutdown => {
+                let left = rest.len();
+                tracing::info!(run = %run.display(), left, "stopping: {left} deletions in {} not made, left for the next pass", run.display());
+            }
             Stop::Deadline => {
                 // Not tried this pass: the next pass plans them again.
                 let left = rest.len();

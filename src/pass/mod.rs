@@ -110,9 +110,7 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
         report.reached = reached;
         return report;
     }
-    // When in doubt (overrides that say something else, but not what), nothing is deleted.
-    let acting = hooks.acting() && overrides_valid;
-    let lock = if acting && hooks.locks(&report.watch) {
+    let lock = if hooks.acting() && hooks.locks(&report.watch) {
         match lock(run, hooks) {
             Ok(lock) => Some(lock),
             Err(reached) => {
@@ -134,7 +132,8 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
         // removal that failed): finish it.
         report.trash_failed = execute::empty_leftover_trash(run, hooks).is_err();
     }
-    let deleting = lock.is_some() && !report.watch.dry_run;
+    // When in doubt (overrides that say something else, but not what), nothing is deleted.
+    let deleting = lock.is_some() && !report.watch.dry_run && overrides_valid;
     let Some(settled) = scan_and_plan(&mut report, hooks, deleting) else {
         return report;
     };

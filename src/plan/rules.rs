@@ -154,7 +154,8 @@ fn keep_best(
         for &i in candidates {
             out[i].reasons.push(Reason::Held);
             out[i].details.push(format!(
-                "held: no complete checkpoint has a readable {}",
+                // Shown after the reason (`held: no complete …`), so not named again.
+                "no complete checkpoint has a readable {}",
                 rule.metric
             ));
         }

@@ -229,7 +229,7 @@ fn a_run_where_no_checkpoint_has_the_metric_is_held() {
     assert!(p
         .verdicts
         .iter()
-        .all(|v| v.detail == "held: no complete checkpoint has a readable eval_los"));
+        .all(|v| v.detail == "no complete checkpoint has a readable eval_los"));
     // One checkpoint with the metric: ranked as usual, not held, the unranked ones may go.
     let mut one = input.clone();
     one[3] = with_metric(one[3].clone(), 0.5);
