@@ -87,6 +87,10 @@ fn plan_of_one_run_says_nothing_about_other_watches_runs() {
     let one = f.ckptd(&["plan", "--config", "ckptd.toml", "a"]);
     assert_eq!(one.status.code(), Some(0), "{}", stderr(&one));
     assert!(!stderr(&one).contains("WARN"), "{}", stderr(&one));
+    // No run at all: said on stdout too, not an empty output.
+    std::fs::remove_dir_all(f.path("a")).unwrap();
+    let none = f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    assert_eq!(stdout(&none), "no run directories found\n");
 }
 
 #[test]

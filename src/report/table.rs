@@ -7,6 +7,10 @@ use crate::plan::{Decision, Verdict};
 
 pub fn render(plans: &[RunPlan]) -> String {
     let mut out = String::new();
+    if plans.is_empty() {
+        // As `status` says it: an empty output reads like a hang or a crash.
+        out.push_str("no run directories found\n");
+    }
     for p in plans {
         let deletions: Vec<&Verdict> = p.plan.deletions().collect();
         let freed: u64 = deletions.iter().filter_map(|v| v.bytes).sum();
