@@ -18,6 +18,15 @@ struct Recorder {
     events: Vec<String>,
 }
 
+impl Recorder {
+    fn acting() -> Self {
+        Self {
+            acting: true,
+            ..Self::default()
+        }
+    }
+}
+
 impl Journal for Recorder {
     fn deleted(&mut self, _: &Path, _: &str, v: &Verdict) {
         self.events.push(format!("deleted {}", v.name));
@@ -134,10 +143,7 @@ fn a_run_whose_lock_is_held_elsewhere_is_not_even_planned() {
     let dir = tempfile::tempdir().unwrap();
     let (run, watch) = run_of(dir.path(), 3, 1, "");
     let held = crate::lock::try_lock(&run).unwrap().unwrap();
-    let mut hooks = Recorder {
-        acting: true,
-        ..Recorder::default()
-    };
+    let mut hooks = Recorder::acting();
     let report = run_pass(&run, &watch, &mut hooks, &Shutdown::never());
     assert!(
         matches!(report.reached, Reached::Busy),
@@ -153,10 +159,7 @@ fn a_run_whose_lock_is_held_elsewhere_is_not_even_planned() {
     assert_eq!(report.plan.deletions().count(), 2);
     assert_eq!(report.executed.would_delete.len(), 2);
     drop(held);
-    let mut hooks = Recorder {
-        acting: true,
-        ..Recorder::default()
-    };
+    let mut hooks = Recorder::acting();
     let report = run_pass(&run, &watch, &mut hooks, &Shutdown::never());
     assert_eq!(report.executed.deleted.len(), 2);
     assert_eq!(names(&run), ["ckpt-3"]);
@@ -166,10 +169,7 @@ fn a_run_whose_lock_is_held_elsewhere_is_not_even_planned() {
 fn a_dry_run_watch_writes_nothing_even_when_the_caller_acts() {
     let dir = tempfile::tempdir().unwrap();
     let (run, watch) = run_of(dir.path(), 3, 1, "dry_run = true\n");
-    let mut hooks = Recorder {
-        acting: true,
-        ..Recorder::default()
-    };
+    let mut hooks = Recorder::acting();
     let report = run_pass(&run, &watch, &mut hooks, &Shutdown::never());
     assert_eq!(report.executed.would_delete.len(), 2);
     assert!(report.executed.deleted.is_empty());
@@ -184,10 +184,7 @@ fn pins_that_cannot_be_read_stop_the_pass_as_a_failure_with_nothing_deleted() {
     let (run, watch) = run_of(dir.path(), 3, 1, "");
     // What an unreadable pins directory is to an unprivileged daemon; root reads any.
     std::fs::write(run.join(crate::pins::PINS_DIR), b"").unwrap();
-    let mut hooks = Recorder {
-        acting: true,
-        ..Recorder::default()
-    };
+    let mut hooks = Recorder::acting();
     let report = run_pass(&run, &watch, &mut hooks, &Shutdown::never());
     let Reached::Unscanned(e) = &report.reached else {
         panic!("{:?}", report.reached);
@@ -202,10 +199,7 @@ fn a_gone_run_is_reported_gone_not_failed() {
     let dir = tempfile::tempdir().unwrap();
     let (run, watch) = run_of(dir.path(), 1, 1, "");
     std::fs::remove_dir_all(&run).unwrap();
-    let mut hooks = Recorder {
-        acting: true,
-        ..Recorder::default()
-    };
+    let mut hooks = Recorder::acting();
     let report = run_pass(&run, &watch, &mut hooks, &Shutdown::never());
     assert!(matches!(report.reached, Reached::Gone));
     assert_eq!(report.failures(), 0);
