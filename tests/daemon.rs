@@ -673,6 +673,14 @@ fn a_run_under_a_directory_that_cannot_be_read_keeps_its_state_and_resumes() {
         "--regid=65534",
         "--clear-groups",
     ];
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: setpriv (util-linux) is not installed");
+        return;
+    }
     let d = Daemon::spawn_under(&f, &[], &as_nobody);
     wait_until(
         "the daemon to be ready",
