@@ -865,13 +865,7 @@ fn ctrl_c_stops_prune_after_the_deletion_in_flight() {
     // finishes, no other deletion starts, nothing is left half deleted (not even in the
     // trash), and prune says so and exits 1.
     let f = Fixture::new();
-    for step in 1..=8u64 {
-        let dir = format!("run/ckpt-{step}");
-        for i in 0..2000 {
-            f.write(&format!("{dir}/shard-{i:04}.bin"), b"x");
-        }
-        f.age(&dir, 1000 - step);
-    }
+    f.many_file_checkpoints("run", 1..=8, 2000);
     f.config(
         "[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
     );
@@ -915,10 +909,11 @@ fn ctrl_c_stops_prune_after_the_deletion_in_flight() {
         assert!(log.contains("not made, left for the next pass"), "{log}");
     }
     for name in &left {
-        let files = std::fs::read_dir(f.path(&format!("run/{name}")))
-            .unwrap()
-            .count();
-        assert_eq!(files, 2000, "{name} is not whole");
+        assert_eq!(
+            f.entries(&format!("run/{name}")),
+            2000,
+            "{name} is not whole"
+        );
     }
     assert!(left.contains(&"ckpt-8".to_owned()), "{left:?}");
     assert!(

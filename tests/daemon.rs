@@ -599,15 +599,7 @@ fn sigterm_while_deleting_large_checkpoints_leaves_each_whole_or_gone() {
     // deletion in flight is the rename: whatever the moment, every checkpoint left in the run
     // is whole, ckptd exits 0 promptly, and the next start finishes what is in the trash.
     let f = Fixture::new();
-    for step in 1..=6u64 {
-        let dir = format!("run/ckpt-{step}");
-        let path = f.path(&dir);
-        std::fs::create_dir_all(&path).unwrap();
-        for i in 0..2000 {
-            std::fs::write(path.join(format!("shard-{i:04}.bin")), b"x").unwrap();
-        }
-        f.age(&dir, 1000 - step);
-    }
+    f.many_file_checkpoints("run", 1..=6, 2000);
     f.config(
         "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
     );
@@ -622,11 +614,7 @@ fn sigterm_while_deleting_large_checkpoints_leaves_each_whole_or_gone() {
         "took {:?}",
         start.elapsed()
     );
-    let whole = |name: &str| {
-        std::fs::read_dir(f.path(&format!("run/{name}")))
-            .unwrap()
-            .count()
-    };
+    let whole = |name: &str| f.entries(&format!("run/{name}"));
     for name in f.listing("run") {
         if name.starts_with("ckpt-") {
             assert_eq!(whole(&name), 2000, "{name} is not whole");

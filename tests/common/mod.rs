@@ -48,6 +48,29 @@ impl Fixture {
         set_mtime_tree(&self.path(relative), when);
     }
 
+    /// Directory checkpoints `run/ckpt-<step>` of `files` one-byte files each, the higher
+    /// the step the newer (all old): deleting one takes long enough to be interrupted.
+    pub fn many_file_checkpoints(
+        &self,
+        run: &str,
+        steps: std::ops::RangeInclusive<u64>,
+        files: usize,
+    ) {
+        for step in steps {
+            let dir = format!("{run}/ckpt-{step}");
+            let path = self.mkdir(&dir);
+            for i in 0..files {
+                std::fs::write(path.join(format!("shard-{i:04}.bin")), b"x").unwrap();
+            }
+            self.age(&dir, 1000 - step);
+        }
+    }
+
+    /// How many entries the directory `relative` holds (0 when it is gone).
+    pub fn entries(&self, relative: &str) -> usize {
+        std::fs::read_dir(self.path(relative)).map_or(0, Iterator::count)
+    }
+
     /// Writes the config file and returns its path.
     pub fn config(&self, text: &str) -> PathBuf {
         self.write("ckptd.toml", text)
