@@ -44,6 +44,7 @@ fn checkpoints(now: SystemTime) -> Vec<Checkpoint> {
                     Vec::new()
                 },
                 scan_problem: None,
+                slim: ckptd::checkpoint::Slim::Off,
             }
         })
         .collect()
@@ -65,6 +66,7 @@ fn main() {
             count: None,
         }],
         keep_within: Some(Duration::from_secs(12 * 3600)),
+        slim_after: None,
         settle: Duration::from_secs(30),
         metric_timeout: Duration::from_secs(3600),
     };

@@ -138,6 +138,20 @@ pub enum Protection {
     Alias,
 }
 
+/// What slimming (DESIGN "Slimming") could do to a checkpoint, as the scanner found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Slim {
+    /// The run does not slim (no `slim_after`), or this checkpoint was not looked at for it.
+    #[default]
+    Off,
+    /// Its training state is present: slimming would remove `files` files of `bytes` bytes.
+    Whole { bytes: u64, files: u64 },
+    /// Slimming is configured but the layout's training-state files are not there.
+    Nothing,
+    /// `<run>/.ckptd-slim/<name>` records that ckptd slimmed it, and it has not changed since.
+    Slimmed,
+}
+
 /// One checkpoint of a run, as scanned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
@@ -165,6 +179,8 @@ pub struct Checkpoint {
     pub protections: Vec<Protection>,
     /// Why the scanner already knows this one is not complete (an unreadable file, say).
     pub scan_problem: Option<String>,
+    /// Whether its training state could be slimmed away, or already was.
+    pub slim: Slim,
 }
 
 impl Checkpoint {

@@ -42,6 +42,9 @@ pub struct Policy {
     /// without a count.
     pub keep_every: Vec<EveryWindow>,
     pub keep_within: Option<Duration>,
+    /// `slim_after`: every complete checkpoint older than this many newest complete ones loses
+    /// its training state. `None`: no slimming, not even under pressure.
+    pub slim_after: Option<u64>,
     /// How long a fingerprint must stay unchanged before a checkpoint is complete.
     pub settle: Duration,
     /// How long after completion a missing run-level metric stops being pending.
@@ -57,6 +60,7 @@ impl Policy {
             keep_every_steps: None,
             keep_every: Vec::new(),
             keep_within: None,
+            slim_after: None,
             settle: Duration::from_secs(30),
             metric_timeout: Duration::from_secs(3600),
         }

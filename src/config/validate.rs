@@ -366,6 +366,7 @@ fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Pol
         keep_every_steps,
         keep_every,
         keep_within,
+        slim_after: None,
         settle,
         metric_timeout,
     };

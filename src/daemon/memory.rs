@@ -59,7 +59,8 @@ pub struct Seen {
 /// low bits).
 const LOGGED: u32 = 1 << 31;
 const DELETE: u32 = 1 << 30;
-const _: () = assert!(Reason::Unkept.bit() < DELETE);
+const SLIM: u32 = 1 << 29;
+const _: () = assert!(Reason::Unkept.bit() < SLIM);
 
 /// What was said once about a checkpoint (bits of [`Seen`]).
 #[derive(Debug, Clone, Copy)]
@@ -112,10 +113,10 @@ impl Seen {
     /// one logged before.
     pub fn log_decision(&mut self, decision: Decision, reasons: &[Reason]) -> bool {
         let reasons = reasons.iter().fold(0, |bits, r| bits | r.bit());
-        let decision = if decision == Decision::Delete {
-            DELETE
-        } else {
-            0
+        let decision = match decision {
+            Decision::Delete => DELETE,
+            Decision::Slim => SLIM,
+            Decision::Keep => 0,
         };
         let key = LOGGED | decision | reasons;
         let changed = self.logged != key;

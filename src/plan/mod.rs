@@ -33,6 +33,8 @@ pub use reason::Reason;
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Keep,
+    /// Kept, without its training state (optimizer, scheduler, RNG): weights and metadata stay.
+    Slim,
     Delete,
 }
 
@@ -40,6 +42,7 @@ impl Decision {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Keep => "keep",
+            Self::Slim => "slim",
             Self::Delete => "delete",
         }
     }
@@ -100,6 +103,12 @@ impl Plan {
         self.verdicts
             .iter()
             .filter(|v| v.decision == Decision::Delete)
+    }
+
+    pub fn slims(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts
+            .iter()
+            .filter(|v| v.decision == Decision::Slim)
     }
 
     pub fn verdict(&self, name: &str) -> Option<&Verdict> {

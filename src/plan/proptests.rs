@@ -90,6 +90,7 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
             keep_every_steps: every_steps.and_then(NonZeroU64::new),
             keep_every: every,
             keep_within: within.map(Duration::from_secs),
+            slim_after: None,
             settle: Duration::from_secs(30),
             metric_timeout: Duration::from_secs(3600),
         })

@@ -20,6 +20,12 @@ pub enum Reason {
     EverySteps,
     EveryWindow,
     Within,
+    /// Beside the keep reasons of a checkpoint ckptd slimmed before.
+    Slimmed,
+    /// The checkpoint is slimmed now (`slim_after`, or pressure).
+    Slim,
+    /// Deleted or slimmed to meet a byte budget, a free-space floor or headroom.
+    Pressure,
     Unkept,
 }
 
@@ -47,6 +53,9 @@ impl Reason {
             Self::EverySteps => "every-steps",
             Self::EveryWindow => "every-window",
             Self::Within => "within",
+            Self::Slimmed => "slimmed",
+            Self::Slim => "slim",
+            Self::Pressure => "pressure",
             Self::Unkept => "unkept",
         }
     }

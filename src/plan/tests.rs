@@ -38,6 +38,7 @@ pub(crate) fn ck(name: &str, step: u64, age_secs: u64) -> Checkpoint {
         metrics: crate::metrics::Metrics::default(),
         protections: Vec::new(),
         scan_problem: None,
+        slim: crate::checkpoint::Slim::Off,
     }
 }
 

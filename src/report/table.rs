@@ -51,6 +51,7 @@ pub fn render(plans: &[RunPlan]) -> String {
                 .map_or_else(|| "-".to_owned(), super::metric_text);
             let decision = match v.decision {
                 Decision::Keep => "keep",
+                Decision::Slim => "SLIM",
                 Decision::Delete => "DELETE",
             };
             let mut why = v.reasons_text();

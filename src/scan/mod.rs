@@ -127,6 +127,7 @@ pub fn scan_run_knowing(
                     metric,
                     metrics,
                     scan_problem,
+                    slim: crate::checkpoint::Slim::Off,
                 }
             },
         )
