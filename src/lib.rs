@@ -38,6 +38,7 @@ pub mod pattern;
 pub mod pins;
 pub mod plan;
 pub mod policy;
+pub mod pressure;
 pub mod regular_file;
 pub mod report;
 pub mod runs;

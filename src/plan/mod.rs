@@ -96,6 +96,9 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub verdicts: Vec<Verdict>,
+    /// The checkpoint `keep_best` ranks first, if any: the single best, which pressure never
+    /// deletes.
+    pub best: Option<String>,
 }
 
 impl Plan {
@@ -149,6 +152,10 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
         .map(|c| assess::assess(c, policy, now))
         .collect();
     let kept = rules::apply(&sorted, &assessed, policy, now);
+    let best = kept
+        .iter()
+        .position(|outcome| outcome.best_of_run)
+        .map(|i| sorted[i].name.clone());
 
     let verdicts = sorted
         .iter()
@@ -191,5 +198,5 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
             }
         })
         .collect();
-    Plan { verdicts }
+    Plan { verdicts, best }
 }

@@ -15,6 +15,8 @@ use crate::policy::{Mode, Policy};
 #[derive(Debug, Default)]
 pub(super) struct Outcome {
     pub reasons: Vec<Reason>,
+    /// Ranked first by `keep_best`: the single best, which pressure never deletes.
+    pub best_of_run: bool,
     pub details: Vec<String>,
     pub why_not: Vec<String>,
 }
@@ -168,6 +170,7 @@ fn keep_best(
     });
     let total = ranked.len();
     for (rank, &(i, _)) in ranked.iter().enumerate() {
+        out[i].best_of_run = rank == 0;
         if rank < count {
             out[i].reasons.push(Reason::Best);
         } else {

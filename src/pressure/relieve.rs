@@ -1,0 +1,296 @@
+//! The pressure step: when a run's `max_bytes` or a filesystem's floor or headroom is not met
+//! after the rules' own decisions, pick what to slim or delete, in DESIGN's order (slim, then
+//! what `within`/`every-window` keep, then `last`, `best`, `every-steps`; oldest completion
+//! first inside each step), and stop as soon as the target is met. Pure: the shell measures
+//! the filesystem and carries the orders out.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::candidates::{self, Candidate, Step};
+use super::target::{shortfall, FilesystemTarget, FsState, Shortfall};
+use crate::plan::Plan;
+
+/// One run as pressure sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunInput<'a> {
+    pub run: &'a Path,
+    pub plan: &'a Plan,
+    /// The run's `max_bytes`.
+    pub max_bytes: Option<u64>,
+    /// Whether the run may be slimmed (its policy has `slim_after`).
+    pub slims: bool,
+    /// The run's `stale_after`: a run whose newest checkpoint completed within it is active
+    /// and gets headroom for its next save.
+    pub active_within: Duration,
+    /// Whether the filesystem's free space does not show the plan's own deletions and slims
+    /// yet (they are still to be carried out, or only said, as in a dry run).
+    pub plan_pending: bool,
+}
+
+/// What pressure does to one checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Slim,
+    Delete,
+}
+
+/// One pressure decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Index of the run in the input.
+    pub run: usize,
+    pub checkpoint: String,
+    pub action: Action,
+    pub step: Step,
+    /// Bytes and inodes it frees (a deletion after a slim: only what the slim left).
+    pub bytes: u64,
+    pub inodes: u64,
+    /// Why, for `plan` and the logs: "min_free 10% on /data: 6.2% free, oldest `last` beyond
+    /// the newest".
+    pub detail: String,
+}
+
+/// A target that all the candidates together could not meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    /// What is still missing after every order.
+    pub missing: Shortfall,
+    /// What pressure may not touch: bytes in protected, incomplete or pending checkpoints.
+    pub protected_bytes: u64,
+    pub protected_count: usize,
+}
+
+/// The outcome for one filesystem (or one run's budget).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Relief {
+    pub orders: Vec<Order>,
+    /// Per run with `max_bytes` that cannot be met: the run's index and what is missing.
+    pub budgets_unmet: Vec<(usize, Unmet)>,
+    /// The filesystem target, when it cannot be met.
+    pub unmet: Option<Unmet>,
+    /// How far the filesystem was from its target before any pressure decision (after the
+    /// rules' own), for `status` and the logs.
+    pub before: Shortfall,
+}
+
+/// A filesystem, its target and what statvfs says about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Filesystem<'a> {
+    pub target: &'a FilesystemTarget,
+    pub state: FsState,
+}
+
+/// Pressure decisions for `runs` (all on one filesystem, or one run alone with `fs` = None):
+/// each run's `max_bytes` first, within the run, then the filesystem's target across all runs.
+pub fn relieve(runs: &[RunInput<'_>], fs: Option<Filesystem<'_>>, now: SystemTime) -> Relief {
+    let mut relief = Relief::default();
+    let mut taken = Taken::default();
+    for (index, input) in runs.iter().enumerate() {
+        if let Some(max) = input.max_bytes {
+            budget(index, input, max, &mut taken, &mut relief);
+        }
+    }
+    let Some(fs) = fs else {
+        return relief;
+    };
+    let mut freed = (0u64, 0u64);
+    for input in runs.iter().filter(|i| i.plan_pending) {
+        let planned = candidates::planned_to_free(input.plan);
+        freed.0 += planned.0;
+        freed.1 += planned.1;
+    }
+    freed.0 += relief.orders.iter().map(|o| o.bytes).sum::<u64>();
+    freed.1 += relief.orders.iter().map(|o| o.inodes).sum::<u64>();
+    let headroom: u64 = runs
+        .iter()
+        .map(|i| candidates::next_save(i.plan, now, i.active_within))
+        .sum();
+    let need = |freed: (u64, u64)| shortfall(fs.target, fs.state, freed, headroom);
+    relief.before = need(freed);
+    if relief.before.is_met() {
+        return relief;
+    }
+    let why = describe_filesystem(fs, headroom);
+    let mut pool: Vec<(usize, Candidate)> = Vec::new();
+    for (index, input) in runs.iter().enumerate() {
+        for c in candidates::candidates(input.plan, input.slims) {
+            pool.push((index, c));
+        }
+    }
+    sort_pool(&mut pool, runs);
+    for (run, candidate) in pool {
+        if need(freed).is_met() {
+            return relief;
+        }
+        if let Some(order) = taken.take(run, &candidate, &why) {
+            freed.0 += order.bytes;
+            freed.1 += order.inodes;
+            relief.orders.push(order);
+        }
+    }
+    let missing = need(freed);
+    if !missing.is_met() {
+        relief.unmet = Some(unmet(runs, &taken, missing));
+    }
+    relief
+}
+
+/// A run's `max_bytes`: what it holds after its plan, brought under the budget from its own
+/// candidates.
+fn budget(index: usize, input: &RunInput<'_>, max: u64, taken: &mut Taken, relief: &mut Relief) {
+    let holds = candidates::run_bytes_after(input.plan);
+    if holds <= max {
+        return;
+    }
+    let why = format!(
+        "max_bytes {} on {}: it holds {}",
+        crate::report::human_bytes(max),
+        input.run.display(),
+        crate::report::human_bytes(holds)
+    );
+    let mut pool: Vec<(usize, Candidate)> = candidates::candidates(input.plan, input.slims)
+        .into_iter()
+        .map(|c| (index, c))
+        .collect();
+    sort_pool(&mut pool, std::slice::from_ref(input));
+    let mut over = holds - max;
+    for (run, candidate) in pool {
+        if over == 0 {
+            return;
+        }
+        if let Some(order) = taken.take(run, &candidate, &why) {
+            over = over.saturating_sub(order.bytes);
+            relief.orders.push(order);
+        }
+    }
+    if over > 0 {
+        let missing = Shortfall {
+            bytes: over,
+            want_bytes: max,
+            ..Shortfall::default()
+        };
+        relief
+            .budgets_unmet
+            .push((index, unmet(std::slice::from_ref(input), taken, missing)));
+    }
+}
+
+/// DESIGN's order: by step, then oldest completion first, then run and name for a stable
+/// result (unknown completion times last: never expected here, as only complete checkpoints
+/// are candidates).
+fn sort_pool(pool: &mut [(usize, Candidate)], runs: &[RunInput<'_>]) {
+    pool.sort_by(|(ra, a), (rb, b)| {
+        a.step
+            .cmp(&b.step)
+            .then_with(|| match (a.completed_at, b.completed_at) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (x, y) => y.is_some().cmp(&x.is_some()).reverse(),
+            })
+            .then_with(|| runs[*ra].run.cmp(runs[*rb].run))
+            .then_with(|| a.checkpoint.cmp(&b.checkpoint))
+    });
+}
+
+/// What pressure has taken so far, so no checkpoint is ordered twice and a deletion after a
+/// slim counts only what the slim left.
+#[derive(Debug, Default)]
+struct Taken {
+    slimmed: HashSet<(usize, String)>,
+    deleted: HashSet<(usize, String)>,
+}
+
+impl Taken {
+    fn take(&mut self, run: usize, c: &Candidate, why: &str) -> Option<Order> {
+        let key = (run, c.checkpoint.clone());
+        if self.deleted.contains(&key) {
+            return None;
+        }
+        let (action, bytes, inodes) = if c.step == Step::Slim {
+            if !self.slimmed.insert(key) {
+                return None;
+            }
+            (Action::Slim, c.bytes, c.inodes)
+        } else {
+            let (bytes, inodes) = if self.slimmed.contains(&key) {
+                (
+                    c.bytes.saturating_sub(c.slim_bytes),
+                    c.inodes.saturating_sub(c.slim_inodes),
+                )
+            } else {
+                (c.bytes, c.inodes)
+            };
+            self.deleted.insert(key);
+            (Action::Delete, bytes, inodes)
+        };
+        Some(Order {
+            run,
+            checkpoint: c.checkpoint.clone(),
+            action,
+            step: c.step,
+            bytes,
+            inodes,
+            detail: format!("{why}, {}", c.step.describe()),
+        })
+    }
+
+    fn has(&self, run: usize, checkpoint: &str) -> bool {
+        self.deleted.contains(&(run, checkpoint.to_owned()))
+    }
+}
+
+/// What is protected in `runs` (everything neither deleted by the plan nor by pressure).
+fn unmet(runs: &[RunInput<'_>], taken: &Taken, missing: Shortfall) -> Unmet {
+    let mut protected_bytes = 0;
+    let mut protected_count = 0;
+    for (index, input) in runs.iter().enumerate() {
+        for v in &input.plan.verdicts {
+            if v.decision != crate::plan::Decision::Delete && !taken.has(index, &v.name) {
+                protected_bytes += v.bytes.unwrap_or(0);
+                protected_count += 1;
+            }
+        }
+    }
+    Unmet {
+        missing,
+        protected_bytes,
+        protected_count,
+    }
+}
+
+/// "min_free 10% on /data: 6.2% free" — the target that is not met, as the detail of each
+/// pressure decision it causes.
+fn describe_filesystem(fs: Filesystem<'_>, headroom: u64) -> String {
+    use super::target::Unit;
+    let (target, state) = (fs.target, fs.state);
+    let on = target.path.display();
+    let mut parts = Vec::new();
+    if let Some(floor) = target.min_free {
+        parts.push(format!("min_free {}", floor.show(Unit::Bytes)));
+    }
+    if target.headroom {
+        parts.push(format!(
+            "headroom {} for the next saves",
+            Unit::Bytes.show(headroom)
+        ));
+    }
+    if let Some(floor) = target.min_free_inodes {
+        parts.push(format!("min_free_inodes {}", floor.show(Unit::Inodes)));
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let percent = |free: u64, total: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            free as f64 * 100.0 / total as f64
+        }
+    };
+    format!(
+        "{} on {on}: {} free ({:.1}%), {} inodes free",
+        parts.join(" + "),
+        Unit::Bytes.show(state.free_bytes),
+        percent(state.free_bytes, state.total_bytes),
+        state.free_inodes
+    )
+}

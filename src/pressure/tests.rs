@@ -1,0 +1,454 @@
+//! Table tests of the pressure step: DESIGN's order, the never-list, budgets per run,
+//! floors and headroom per filesystem, slimming before deleting, and orders checked again
+//! against a fresh plan.
+
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::checkpoint::{Checkpoint, MetricObservation, Protection, Slim};
+use crate::plan::tests::{ck, now};
+use crate::plan::{plan, Decision, Plan, Reason};
+use crate::policy::{BestRule, Mode, Policy};
+
+const MIB: u64 = 1 << 20;
+const HOUR: u64 = 3600;
+
+/// A complete checkpoint of `mib` MiB at `step`, completed `age` seconds ago.
+fn sized(step: u64, age: u64, mib: u64) -> Checkpoint {
+    let mut c = ck(&format!("checkpoint-{step}"), step, age);
+    let f = c.fingerprint.as_mut().unwrap();
+    f.bytes = mib * MIB;
+    f.files = 4;
+    c
+}
+
+/// Steps 100..=N*100, one an hour, each `mib` MiB; the newest completed an hour ago.
+fn run_of(n: u64, mib: u64) -> Vec<Checkpoint> {
+    (1..=n)
+        .map(|i| sized(i * 100, (n + 1 - i) * HOUR, mib))
+        .collect()
+}
+
+fn input<'a>(run: &'a Path, plan: &'a Plan) -> RunInput<'a> {
+    RunInput {
+        run,
+        plan,
+        max_bytes: None,
+        slims: false,
+        active_within: Duration::from_secs(6 * HOUR),
+        plan_pending: true,
+    }
+}
+
+fn data(min_free: Option<Floor>, headroom: bool) -> FilesystemTarget {
+    FilesystemTarget {
+        path: PathBuf::from("/data"),
+        min_free,
+        min_free_inodes: None,
+        headroom,
+    }
+}
+
+/// A filesystem of 1000 MiB with `free` MiB free and plenty of inodes.
+fn fs_state(free: u64) -> FsState {
+    FsState {
+        total_bytes: 1000 * MIB,
+        free_bytes: free * MIB,
+        total_inodes: 100_000,
+        free_inodes: 90_000,
+    }
+}
+
+fn ordered(relief: &Relief) -> Vec<(usize, &str, Action)> {
+    relief
+        .orders
+        .iter()
+        .map(|o| (o.run, o.checkpoint.as_str(), o.action))
+        .collect()
+}
+
+fn keep_within_and_last() -> Policy {
+    Policy {
+        keep_within: Some(Duration::from_secs(3 * HOUR + 60)),
+        ..Policy::keep_last(6)
+    }
+}
+
+#[test]
+fn a_met_floor_orders_nothing() {
+    let p = plan(&run_of(5, 10), &Policy::keep_last(5), now());
+    let target = data(Some(Floor::Percent(10.0)), false);
+    let relief = relieve(
+        &[input(Path::new("/data/a"), &p)],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(100),
+        }),
+        now(),
+    );
+    assert!(relief.orders.is_empty());
+    assert!(relief.unmet.is_none());
+    assert!(relief.before.is_met());
+    assert_eq!(relief.before.want_bytes, 100 * MIB);
+}
+
+#[test]
+fn a_crossed_floor_deletes_in_designs_order_and_stops_when_met() {
+    // Steps 100..800, 10 MiB each. keep_last 6 keeps 300..800; keep_within 3h keeps the
+    // newest three (600, 700, 800); 100 and 200 are the rules' own deletions.
+    let p = plan(&run_of(8, 10), &keep_within_and_last(), now());
+    assert_eq!(
+        p.deletions().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["checkpoint-100", "checkpoint-200"]
+    );
+    // The floor is 100 MiB; 55 MiB are free, 20 come from the rules' deletions: 25 missing,
+    // so three of the oldest `last`-only checkpoints go (300, 400, 500), oldest first.
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let relief = relieve(
+        &[input(Path::new("/data/a"), &p)],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(55),
+        }),
+        now(),
+    );
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-300", Action::Delete),
+            (0, "checkpoint-400", Action::Delete),
+            (0, "checkpoint-500", Action::Delete),
+        ]
+    );
+    assert_eq!(relief.before.bytes, 25 * MIB);
+    assert!(relief.unmet.is_none());
+    let detail = &relief.orders[0].detail;
+    assert!(
+        detail.starts_with("min_free 100.0 MiB on /data: 55.0 MiB free (5.5%)"),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with("oldest `last` beyond the newest"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn within_only_goes_before_last_whatever_the_age() {
+    // keep_last 2 keeps 400 and 500; keep_within keeps everything: 100..300 are kept only by
+    // `within` and go first, even though a `last` one is older than none of them.
+    let policy = Policy {
+        keep_within: Some(Duration::from_secs(100 * HOUR)),
+        ..Policy::keep_last(2)
+    };
+    let p = plan(&run_of(5, 10), &policy, now());
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let relief = relieve(
+        &[input(Path::new("/data/a"), &p)],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(60),
+        }),
+        now(),
+    );
+    let steps: Vec<Step> = relief.orders.iter().map(|o| o.step).collect();
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-100", Action::Delete),
+            (0, "checkpoint-200", Action::Delete),
+            (0, "checkpoint-300", Action::Delete),
+            (0, "checkpoint-400", Action::Delete),
+        ]
+    );
+    assert_eq!(
+        steps,
+        [Step::Window, Step::Window, Step::Window, Step::Last]
+    );
+}
+
+#[test]
+fn the_never_list_stays_and_an_unmet_floor_says_what_is_protected() {
+    let mut cps = run_of(6, 10);
+    cps[0].protections.push(Protection::Pinned);
+    cps[1]
+        .protections
+        .push(Protection::Pointer("latest".to_owned()));
+    for (c, v) in cps.iter_mut().zip([0.5, 0.4, 0.1, 0.3, 0.6, 0.7]) {
+        c.metric = MetricObservation::Final(Some(v));
+    }
+    // In progress: never counted, never deleted.
+    let mut writing = sized(700, 0, 10);
+    writing.stable_since = Some(now());
+    cps.push(writing);
+    let policy = Policy {
+        keep_best: Some(BestRule {
+            count: NonZeroU64::new(2).unwrap(),
+            metric: "loss".to_owned(),
+            mode: Mode::Min,
+        }),
+        ..Policy::keep_last(6)
+    };
+    let p = plan(&cps, &policy, now());
+    assert_eq!(p.best.as_deref(), Some("checkpoint-300"));
+    let target = data(Some(Floor::Percent(50.0)), false);
+    let relief = relieve(
+        &[input(Path::new("/data/a"), &p)],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(10),
+        }),
+        now(),
+    );
+    // Only 400 (kept by `last` and rank 2 by `best`) and 500 (`last`) may go: 100 is pinned,
+    // 200 a pointer target, 300 the single best, 600 the newest complete, 700 in progress.
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-500", Action::Delete),
+            (0, "checkpoint-400", Action::Delete),
+        ]
+    );
+    let unmet = relief.unmet.expect("500 MiB cannot be found");
+    assert_eq!(unmet.missing.bytes, (500 - 10 - 20) * MIB);
+    assert_eq!(unmet.protected_count, 5);
+    assert_eq!(unmet.protected_bytes, 50 * MIB);
+}
+
+#[test]
+fn headroom_is_the_next_save_of_each_active_run() {
+    // Two active runs (20 and 30 MiB saves) and an idle one (completed 10 hours ago, over
+    // stale_after 6h): headroom 50 MiB. 40 MiB are free, so 10 MiB must come free.
+    let (a, b, idle) = (run_of(3, 20), run_of(3, 30), {
+        let mut old = run_of(3, 40);
+        for c in &mut old {
+            let f = c.fingerprint.as_mut().unwrap();
+            f.newest_mtime -= Duration::from_secs(10 * HOUR);
+        }
+        old
+    });
+    let policy = Policy::keep_last(3);
+    let plans = [
+        plan(&a, &policy, now()),
+        plan(&b, &policy, now()),
+        plan(&idle, &policy, now()),
+    ];
+    let paths = [
+        Path::new("/data/a"),
+        Path::new("/data/b"),
+        Path::new("/data/idle"),
+    ];
+    let inputs: Vec<RunInput<'_>> = paths.iter().zip(&plans).map(|(r, p)| input(r, p)).collect();
+    let target = data(None, true);
+    let relief = relieve(
+        &inputs,
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(40),
+        }),
+        now(),
+    );
+    assert_eq!(relief.before.want_bytes, 50 * MIB);
+    // The oldest `last` across all runs: the idle run's first (completed 13 hours ago).
+    assert_eq!(ordered(&relief), [(2, "checkpoint-100", Action::Delete)]);
+    assert!(relief.orders[0]
+        .detail
+        .starts_with("headroom 50.0 MiB for the next saves on /data"));
+}
+
+#[test]
+fn max_bytes_on_one_run_leaves_the_others_alone() {
+    let policy = Policy::keep_last(5);
+    let (a, b) = (
+        plan(&run_of(5, 10), &policy, now()),
+        plan(&run_of(5, 10), &policy, now()),
+    );
+    let mut limited = input(Path::new("/data/a"), &a);
+    limited.max_bytes = Some(25 * MIB);
+    let relief = relieve(&[limited, input(Path::new("/data/b"), &b)], None, now());
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-100", Action::Delete),
+            (0, "checkpoint-200", Action::Delete),
+            (0, "checkpoint-300", Action::Delete),
+        ]
+    );
+    assert!(relief.orders[0]
+        .detail
+        .starts_with("max_bytes 25.0 MiB on /data/a: it holds 50.0 MiB"));
+    assert!(relief.budgets_unmet.is_empty());
+}
+
+#[test]
+fn max_bytes_counts_checkpoints_in_progress_and_says_when_it_cannot_be_met() {
+    let mut cps = run_of(2, 10);
+    let mut writing = sized(300, 0, 30);
+    writing.stable_since = Some(now());
+    cps.push(writing);
+    let p = plan(&cps, &Policy::keep_last(2), now());
+    let mut limited = input(Path::new("/data/a"), &p);
+    limited.max_bytes = Some(15 * MIB);
+    let relief = relieve(&[limited], None, now());
+    // 50 MiB held; 100 goes (`last` beyond the newest), 200 is the newest complete.
+    assert_eq!(ordered(&relief), [(0, "checkpoint-100", Action::Delete)]);
+    let (run, unmet) = &relief.budgets_unmet[0];
+    assert_eq!(*run, 0);
+    assert_eq!(unmet.missing.bytes, 25 * MIB);
+}
+
+#[test]
+fn pressure_slims_before_it_deletes() {
+    let mut cps = run_of(4, 10);
+    for c in &mut cps {
+        c.slim = Slim::Whole {
+            bytes: 8 * MIB,
+            files: 3,
+        };
+    }
+    let policy = Policy {
+        slim_after: Some(3),
+        ..Policy::keep_last(4)
+    };
+    let p = plan(&cps, &policy, now());
+    let mut run = input(Path::new("/data/a"), &p);
+    run.slims = true;
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let relief = relieve(
+        &[run],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(80),
+        }),
+        now(),
+    );
+    // 20 MiB missing: slim 100, 200, 300 (8 MiB each; the newest is never slimmed) frees 24.
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-100", Action::Slim),
+            (0, "checkpoint-200", Action::Slim),
+            (0, "checkpoint-300", Action::Slim),
+        ]
+    );
+}
+
+#[test]
+fn a_deletion_after_a_slim_counts_only_what_the_slim_left() {
+    let mut cps = run_of(3, 10);
+    for c in &mut cps {
+        c.slim = Slim::Whole {
+            bytes: 8 * MIB,
+            files: 3,
+        };
+    }
+    let p = plan(&cps, &Policy::keep_last(3), now());
+    let mut run = input(Path::new("/data/a"), &p);
+    run.slims = true;
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let relief = relieve(
+        &[run],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(80),
+        }),
+        now(),
+    );
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-100", Action::Slim),
+            (0, "checkpoint-200", Action::Slim),
+            (0, "checkpoint-100", Action::Delete),
+            (0, "checkpoint-200", Action::Delete),
+        ]
+    );
+    // 20 MiB missing: the slims free 16, each deletion after them only the 2 they left.
+    assert_eq!(relief.orders[2].bytes, 2 * MIB);
+    assert_eq!(relief.orders[3].bytes, 2 * MIB);
+}
+
+#[test]
+fn an_inode_floor_is_met_like_a_byte_floor() {
+    let p = plan(&run_of(4, 1), &Policy::keep_last(4), now());
+    let target = FilesystemTarget {
+        min_free_inodes: Some(Floor::Amount(90_007)),
+        ..data(None, false)
+    };
+    let relief = relieve(
+        &[input(Path::new("/data/a"), &p)],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(900),
+        }),
+        now(),
+    );
+    // Each checkpoint is 4 files and its directory: two of them free the 7 inodes missing.
+    assert_eq!(relief.orders.len(), 2);
+    assert_eq!(relief.before.inodes, 7);
+}
+
+#[test]
+fn rule_deletions_still_to_come_count_only_when_pending() {
+    let p = plan(&run_of(5, 10), &Policy::keep_last(3), now());
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let fs = Filesystem {
+        target: &target,
+        state: fs_state(85),
+    };
+    let pending = input(Path::new("/data/a"), &p);
+    assert!(relieve(&[pending], Some(fs), now()).orders.is_empty());
+    let done = RunInput {
+        plan_pending: false,
+        ..pending
+    };
+    assert_eq!(relieve(&[done], Some(fs), now()).orders.len(), 2);
+}
+
+#[test]
+fn apply_turns_orders_into_pressure_decisions_and_drops_stale_ones() {
+    let p = plan(&run_of(5, 10), &Policy::keep_last(5), now());
+    let order = |name: &str, action, step| Order {
+        run: 0,
+        checkpoint: name.to_owned(),
+        action,
+        step,
+        bytes: 10 * MIB,
+        inodes: 5,
+        detail: "min_free 10% on /data: 5.0% free, oldest `last` beyond the newest".to_owned(),
+    };
+    let orders = [
+        order("checkpoint-100", Action::Delete, Step::Last),
+        // The newest complete: protected in the fresh plan, dropped.
+        order("checkpoint-500", Action::Delete, Step::Last),
+        // Gone since.
+        order("checkpoint-50", Action::Delete, Step::Last),
+        // Not slimmable: the scan found no training state.
+        order("checkpoint-200", Action::Slim, Step::Slim),
+        // Ordered as `within`, but `last` keeps it now: a stronger rule than ordered.
+        order("checkpoint-300", Action::Delete, Step::Window),
+    ];
+    let mut fresh = p.clone();
+    assert_eq!(apply(&mut fresh, &orders), 4);
+    let v = fresh.verdict("checkpoint-100").unwrap();
+    assert_eq!(v.decision, Decision::Delete);
+    assert_eq!(v.reasons, [Reason::Pressure]);
+    assert!(v.detail.starts_with("min_free 10% on /data"));
+    for name in [
+        "checkpoint-200",
+        "checkpoint-300",
+        "checkpoint-400",
+        "checkpoint-500",
+    ] {
+        assert_eq!(fresh.verdict(name), p.verdict(name), "{name}");
+    }
+}
+
+#[test]
+fn percent_floors_round_up() {
+    assert_eq!(Floor::Percent(10.0).of(1_000_001), 100_001);
+    assert_eq!(Floor::Percent(50.0).of(10), 5);
+    assert_eq!(Floor::Amount(7).of(10), 7);
+}
