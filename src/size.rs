@@ -3,42 +3,23 @@
 //! count in 1024s, decimal ones (`kB`, `MB`, `GB`, `TB`) in 1000s, as `ls -h --si` and `df`
 //! do; units are case-insensitive, so `32mib` is `32MiB`.
 
-/// Parses a size in bytes.
+/// Parses a size in bytes. The `bytesize` crate reads the number and the unit; what it would
+/// take too loosely for a config file is refused first: a number that starts or ends with a
+/// dot (`.5GB`), and a size too large for 64 bits (which it saturates).
 pub fn parse(text: &str) -> Result<u64, String> {
     let bad =
         || format!("`{text}` is not a size; write e.g. \"32MiB\", \"1GB\" or a number of bytes");
     let trimmed = text.trim();
-    let split = trimmed
+    let number_end = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1000,
-        "m" | "mb" => 1000_u64.pow(2),
-        "g" | "gb" => 1000_u64.pow(3),
-        "t" | "tb" => 1000_u64.pow(4),
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        "tib" => 1 << 40,
-        _ => return Err(bad()),
-    };
+    let number = &trimmed[..number_end];
     if number.is_empty() || number.starts_with('.') || number.ends_with('.') {
         return Err(bad());
     }
-    // Whole numbers exactly; fractions through f64, whose 53 bits cover any size a disk holds.
-    if let Ok(whole) = number.parse::<u64>() {
-        return whole.checked_mul(multiplier).ok_or_else(bad);
-    }
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    #[allow(clippy::cast_precision_loss)]
-    let bytes = (value * multiplier as f64).round();
-    if bytes.is_finite() && (0.0..1.8e19).contains(&bytes) {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Ok(bytes as u64)
-    } else {
-        Err(bad())
+    match trimmed.parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() < u64::MAX => Ok(size.as_u64()),
+        _ => Err(bad()),
     }
 }
 

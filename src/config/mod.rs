@@ -6,6 +6,7 @@
 //! watch (`metric_source.path`) are relative to each run directory.
 
 mod error;
+mod filesystem;
 mod lenient;
 pub(crate) mod overrides;
 pub mod raw;
@@ -48,6 +49,9 @@ pub struct DaemonSettings {
     pub log_format: LogFormat,
     /// Absolute; `None` means $STATE_DIRECTORY, else the user's XDG state directory.
     pub state_dir: Option<PathBuf>,
+    /// How often the daemon measures the filesystems that have a `[[filesystem]]` table, so
+    /// space taken by anything else on the node starts a pressure pass.
+    pub disk_check_interval: Duration,
 }
 
 /// One `[[watch]]`, with `[defaults]` folded in.
@@ -69,6 +73,8 @@ pub struct Watch {
     /// the checkpoints they serve is unknown, and those checkpoints are kept.
     pub max_metric_bytes: u64,
     pub run_overrides: bool,
+    /// `max_bytes`: this run's checkpoints, complete and in progress, stay under this.
+    pub max_bytes: Option<u64>,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }
@@ -86,6 +92,16 @@ pub struct Config {
     pub file: PathBuf,
     pub daemon: DaemonSettings,
     pub watches: Vec<Watch>,
+    /// `[[filesystem]]` tables, in file order.
+    pub filesystems: Vec<Filesystem>,
+}
+
+/// One `[[filesystem]]`, with where it was written (for errors found when it is measured).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filesystem {
+    pub target: crate::pressure::FilesystemTarget,
+    /// Line and column of its `path`.
+    pub at: (usize, usize),
 }
 
 impl Config {
@@ -113,10 +129,14 @@ impl Config {
             }])
         })?;
         let absolute = std::path::absolute(file).unwrap_or_else(|_| file.to_owned());
-        Self::parse(&text, &absolute)
+        let config = Self::parse(&text, &absolute)?;
+        filesystem::check_on_disk(&config)?;
+        Ok(config)
     }
 }
 
+#[cfg(test)]
+mod disk_tests;
 #[cfg(test)]
 mod keep_every_tests;
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{Watch, WatchSource};
 pub const OVERRIDES_FILE: &str = ".ckptd.toml";
 
 /// Keys a run may override.
-const ALLOWED: &str = "keep_last, keep_best, keep_every_steps, keep_every, keep_within, metric, mode, settle, dry_run, max_metric_bytes";
+const ALLOWED: &str = "keep_last, keep_best, keep_every_steps, keep_every, keep_within, metric, mode, settle, dry_run, max_metric_bytes, max_bytes";
 
 /// The watch as it applies to `run`: `Ok(None)` when overrides are off or the run has none.
 pub fn apply_run_overrides(watch: &Watch, run: &Path) -> Result<Option<Watch>, ConfigErrors> {

@@ -16,6 +16,18 @@ pub struct RawFile {
     pub defaults: Option<Spanned<RawWatch>>,
     #[serde(default)]
     pub watch: Vec<Spanned<RawWatch>>,
+    #[serde(default)]
+    pub filesystem: Vec<Spanned<RawFilesystem>>,
+}
+
+/// One `[[filesystem]]`: what must stay free on the filesystem that holds `path`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilesystem {
+    pub path: Option<Spanned<String>>,
+    pub min_free: Option<Spanned<RawSize>>,
+    pub min_free_inodes: Option<Spanned<RawSize>>,
+    pub headroom: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -24,6 +36,7 @@ pub struct RawDaemon {
     pub rescan_interval: Option<Spanned<String>>,
     pub log_format: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
+    pub disk_check_interval: Option<Spanned<String>>,
 }
 
 /// One `[[watch]]`; also the shape of `[defaults]` and of a run's `.ckptd.toml`, which allow
@@ -53,6 +66,7 @@ pub struct RawWatch {
     pub metric_timeout: Option<Spanned<String>>,
     pub metric_source: Option<Spanned<RawMetricSource>>,
     pub max_metric_bytes: Option<Spanned<RawSize>>,
+    pub max_bytes: Option<Spanned<RawSize>>,
 }
 
 /// `keep_every` as written: a duration (every window, forever), or a list of counted windows
@@ -156,6 +170,7 @@ impl RawWatch {
                 metric_timeout,
                 metric_source,
                 max_metric_bytes,
+                max_bytes,
             ]
         );
         self

@@ -25,6 +25,7 @@ const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
 const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
 const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
+const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
 
 /// Turns a TOML syntax or shape error into a located one.
@@ -92,6 +93,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             watches.push(watch);
         }
     }
+    let filesystems = super::filesystem::validate(raw.filesystem, &config_dir, &mut errors);
     // What validation says only because a mistaken key was taken out is not said again.
     errors
         .list
@@ -105,6 +107,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             file: file.to_owned(),
             daemon: daemon.expect("no errors means every field is valid"),
             watches,
+            filesystems,
         })
     } else {
         Err(ConfigErrors(errors.list))
@@ -131,6 +134,13 @@ fn daemon_settings(
         ],
     )
     .unwrap_or(LogFormat::Auto);
+    let disk_check_interval = duration(
+        e,
+        raw.disk_check_interval.as_ref(),
+        "disk_check_interval",
+        false,
+    )
+    .unwrap_or(DISK_CHECK_INTERVAL);
     let state_dir = raw
         .state_dir
         .map(|s| crate::paths::normalize(&config_dir.join(s.into_inner())));
@@ -138,6 +148,7 @@ fn daemon_settings(
         rescan_interval,
         log_format,
         state_dir,
+        disk_check_interval,
     })
 }
 
@@ -195,6 +206,7 @@ pub(super) fn watch(
     let metric_window = count(e, raw.metric_window.as_ref(), "metric_window", 0).unwrap_or(1);
     let max_metric_bytes = size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes")
         .unwrap_or(crate::metrics::DEFAULT_MAX_METRIC_BYTES);
+    let max_bytes = size(e, raw.max_bytes.as_ref(), "max_bytes");
     if e.list.len() > before {
         return None;
     }
@@ -211,12 +223,13 @@ pub(super) fn watch(
         metric_window,
         max_metric_bytes,
         run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
+        max_bytes,
         source: Arc::clone(source),
     })
 }
 
 /// A size of at least one byte: a whole number of bytes, or text with a unit (`"32MiB"`).
-fn size(e: &mut Errors<'_>, value: Option<&Spanned<RawSize>>, key: &str) -> Option<u64> {
+pub(super) fn size(e: &mut Errors<'_>, value: Option<&Spanned<RawSize>>, key: &str) -> Option<u64> {
     let value = value?;
     let bytes = match value.get_ref() {
         RawSize::Bytes(n) => {
