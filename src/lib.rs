@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod disk;
 pub mod duration;
 pub mod execute;
 pub mod fs_kind;

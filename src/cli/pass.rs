@@ -15,6 +15,7 @@ use std::time::SystemTime;
 
 use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::config::{Config, Watch};
+use crate::disk::FsOutcome;
 use crate::execute::Journal;
 use crate::pass::{self, Hooks, PassReport, Reached, Settled};
 use crate::plan::{Plan, Verdict};
@@ -59,13 +60,75 @@ pub fn passes(
         .collect()
 }
 
-/// Read-only passes (`plan`, `status`): the runs that could be planned, and whether an ERROR
-/// was said about any run (it could not be scanned, its overrides are invalid): exit 1.
-pub fn look(config: &Config, runs: &[Run]) -> (Vec<PassReport>, bool) {
+/// What the read-only passes of `plan` and `status` found.
+pub struct Looked {
+    /// The runs that could be planned, pressure decisions folded in.
+    pub reports: Vec<PassReport>,
+    /// An ERROR was said about some run (it could not be scanned, its overrides are invalid,
+    /// its `max_bytes` cannot be met) or filesystem (its target cannot be met): exit 1.
+    pub failed: bool,
+    /// Each configured filesystem: its state, target and pressure decisions.
+    pub filesystems: Vec<FsOutcome>,
+}
+
+/// Read-only passes (`plan`, `status`), with the pressure across each filesystem folded in.
+pub fn look(config: &Config, runs: &[Run]) -> Looked {
     let mut reports = passes(config, runs, &mut OneShot::looking(), &Shutdown::never());
-    let failed = reports.iter().any(|r| r.failures() > 0);
+    let mut failed = reports.iter().any(|r| r.failures() > 0);
     reports.retain(|r| matches!(r.reached, Reached::Planned));
-    (reports, failed)
+    let filesystems = pressure(config, &reports);
+    fold_pressure(&mut reports, &filesystems);
+    failed |= filesystems
+        .iter()
+        .any(|f| f.relief.unmet.is_some() || f.state.is_err());
+    Looked {
+        reports,
+        failed,
+        filesystems,
+    }
+}
+
+/// The pressure step across each configured filesystem, over the runs `reports` planned
+/// (with RUNs named, only those). Empty without `[[filesystem]]` tables.
+pub fn pressure(config: &Config, reports: &[PassReport]) -> Vec<FsOutcome> {
+    if config.filesystems.is_empty() {
+        return Vec::new();
+    }
+    let summaries = reports
+        .iter()
+        .filter(|r| matches!(r.reached, Reached::Planned))
+        .map(|r| r.pressure_summary(!r.carried_out))
+        .collect();
+    crate::disk::relieve_each(
+        &crate::disk::Disks::new(&config.filesystems),
+        summaries,
+        SystemTime::now(),
+    )
+}
+
+/// Folds the filesystems' pressure decisions into the plans (what a read-only look shows).
+/// Returns, by run, the verdicts that became pressure deletions.
+pub fn fold_pressure(
+    reports: &mut [PassReport],
+    filesystems: &[FsOutcome],
+) -> Vec<(usize, String)> {
+    let orders = crate::disk::orders_by_run(filesystems);
+    let mut turned = Vec::new();
+    for (index, report) in reports.iter_mut().enumerate() {
+        if let Some(orders) = orders.get(&report.run) {
+            crate::pressure::apply(&mut report.plan, orders);
+            for order in orders {
+                let deleted = report
+                    .plan
+                    .verdict(&order.checkpoint)
+                    .is_some_and(|v| v.decision == crate::plan::Decision::Delete);
+                if deleted && order.action == crate::pressure::Action::Delete {
+                    turned.push((index, order.checkpoint.clone()));
+                }
+            }
+        }
+    }
+    turned
 }
 
 /// What `plan` shows of a run.
@@ -97,6 +160,9 @@ pub struct OneShot {
     first_looks: HashMap<PathBuf, FirstLook>,
     /// What a user confirmed at `prune`'s prompt, by run: nothing else is deleted.
     confirmed: Option<HashMap<PathBuf, HashSet<String>>>,
+    /// Pressure decisions across filesystems, for `prune`'s second pass over the runs they
+    /// concern.
+    pub orders: HashMap<PathBuf, Vec<crate::pressure::Order>>,
 }
 
 /// The fingerprints of a run's checkpoints at a first look, and when it was made.
@@ -218,6 +284,16 @@ impl Hooks for OneShot {
             first_is_free: true,
             only,
             ..pass::Limits::default()
+        }
+    }
+
+    fn pressure_orders(&mut self, run: &Path) -> Vec<crate::pressure::Order> {
+        self.orders.remove(run).unwrap_or_default()
+    }
+
+    fn budget_unmet(&mut self, run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
+        if !self.quiet {
+            pass::log_budget_unmet(run, watch, unmet);
         }
     }
 

@@ -16,15 +16,16 @@ pub fn plan(config: &Config, runs: &[PathBuf], json: bool) -> u8 {
             return EXIT_USAGE;
         }
     };
-    let (reports, failed) = pass::look(config, &runs);
-    let plans: Vec<RunPlan> = reports.iter().map(pass::run_plan).collect();
+    let looked = pass::look(config, &runs);
+    let plans: Vec<RunPlan> = looked.reports.iter().map(pass::run_plan).collect();
     if json {
-        outln!("{}", report::json::render(&plans));
+        outln!("{}", report::json::render(&plans, &looked.filesystems));
     } else {
         out!("{}", report::table::render(&plans));
+        out!("{}", report::table::render_filesystems(&looked.filesystems));
     }
     // A held run (keep_best found no metric at all) is an error to fix.
-    if failed || reports.iter().any(|r| r.plan.held()) {
+    if looked.failed || looked.reports.iter().any(|r| r.plan.held()) {
         EXIT_FAILED
     } else {
         EXIT_OK

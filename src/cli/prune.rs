@@ -42,7 +42,9 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     }
     let mut reports = pass::passes(config, &runs, &mut hooks, &shutdown);
     pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks, &shutdown);
+    let unmet = under_pressure(config, &runs, &mut reports, &mut hooks, &shutdown, dry_run);
     let tally = Tally {
+        unmet,
         dry_run,
         interrupted: shutdown.requested(),
         failed: reports.iter().map(PassReport::failures).sum(),
@@ -57,7 +59,7 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
         total.absorb(report.executed);
     }
     outln!("{}", summary(&total, &tally));
-    if tally.failed > 0 || tally.held > 0 || tally.interrupted {
+    if tally.failed > 0 || tally.held > 0 || tally.unmet > 0 || tally.interrupted {
         EXIT_FAILED
     } else {
         EXIT_OK
@@ -68,8 +70,62 @@ fn count(reports: &[PassReport], which: impl Fn(&PassReport) -> bool) -> usize {
     reports.iter().filter(|r| which(r)).count()
 }
 
+/// The pressure step after the rules' own deletions: each configured filesystem is measured
+/// and, where its target is not met, a second pass over the runs pressure chose carries its
+/// decisions out (a dry run folds them into the plans and says them). Returns how many
+/// filesystems cannot meet their target (an ERROR each).
+fn under_pressure(
+    config: &Config,
+    runs: &[Run],
+    reports: &mut Vec<PassReport>,
+    hooks: &mut OneShot,
+    shutdown: &crate::shutdown::Shutdown,
+    dry_run: bool,
+) -> usize {
+    let filesystems = pass::pressure(config, reports);
+    for fs in &filesystems {
+        if let Err(e) = &fs.state {
+            tracing::error!(filesystem = %fs.target.path.display(), error = %e, "cannot measure free space on {}: {e}; no pressure decision there", fs.target.path.display());
+        }
+        if let Some(unmet) = &fs.relief.unmet {
+            crate::disk::log_unmet(fs, unmet);
+        }
+    }
+    let unmet = filesystems
+        .iter()
+        .filter(|f| f.relief.unmet.is_some() || f.state.is_err())
+        .count();
+    if dry_run {
+        for (index, name) in pass::fold_pressure(reports, &filesystems) {
+            let report = &mut reports[index];
+            if let Some(v) = report.plan.verdict(&name) {
+                execute::log_deletion(
+                    &report.run,
+                    &report.watch,
+                    v,
+                    "dry run: would delete checkpoint",
+                );
+                report.executed.would_delete.push(execute::deleted(v));
+            }
+        }
+        return unmet;
+    }
+    hooks.orders = crate::disk::orders_by_run(&filesystems);
+    let again: Vec<Run> = runs
+        .iter()
+        .filter(|r| hooks.orders.contains_key(&r.path))
+        .cloned()
+        .collect();
+    if !again.is_empty() {
+        reports.extend(pass::passes(config, &again, hooks, shutdown));
+    }
+    unmet
+}
+
 /// What the summary says besides the outcome of the deletions.
 struct Tally {
+    /// Filesystems whose target cannot be met (or that cannot be measured).
+    unmet: usize,
     dry_run: bool,
     interrupted: bool,
     failed: usize,
@@ -84,10 +140,16 @@ struct Tally {
 /// when the answer is no.
 fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>>> {
     let never = crate::shutdown::Shutdown::never();
-    let preview: Vec<PassReport> = pass::passes(config, runs, &mut OneShot::previewing(), &never)
-        .into_iter()
-        .filter(|r| matches!(r.reached, Reached::Planned) && !r.watch.dry_run)
-        .collect();
+    let mut preview: Vec<PassReport> =
+        pass::passes(config, runs, &mut OneShot::previewing(), &never)
+            .into_iter()
+            .filter(|r| matches!(r.reached, Reached::Planned))
+            .collect();
+    // What pressure would add is shown and asked about too; a dry-run watch still counts
+    // for the filesystem it is on, but nothing of it is asked about.
+    let filesystems = pass::pressure(config, &preview);
+    pass::fold_pressure(&mut preview, &filesystems);
+    preview.retain(|r| !r.watch.dry_run);
     let to_delete: usize = preview.iter().map(|r| r.plan.deletions().count()).sum();
     let shown = preview
         .iter()
@@ -135,7 +197,7 @@ fn summary(total: &execute::Outcome, tally: &Tally) -> String {
         n => format!("; {n} runs {what} ({why})"),
     };
     format!(
-        "{}; {} skipped, {} failed{}{}{}{}",
+        "{}; {} skipped, {} failed{}{}{}{}{}",
         parts.join("; "),
         total.skipped(),
         tally.failed,
@@ -150,6 +212,13 @@ fn summary(total: &execute::Outcome, tally: &Tally) -> String {
             "held",
             "keep_best found no metric: see the ERROR"
         ),
+        match tally.unmet {
+            0 => String::new(),
+            n => format!(
+                "; {n} filesystem{} below its target (see the ERROR)",
+                if n == 1 { "" } else { "s" }
+            ),
+        },
         if tally.interrupted {
             "; interrupted: the rest was not deleted"
         } else {

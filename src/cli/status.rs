@@ -13,16 +13,20 @@ use crate::report::human_bytes;
 
 pub fn status(config: &Config) -> u8 {
     let now = SystemTime::now();
-    let (reports, failed) = match pass::select_runs(config, &[]) {
+    let looked = match pass::select_runs(config, &[]) {
         Ok(runs) => pass::look(config, &runs),
         Err(message) => {
             errln!("ckptd: {message}");
             return EXIT_USAGE;
         }
     };
-    out!("{}", render(&reports, now));
+    out!("{}", render(&looked.reports, now));
+    out!(
+        "{}",
+        crate::report::table::render_filesystems(&looked.filesystems)
+    );
     // A held run is an error to fix, as in `plan` and `prune`.
-    if failed || reports.iter().any(|r| r.plan.held()) {
+    if looked.failed || looked.reports.iter().any(|r| r.plan.held()) {
         EXIT_FAILED
     } else {
         EXIT_OK

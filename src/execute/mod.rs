@@ -429,10 +429,15 @@ pub fn log_deletion(run: &Path, watch: &Watch, v: &Verdict, message: &str) {
         value = v.metric.value(),
         metrics = %v.checkpoint.metrics.to_json(),
         decision = "delete",
-        reasons = "unkept",
+        reasons = %v.reasons_text(),
         detail = %v.detail,
         // The message repeats the essentials: `journalctl` shows only the message by default.
-        "{message}: {} ({}): {}",
+        "{message}{}: {} ({}): {}",
+        if v.reasons.contains(&crate::plan::Reason::Pressure) {
+            " under pressure"
+        } else {
+            ""
+        },
         v.name,
         crate::report::human_bytes(v.bytes.unwrap_or(0)),
         v.detail

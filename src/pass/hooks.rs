@@ -98,6 +98,17 @@ pub trait Hooks: Journal {
         clock: RunClock,
     ) -> Option<Instant>;
 
+    /// Pressure decisions made across the runs of a filesystem that concern `run`; the pass
+    /// applies the ones its fresh plan still allows.
+    fn pressure_orders(&mut self, _run: &Path) -> Vec<crate::pressure::Order> {
+        Vec::new()
+    }
+
+    /// The run's `max_bytes` cannot be met, even after every deletion pressure may make.
+    fn budget_unmet(&mut self, run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
+        log_budget_unmet(run, watch, unmet);
+    }
+
     /// How long deletions in `run` may go on, given how long looking took, and which.
     fn limits(&self, _run: &Path, _looked: Duration) -> Limits {
         Limits {
@@ -124,4 +135,11 @@ pub trait Hooks: Journal {
 /// The ERROR for an invalid `.ckptd.toml`.
 pub fn log_overrides_invalid(run: &Path, watch: &Watch, message: &str) {
     tracing::error!(run = %run.display(), watch = %watch.name, error = %message, "run overrides invalid: nothing is deleted in {} until its .ckptd.toml is fixed (planned under watch {}'s policy meanwhile): {message}", run.display(), watch.name);
+}
+
+/// The ERROR for a run over its `max_bytes` that pressure cannot bring under it.
+pub fn log_budget_unmet(run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
+    let text = crate::disk::unmet_text(unmet);
+    let max = crate::report::human_bytes(unmet.missing.want_bytes);
+    tracing::error!(run = %run.display(), watch = %watch.name, max_bytes = unmet.missing.want_bytes, missing_bytes = unmet.missing.bytes, protected_bytes = unmet.protected_bytes, "cannot bring {} under its max_bytes {max}: {text}", run.display());
 }

@@ -21,7 +21,7 @@ use crate::lock::RunLock;
 use crate::plan::{plan, Plan};
 use crate::shutdown::Shutdown;
 use crate::storage_clock::RunClock;
-pub use hooks::{log_overrides_invalid, Hooks, Limits, Settled};
+pub use hooks::{log_budget_unmet, log_overrides_invalid, Hooks, Limits, Settled};
 
 /// How far a pass got.
 #[derive(Debug, Default)]
@@ -40,6 +40,9 @@ pub enum Reached {
 }
 
 /// What one pass found and did.
+// Each flag is an independent fact about the pass that a different caller reads (the exit
+// code, the trash timer, prune's second look, the pressure step): not a state in disguise.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug)]
 pub struct PassReport {
     pub run: PathBuf,
@@ -61,6 +64,11 @@ pub struct PassReport {
     pub overrides_invalid: bool,
     /// When to look at this run again, if anything is pending.
     pub recheck_at: Option<Instant>,
+    /// The plan was carried out (not a dry run, a read-only look or a held-back one): free
+    /// space already shows its deletions, as far as they succeeded.
+    pub carried_out: bool,
+    /// The run's `max_bytes` cannot be met: what is missing and protected (an ERROR said so).
+    pub budget_unmet: Option<crate::pressure::Unmet>,
 }
 
 impl PassReport {
@@ -76,12 +84,14 @@ impl PassReport {
             held_back: false,
             overrides_invalid: false,
             recheck_at: None,
+            carried_out: false,
+            budget_unmet: None,
         }
     }
 
     /// How many ERRORs worth exit 1 the pass ended in: overrides that are invalid, a lock
     /// that could not be taken, a run that could not be scanned, trash or deletions that
-    /// failed. (A held run is counted by the caller: an error to fix, not a failure to act.)
+    /// failed, a `max_bytes` that cannot be met. (A held run is counted by the caller: an error to fix, not a failure to act.)
     pub fn failures(&self) -> usize {
         let stopped = usize::from(matches!(
             self.reached,
@@ -90,7 +100,21 @@ impl PassReport {
         stopped
             + usize::from(self.overrides_invalid)
             + usize::from(self.trash_failed)
+            + usize::from(self.budget_unmet.is_some())
             + self.executed.failed()
+    }
+
+    /// The run as the pressure step sees it. `plan_pending`: the plan's deletions and slims
+    /// are not carried out (a dry run, a read-only look), so free space does not show them.
+    pub fn pressure_summary(&self, plan_pending: bool) -> crate::pressure::RunSummary {
+        let mut summary = crate::pressure::RunSummary::new(
+            &self.run,
+            &self.plan,
+            self.watch.policy.slim_after.is_some(),
+        );
+        summary.active_within = self.watch.stale_after;
+        summary.plan_pending = plan_pending;
+        summary
     }
 
     /// Something is left in the trash: it needs another try on a timer.
@@ -142,6 +166,7 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
         // Nothing to do now: the caller looks again.
     } else if deleting {
         report.executed = act(&report, hooks, shutdown, started.elapsed());
+        report.carried_out = true;
     } else if overrides_valid {
         // A dry run: said here, and only here, for the daemon and every command.
         for v in report.plan.deletions() {
@@ -216,10 +241,31 @@ fn scan_and_plan(
     };
     let mut settled = hooks.settle(run, watch, &mut checkpoints, report.clock, deleting);
     report.plan = plan(&checkpoints, &watch.policy, report.clock.now);
+    under_pressure(report, hooks);
+    let (run, watch) = (report.run.as_path(), &report.watch);
     settled
         .recheck
         .extend(hooks.planned(run, watch, &report.plan, report.clock));
     Some(settled)
+}
+
+/// Folds pressure into the fresh plan: the run's own `max_bytes`, then what the caller
+/// decided across the runs of its filesystem (each order checked against this plan).
+fn under_pressure(report: &mut PassReport, hooks: &mut impl Hooks) {
+    let (run, watch) = (report.run.as_path(), &report.watch);
+    let mut orders = Vec::new();
+    if let Some(max) = watch.max_bytes {
+        let mut summary = report.pressure_summary(true);
+        summary.max_bytes = Some(max);
+        let relief = crate::pressure::relieve(&[summary], None, report.clock.now);
+        for (_, unmet) in &relief.budgets_unmet {
+            hooks.budget_unmet(run, watch, unmet);
+        }
+        report.budget_unmet = relief.budgets_unmet.into_iter().map(|(_, u)| u).next();
+        orders = relief.orders;
+    }
+    orders.extend(hooks.pressure_orders(run));
+    crate::pressure::apply(&mut report.plan, &orders);
 }
 
 /// Takes the run lock, or says why the pass stops here.

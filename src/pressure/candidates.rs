@@ -161,19 +161,3 @@ pub fn run_bytes_after(plan: &Plan) -> u64 {
     let total: u64 = plan.verdicts.iter().filter_map(|v| v.bytes).sum();
     total.saturating_sub(planned_to_free(plan).0)
 }
-
-/// The size of the run's next save, for headroom: its newest complete checkpoint's, when one
-/// completed within `active_within` of `now` (the run is still saving).
-pub fn next_save(plan: &Plan, now: SystemTime, active_within: std::time::Duration) -> u64 {
-    plan.verdicts
-        .iter()
-        .filter(|v| v.reasons.contains(&Reason::NewestComplete))
-        .filter(|v| {
-            v.checkpoint
-                .completed_at()
-                .is_some_and(|t| now.duration_since(t).unwrap_or_default() <= active_within)
-        })
-        .filter_map(|v| v.bytes)
-        .max()
-        .unwrap_or(0)
-}

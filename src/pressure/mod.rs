@@ -15,5 +15,5 @@ mod tests;
 
 pub use apply::apply;
 pub use candidates::Step;
-pub use relieve::{relieve, Action, Filesystem, Order, Relief, RunInput, Unmet};
+pub use relieve::{relieve, Action, Filesystem, Order, Relief, RunSummary, Unmet};
 pub use target::{FilesystemTarget, Floor, FsState, Shortfall, Unit};

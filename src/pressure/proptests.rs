@@ -134,16 +134,9 @@ impl World {
         }
     }
 
-    fn inputs(&self) -> Vec<RunInput<'_>> {
+    fn inputs(&self) -> Vec<RunSummary> {
         (0..self.plans.len())
-            .map(|i| RunInput {
-                run: &self.paths[i],
-                plan: &self.plans[i],
-                max_bytes: None,
-                slims: self.slims[i],
-                active_within: Duration::from_secs(6 * 3600),
-                plan_pending: true,
-            })
+            .map(|i| RunSummary::new(&self.paths[i], &self.plans[i], self.slims[i]))
             .collect()
     }
 }
@@ -189,10 +182,7 @@ proptest! {
         let inputs = world.inputs();
         let relief = relieve(&inputs, Some(Filesystem { target: &target, state }), now());
         if let Some((_, before_last)) = relief.orders.split_last() {
-            let headroom: u64 = inputs
-                .iter()
-                .map(|i| candidates::next_save(i.plan, now(), i.active_within))
-                .sum();
+            let headroom: u64 = inputs.iter().map(|i| i.next_save(now())).sum();
             let mut freed = freed_by_plans(&world);
             for order in before_last {
                 freed.0 += order.bytes;

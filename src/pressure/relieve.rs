@@ -5,28 +5,78 @@
 //! the filesystem and carries the orders out.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::candidates::{self, Candidate, Step};
 use super::target::{shortfall, FilesystemTarget, FsState, Shortfall};
 use crate::plan::Plan;
 
-/// One run as pressure sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct RunInput<'a> {
-    pub run: &'a Path,
-    pub plan: &'a Plan,
+/// One run as pressure sees it: what its plan leaves and what pressure may take. Built from
+/// a plan once, so the daemon can keep it between passes without keeping the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub run: PathBuf,
     /// The run's `max_bytes`.
     pub max_bytes: Option<u64>,
-    /// Whether the run may be slimmed (its policy has `slim_after`).
-    pub slims: bool,
     /// The run's `stale_after`: a run whose newest checkpoint completed within it is active
     /// and gets headroom for its next save.
     pub active_within: Duration,
     /// Whether the filesystem's free space does not show the plan's own deletions and slims
     /// yet (they are still to be carried out, or only said, as in a dry run).
     pub plan_pending: bool,
+    candidates: Vec<Candidate>,
+    /// Completion time and size of the newest complete checkpoint(s).
+    newest: Vec<(Option<SystemTime>, u64)>,
+    planned_to_free: (u64, u64),
+    bytes_after: u64,
+    /// What the plan keeps (name, bytes): what an unmet target reports as protected.
+    kept: Vec<(String, u64)>,
+}
+
+impl RunSummary {
+    /// `run`'s plan as pressure sees it; `slims`: the run's policy has `slim_after`.
+    pub fn new(run: &Path, plan: &Plan, slims: bool) -> Self {
+        Self {
+            run: run.to_owned(),
+            max_bytes: None,
+            active_within: Duration::from_secs(6 * 3600),
+            plan_pending: true,
+            candidates: candidates::candidates(plan, slims),
+            newest: plan
+                .verdicts
+                .iter()
+                .filter(|v| v.reasons.contains(&crate::plan::Reason::NewestComplete))
+                .map(|v| (v.checkpoint.completed_at(), v.bytes.unwrap_or(0)))
+                .collect(),
+            planned_to_free: candidates::planned_to_free(plan),
+            bytes_after: candidates::run_bytes_after(plan),
+            kept: plan
+                .verdicts
+                .iter()
+                .filter(|v| v.decision != crate::plan::Decision::Delete)
+                .map(|v| (v.name.clone(), v.bytes.unwrap_or(0)))
+                .collect(),
+        }
+    }
+
+    /// The size of the run's next save, for headroom: its newest complete checkpoint's, when
+    /// that completed within `active_within` of `now` (the run is still saving).
+    pub fn next_save(&self, now: SystemTime) -> u64 {
+        self.newest
+            .iter()
+            .filter(|(at, _)| {
+                at.is_some_and(|t| now.duration_since(t).unwrap_or_default() <= self.active_within)
+            })
+            .map(|&(_, bytes)| bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What the plan's own deletions and slims free once carried out.
+    pub fn planned_to_free(&self) -> (u64, u64) {
+        self.planned_to_free
+    }
 }
 
 /// What pressure does to one checkpoint.
@@ -84,7 +134,7 @@ pub struct Filesystem<'a> {
 
 /// Pressure decisions for `runs` (all on one filesystem, or one run alone with `fs` = None):
 /// each run's `max_bytes` first, within the run, then the filesystem's target across all runs.
-pub fn relieve(runs: &[RunInput<'_>], fs: Option<Filesystem<'_>>, now: SystemTime) -> Relief {
+pub fn relieve(runs: &[RunSummary], fs: Option<Filesystem<'_>>, now: SystemTime) -> Relief {
     let mut relief = Relief::default();
     let mut taken = Taken::default();
     for (index, input) in runs.iter().enumerate() {
@@ -97,16 +147,12 @@ pub fn relieve(runs: &[RunInput<'_>], fs: Option<Filesystem<'_>>, now: SystemTim
     };
     let mut freed = (0u64, 0u64);
     for input in runs.iter().filter(|i| i.plan_pending) {
-        let planned = candidates::planned_to_free(input.plan);
-        freed.0 += planned.0;
-        freed.1 += planned.1;
+        freed.0 += input.planned_to_free.0;
+        freed.1 += input.planned_to_free.1;
     }
     freed.0 += relief.orders.iter().map(|o| o.bytes).sum::<u64>();
     freed.1 += relief.orders.iter().map(|o| o.inodes).sum::<u64>();
-    let headroom: u64 = runs
-        .iter()
-        .map(|i| candidates::next_save(i.plan, now, i.active_within))
-        .sum();
+    let headroom: u64 = runs.iter().map(|i| i.next_save(now)).sum();
     let need = |freed: (u64, u64)| shortfall(fs.target, fs.state, freed, headroom);
     relief.before = need(freed);
     if relief.before.is_met() {
@@ -115,8 +161,8 @@ pub fn relieve(runs: &[RunInput<'_>], fs: Option<Filesystem<'_>>, now: SystemTim
     let why = describe_filesystem(fs, headroom);
     let mut pool: Vec<(usize, Candidate)> = Vec::new();
     for (index, input) in runs.iter().enumerate() {
-        for c in candidates::candidates(input.plan, input.slims) {
-            pool.push((index, c));
+        for c in &input.candidates {
+            pool.push((index, c.clone()));
         }
     }
     sort_pool(&mut pool, runs);
@@ -139,8 +185,8 @@ pub fn relieve(runs: &[RunInput<'_>], fs: Option<Filesystem<'_>>, now: SystemTim
 
 /// A run's `max_bytes`: what it holds after its plan, brought under the budget from its own
 /// candidates.
-fn budget(index: usize, input: &RunInput<'_>, max: u64, taken: &mut Taken, relief: &mut Relief) {
-    let holds = candidates::run_bytes_after(input.plan);
+fn budget(index: usize, input: &RunSummary, max: u64, taken: &mut Taken, relief: &mut Relief) {
+    let holds = input.bytes_after;
     if holds <= max {
         return;
     }
@@ -150,9 +196,10 @@ fn budget(index: usize, input: &RunInput<'_>, max: u64, taken: &mut Taken, relie
         input.run.display(),
         crate::report::human_bytes(holds)
     );
-    let mut pool: Vec<(usize, Candidate)> = candidates::candidates(input.plan, input.slims)
-        .into_iter()
-        .map(|c| (index, c))
+    let mut pool: Vec<(usize, Candidate)> = input
+        .candidates
+        .iter()
+        .map(|c| (index, c.clone()))
         .collect();
     sort_pool(&mut pool, std::slice::from_ref(input));
     let mut over = holds - max;
@@ -180,7 +227,7 @@ fn budget(index: usize, input: &RunInput<'_>, max: u64, taken: &mut Taken, relie
 /// DESIGN's order: by step, then oldest completion first, then run and name for a stable
 /// result (unknown completion times last: never expected here, as only complete checkpoints
 /// are candidates).
-fn sort_pool(pool: &mut [(usize, Candidate)], runs: &[RunInput<'_>]) {
+fn sort_pool(pool: &mut [(usize, Candidate)], runs: &[RunSummary]) {
     pool.sort_by(|(ra, a), (rb, b)| {
         a.step
             .cmp(&b.step)
@@ -188,7 +235,7 @@ fn sort_pool(pool: &mut [(usize, Candidate)], runs: &[RunInput<'_>]) {
                 (Some(x), Some(y)) => x.cmp(&y),
                 (x, y) => y.is_some().cmp(&x.is_some()).reverse(),
             })
-            .then_with(|| runs[*ra].run.cmp(runs[*rb].run))
+            .then_with(|| runs[*ra].run.cmp(&runs[*rb].run))
             .then_with(|| a.checkpoint.cmp(&b.checkpoint))
     });
 }
@@ -241,13 +288,13 @@ impl Taken {
 }
 
 /// What is protected in `runs` (everything neither deleted by the plan nor by pressure).
-fn unmet(runs: &[RunInput<'_>], taken: &Taken, missing: Shortfall) -> Unmet {
+fn unmet(runs: &[RunSummary], taken: &Taken, missing: Shortfall) -> Unmet {
     let mut protected_bytes = 0;
     let mut protected_count = 0;
     for (index, input) in runs.iter().enumerate() {
-        for v in &input.plan.verdicts {
-            if v.decision != crate::plan::Decision::Delete && !taken.has(index, &v.name) {
-                protected_bytes += v.bytes.unwrap_or(0);
+        for (name, bytes) in &input.kept {
+            if !taken.has(index, name) {
+                protected_bytes += bytes;
                 protected_count += 1;
             }
         }

@@ -31,15 +31,12 @@ fn run_of(n: u64, mib: u64) -> Vec<Checkpoint> {
         .collect()
 }
 
-fn input<'a>(run: &'a Path, plan: &'a Plan) -> RunInput<'a> {
-    RunInput {
-        run,
-        plan,
-        max_bytes: None,
-        slims: false,
-        active_within: Duration::from_secs(6 * HOUR),
-        plan_pending: true,
-    }
+fn input(run: &Path, plan: &Plan) -> RunSummary {
+    RunSummary::new(run, plan, false)
+}
+
+fn slimming(run: &Path, plan: &Plan) -> RunSummary {
+    RunSummary::new(run, plan, true)
 }
 
 fn data(min_free: Option<Floor>, headroom: bool) -> FilesystemTarget {
@@ -240,7 +237,7 @@ fn headroom_is_the_next_save_of_each_active_run() {
         Path::new("/data/b"),
         Path::new("/data/idle"),
     ];
-    let inputs: Vec<RunInput<'_>> = paths.iter().zip(&plans).map(|(r, p)| input(r, p)).collect();
+    let inputs: Vec<RunSummary> = paths.iter().zip(&plans).map(|(r, p)| input(r, p)).collect();
     let target = data(None, true);
     let relief = relieve(
         &inputs,
@@ -313,8 +310,7 @@ fn pressure_slims_before_it_deletes() {
         ..Policy::keep_last(4)
     };
     let p = plan(&cps, &policy, now());
-    let mut run = input(Path::new("/data/a"), &p);
-    run.slims = true;
+    let run = slimming(Path::new("/data/a"), &p);
     let target = data(Some(Floor::Amount(100 * MIB)), false);
     let relief = relieve(
         &[run],
@@ -345,8 +341,7 @@ fn a_deletion_after_a_slim_counts_only_what_the_slim_left() {
         };
     }
     let p = plan(&cps, &Policy::keep_last(3), now());
-    let mut run = input(Path::new("/data/a"), &p);
-    run.slims = true;
+    let run = slimming(Path::new("/data/a"), &p);
     let target = data(Some(Floor::Amount(100 * MIB)), false);
     let relief = relieve(
         &[run],
@@ -399,11 +394,11 @@ fn rule_deletions_still_to_come_count_only_when_pending() {
         state: fs_state(85),
     };
     let pending = input(Path::new("/data/a"), &p);
-    assert!(relieve(&[pending], Some(fs), now()).orders.is_empty());
-    let done = RunInput {
-        plan_pending: false,
-        ..pending
-    };
+    assert!(relieve(std::slice::from_ref(&pending), Some(fs), now())
+        .orders
+        .is_empty());
+    let mut done = pending;
+    done.plan_pending = false;
     assert_eq!(relieve(&[done], Some(fs), now()).orders.len(), 2);
 }
 

@@ -1,6 +1,8 @@
 //! `plan --json`: `{"runs":[{"run","watch","layout","checkpoints":[{"name","path","step",
-//! "complete","bytes","metric","metric_name","metrics","decision","reasons","detail"}]}]}`.
-//! Tools rely on these names.
+//! "complete","bytes","metric","metric_name","metrics","decision","reasons","detail"}]}],
+//! "filesystems":[{"path","total_bytes","free_bytes","total_inodes","free_inodes",
+//! "want_bytes","want_inodes","missing_bytes","missing_inodes","met","cannot_meet",
+//! "pressure_deletions","pressure_slims","error"}]}`. Tools rely on these names.
 
 use serde::Serialize;
 
@@ -10,6 +12,67 @@ use crate::plan::{Decision, Reason};
 #[derive(Serialize)]
 struct Document<'a> {
     runs: Vec<RunJson<'a>>,
+    /// One per `[[filesystem]]` table (empty without them).
+    filesystems: Vec<FilesystemJson>,
+}
+
+#[derive(Serialize, Default)]
+struct FilesystemJson {
+    path: String,
+    total_bytes: u64,
+    free_bytes: u64,
+    total_inodes: u64,
+    free_inodes: u64,
+    /// Free bytes and inodes the target asks for (floor plus headroom).
+    want_bytes: u64,
+    want_inodes: u64,
+    /// What the rules' own decisions leave missing, before pressure.
+    missing_bytes: u64,
+    missing_inodes: u64,
+    met: bool,
+    /// What is still missing after every pressure decision, when the target cannot be met.
+    cannot_meet: Option<String>,
+    pressure_deletions: usize,
+    pressure_slims: usize,
+    /// Why the filesystem could not be measured.
+    error: Option<String>,
+}
+
+fn filesystem_json(fs: &crate::disk::FsOutcome) -> FilesystemJson {
+    let path = fs.target.path.display().to_string();
+    let state = match &fs.state {
+        Ok(state) => *state,
+        Err(e) => {
+            return FilesystemJson {
+                path,
+                error: Some(e.to_string()),
+                ..FilesystemJson::default()
+            }
+        }
+    };
+    let before = fs.relief.before;
+    let slims = fs
+        .relief
+        .orders
+        .iter()
+        .filter(|o| o.action == crate::pressure::Action::Slim)
+        .count();
+    FilesystemJson {
+        path,
+        total_bytes: state.total_bytes,
+        free_bytes: state.free_bytes,
+        total_inodes: state.total_inodes,
+        free_inodes: state.free_inodes,
+        want_bytes: before.want_bytes,
+        want_inodes: before.want_inodes,
+        missing_bytes: before.bytes,
+        missing_inodes: before.inodes,
+        met: before.is_met(),
+        cannot_meet: fs.relief.unmet.as_ref().map(crate::disk::unmet_text),
+        pressure_deletions: fs.relief.orders.len() - slims,
+        pressure_slims: slims,
+        error: None,
+    }
 }
 
 #[derive(Serialize)]
@@ -39,8 +102,9 @@ struct CheckpointJson<'a> {
 
 use crate::metrics::named::number_json as metric_json;
 
-pub fn render(plans: &[RunPlan]) -> String {
+pub fn render(plans: &[RunPlan], filesystems: &[crate::disk::FsOutcome]) -> String {
     let doc = Document {
+        filesystems: filesystems.iter().map(filesystem_json).collect(),
         runs: plans
             .iter()
             .map(|p| RunJson {

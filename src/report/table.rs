@@ -77,3 +77,17 @@ fn shown(name: &str) -> String {
         name.to_owned()
     }
 }
+
+/// The filesystems section of `plan` and `status`: one line per `[[filesystem]]`, with its
+/// free space, its target and whether it is met. Empty without `[[filesystem]]` tables.
+pub fn render_filesystems(filesystems: &[crate::disk::FsOutcome]) -> String {
+    let mut out = String::new();
+    if filesystems.is_empty() {
+        return out;
+    }
+    out.push_str("filesystems:\n");
+    for fs in filesystems {
+        let _ = writeln!(out, "  {}", crate::disk::describe(fs));
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! Disk-aware retention, the shell: which configured filesystem each run is on (same
+//! `st_dev`), what `statvfs` says about it, and the pressure step run over every run on it.
+//! The pure decisions are `pressure`'s; this module measures and groups.
+
+mod describe;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::config::Filesystem;
+use crate::pressure::{self, FilesystemTarget, FsState, Order, Relief, RunSummary};
+
+pub use describe::{describe, log_unmet, unmet_text};
+
+/// What an unprivileged writer can use on the filesystem holding `path`.
+pub fn measure(path: &Path) -> io::Result<FsState> {
+    let s = rustix::fs::statvfs(path)?;
+    let block = s.f_frsize.max(1);
+    Ok(FsState {
+        total_bytes: s.f_blocks.saturating_mul(block),
+        free_bytes: s.f_bavail.saturating_mul(block),
+        total_inodes: s.f_files,
+        free_inodes: s.f_favail,
+    })
+}
+
+/// The configured filesystems, each with its device once known.
+#[derive(Debug, Clone, Default)]
+pub struct Disks {
+    known: Vec<(Filesystem, Option<u64>)>,
+}
+
+impl Disks {
+    pub fn new(filesystems: &[Filesystem]) -> Self {
+        Self {
+            known: filesystems
+                .iter()
+                .map(|fs| (fs.clone(), device(&fs.target.path)))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// The index of the configured filesystem `run` is on, if any.
+    pub fn index_of(&self, run: &Path) -> Option<usize> {
+        let dev = device(run)?;
+        self.known.iter().position(|(_, d)| *d == Some(dev))
+    }
+
+    pub fn target(&self, index: usize) -> &FilesystemTarget {
+        &self.known[index].0.target
+    }
+
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+}
+
+fn device(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.dev())
+}
+
+/// One configured filesystem after a pressure step.
+#[derive(Debug)]
+pub struct FsOutcome {
+    pub target: FilesystemTarget,
+    pub state: io::Result<FsState>,
+    /// The runs on it, in the order the relief's orders index them.
+    pub runs: Vec<PathBuf>,
+    pub relief: Relief,
+}
+
+impl FsOutcome {
+    /// The orders for each run, by run directory.
+    pub fn orders(&self) -> impl Iterator<Item = (&Path, &Order)> {
+        self.relief
+            .orders
+            .iter()
+            .map(|o| (self.runs[o.run].as_path(), o))
+    }
+}
+
+/// Measures every configured filesystem and runs the pressure step over the runs on it.
+/// `summaries` holds every run looked at; the ones on no configured filesystem are ignored
+/// (their own `max_bytes` is the pass's business).
+pub fn relieve_each(disks: &Disks, summaries: Vec<RunSummary>, now: SystemTime) -> Vec<FsOutcome> {
+    let mut groups: Vec<Vec<RunSummary>> = (0..disks.len()).map(|_| Vec::new()).collect();
+    for mut summary in summaries {
+        if let Some(index) = disks.index_of(&summary.run) {
+            // Budgets were met inside each run's own pass.
+            summary.max_bytes = None;
+            groups[index].push(summary);
+        }
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(index, runs)| {
+            let target = disks.target(index).clone();
+            let state = measure(&target.path);
+            let relief = match &state {
+                Ok(state) => pressure::relieve(
+                    &runs,
+                    Some(pressure::Filesystem {
+                        target: &target,
+                        state: *state,
+                    }),
+                    now,
+                ),
+                Err(_) => Relief::default(),
+            };
+            FsOutcome {
+                target,
+                state,
+                runs: runs.into_iter().map(|r| r.run).collect(),
+                relief,
+            }
+        })
+        .collect()
+}
+
+/// Every outcome's orders, by run.
+pub fn orders_by_run(outcomes: &[FsOutcome]) -> HashMap<PathBuf, Vec<Order>> {
+    let mut by_run: HashMap<PathBuf, Vec<Order>> = HashMap::new();
+    for outcome in outcomes {
+        for (run, order) in outcome.orders() {
+            by_run
+                .entry(run.to_owned())
+                .or_default()
+                .push(order.clone());
+        }
+    }
+    by_run
+}
