@@ -39,6 +39,8 @@ pub struct DaemonHooks<'a> {
     /// Set by the pass: nothing was deleted, and every deletion tried had failed before, so
     /// the run may wait instead of coming back at once.
     pub only_known_failures: bool,
+    /// Pressure decisions for this run, from the last check of its filesystem.
+    pub orders: Vec<crate::pressure::Order>,
 }
 
 impl Journal for DaemonHooks<'_> {
@@ -66,6 +68,23 @@ impl Journal for DaemonHooks<'_> {
 impl Hooks for DaemonHooks<'_> {
     fn acting(&self) -> bool {
         true
+    }
+
+    fn pressure_orders(&mut self, _run: &Path) -> Vec<crate::pressure::Order> {
+        std::mem::take(&mut self.orders)
+    }
+
+    /// Once an hour per run, not at every pass.
+    fn budget_unmet(&mut self, run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
+        let now = Instant::now();
+        if self
+            .memory
+            .budget_error_at
+            .is_none_or(|at| now >= at + Duration::from_secs(3600))
+        {
+            crate::pass::log_budget_unmet(run, watch, unmet);
+            self.memory.budget_error_at = Some(now);
+        }
     }
 
     fn overrides_valid(&mut self, _run: &Path) {

@@ -43,6 +43,8 @@ pub struct RunMemory {
     pub held_said: bool,
     /// The run directory's stat as of the start of the last pass.
     pub dir_stamp: Option<DirStamp>,
+    /// When the ERROR that its `max_bytes` cannot be met was last given (once an hour).
+    pub budget_error_at: Option<tokio::time::Instant>,
 }
 
 /// What the daemon remembers about one checkpoint.

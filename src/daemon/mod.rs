@@ -8,6 +8,7 @@
 
 mod changes;
 mod discovery;
+mod disk;
 mod events;
 mod hooks;
 pub mod ledger;
@@ -108,6 +109,8 @@ struct Daemon {
     /// During the first look: when it must stop deleting, and when the start timeout is next
     /// extended.
     first_look: Option<(Instant, Instant)>,
+    /// The `[[filesystem]]` tables: summaries of the runs on them, checks, orders.
+    disks: disk::DiskWatch,
     options: Options,
 }
 
@@ -191,6 +194,7 @@ impl Daemon {
         let now = Instant::now();
         Self {
             next_rescan: now + config.daemon.rescan_interval,
+            disks: disk::DiskWatch::new(&config),
             config,
             runs: BTreeMap::new(),
             set_aside: BTreeMap::new(),
@@ -241,7 +245,8 @@ impl Daemon {
 
     fn next_wake(&self) -> Instant {
         let due = self.due.values().min().copied().unwrap_or_else(far_future);
-        due.min(self.next_rescan)
+        let disks = self.disks.next_check().unwrap_or_else(far_future);
+        due.min(self.next_rescan).min(disks)
     }
 
     fn mark_due(&mut self, run: &Path, at: Instant) {
@@ -475,6 +480,7 @@ impl Daemon {
         if self.rediscover {
             self.discover(false);
         }
+
         // Runs woken by events or timers first, then backlogs; each longest waiting first.
         let mut due: Vec<(bool, Instant, PathBuf)> = self
             .due
@@ -502,6 +508,15 @@ impl Daemon {
         if changed_watches {
             self.sync_watches();
         }
+        // Measured once every run has had its first pass: a run not yet looked at would
+        // count as holding nothing, and a target look unmeetable that is not. Pressure
+        // orders go to the runs they concern, due at once.
+        if self.runs.keys().all(|run| self.disks.has_looked_at(run)) {
+            let now = Instant::now();
+            for run in self.disks.check(now) {
+                self.mark_due(&run, now);
+            }
+        }
     }
 
     /// One pass over `run`; returns true when the set of directories to watch changed.
@@ -520,15 +535,18 @@ impl Daemon {
                 not_after: self.first_look.map(|(stop_deleting, _)| stop_deleting),
             },
             only_known_failures: false,
+            orders: self.disks.orders_for(run),
         };
         let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
         let only_known_failures = hooks.only_known_failures;
         if matches!(report.reached, Reached::Gone) {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(run);
+            self.disks.forget(run);
             self.backlogged.remove(run);
             return true;
         }
+        self.disks.after_pass(&report);
         let memory = &self.runs[run];
         let changed = (&memory.metric_dirs, &memory.watched_dirs) != (&before.0, &before.1);
         let next = self.next_look(run, &report, only_known_failures);
@@ -578,6 +596,7 @@ impl Daemon {
         match Config::load(config_path) {
             Ok(config) => {
                 let watches = config.watches.len();
+                self.disks = disk::DiskWatch::new(&config);
                 self.config = config;
                 // Their watch indices belong to the old config.
                 self.set_aside.clear();

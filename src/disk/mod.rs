@@ -90,9 +90,20 @@ impl FsOutcome {
 /// `summaries` holds every run looked at; the ones on no configured filesystem are ignored
 /// (their own `max_bytes` is the pass's business).
 pub fn relieve_each(disks: &Disks, summaries: Vec<RunSummary>, now: SystemTime) -> Vec<FsOutcome> {
+    relieve_grouped(disks, summaries, now, |run| disks.index_of(run))
+}
+
+/// As [`relieve_each`], with the filesystem of each run given by `fs_of` (the daemon knows
+/// it already).
+pub fn relieve_grouped(
+    disks: &Disks,
+    summaries: impl IntoIterator<Item = RunSummary>,
+    now: SystemTime,
+    fs_of: impl Fn(&Path) -> Option<usize>,
+) -> Vec<FsOutcome> {
     let mut groups: Vec<Vec<RunSummary>> = (0..disks.len()).map(|_| Vec::new()).collect();
     for mut summary in summaries {
-        if let Some(index) = disks.index_of(&summary.run) {
+        if let Some(index) = fs_of(&summary.run) {
             // Budgets were met inside each run's own pass.
             summary.max_bytes = None;
             groups[index].push(summary);

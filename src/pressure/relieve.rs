@@ -333,11 +333,20 @@ fn describe_filesystem(fs: Filesystem<'_>, headroom: u64) -> String {
             free as f64 * 100.0 / total as f64
         }
     };
-    format!(
-        "{} on {on}: {} free ({:.1}%), {} inodes free",
-        parts.join(" + "),
-        Unit::Bytes.show(state.free_bytes),
-        percent(state.free_bytes, state.total_bytes),
-        state.free_inodes
-    )
+    let mut free = Vec::new();
+    if target.min_free.is_some() || target.headroom {
+        free.push(format!(
+            "{} free ({:.1}%)",
+            Unit::Bytes.show(state.free_bytes),
+            percent(state.free_bytes, state.total_bytes)
+        ));
+    }
+    if target.min_free_inodes.is_some() {
+        free.push(format!(
+            "{} inodes free ({:.1}%)",
+            state.free_inodes,
+            percent(state.free_inodes, state.total_inodes)
+        ));
+    }
+    format!("{} on {on}: {}", parts.join(" + "), free.join(", "))
 }

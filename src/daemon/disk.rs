@@ -1,0 +1,164 @@
+//! The daemon's eye on its `[[filesystem]]` tables: after every pass it keeps the run's
+//! summary for the pressure step; on `disk_check_interval` (so space taken by anything else
+//! on the node is seen) and shortly after a pass changed something, it measures each
+//! filesystem, runs the pressure step over the runs on it and hands the orders to their next
+//! pass. It says when a filesystem falls below its target and when it meets it again, and
+//! when a target cannot be met, once an hour.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::disk::{self, Disks, FsOutcome};
+use crate::pass::PassReport;
+use crate::pressure::{Order, RunSummary};
+
+/// A pass that changed something is followed by a check, but not sooner than this after the
+/// last one: a burst of passes is measured once.
+const AFTER_A_PASS: Duration = Duration::from_secs(1);
+/// A target that cannot be met is said again after this long.
+const UNMET_AGAIN: Duration = Duration::from_secs(3600);
+
+/// What the daemon knows about its filesystems between checks.
+#[derive(Debug, Default)]
+pub struct DiskWatch {
+    disks: Disks,
+    interval: Duration,
+    /// The filesystem each run is on (`None`: on none with a table), looked up once.
+    fs_of: HashMap<PathBuf, Option<usize>>,
+    /// The last pass's summary of each run on a configured filesystem.
+    summaries: HashMap<PathBuf, RunSummary>,
+    last_check: Option<Instant>,
+    /// A pass changed something since the last check.
+    dirty: bool,
+    /// Orders for each run's next pass.
+    orders: HashMap<PathBuf, Vec<Order>>,
+    /// Per filesystem: below its target at the last check, and when "cannot be met" was said.
+    said: Vec<(bool, Option<Instant>)>,
+}
+
+impl DiskWatch {
+    pub fn new(config: &Config) -> Self {
+        let disks = Disks::new(&config.filesystems);
+        let said = vec![(false, None); disks.len()];
+        Self {
+            disks,
+            interval: config.daemon.disk_check_interval,
+            said,
+            ..Self::default()
+        }
+    }
+
+    /// Keeps what the pass over `report.run` found, if that run is on a configured filesystem.
+    pub fn after_pass(&mut self, report: &PassReport) {
+        if self.disks.is_empty() {
+            return;
+        }
+        let disks = &self.disks;
+        let fs = *self
+            .fs_of
+            .entry(report.run.clone())
+            .or_insert_with(|| disks.index_of(&report.run));
+        // A pass that did not plan (busy, unreadable) says nothing new about the run.
+        if fs.is_some() && matches!(report.reached, crate::pass::Reached::Planned) {
+            let summary = report.pressure_summary(!report.carried_out);
+            let changed = self.summaries.get(&report.run) != Some(&summary);
+            self.summaries.insert(report.run.clone(), summary);
+            self.dirty |= changed;
+        }
+    }
+
+    /// Whether `run` has had a pass since the config was loaded (without `[[filesystem]]`
+    /// tables, nothing is waited for).
+    pub fn has_looked_at(&self, run: &Path) -> bool {
+        self.disks.is_empty() || self.fs_of.contains_key(run)
+    }
+
+    pub fn forget(&mut self, run: &Path) {
+        self.fs_of.remove(run);
+        self.summaries.remove(run);
+        self.orders.remove(run);
+    }
+
+    /// The orders for `run`'s pass, taken.
+    pub fn orders_for(&mut self, run: &Path) -> Vec<Order> {
+        self.orders.remove(run).unwrap_or_default()
+    }
+
+    /// When the next check is due (never without `[[filesystem]]` tables).
+    pub fn next_check(&self) -> Option<Instant> {
+        if self.disks.is_empty() {
+            return None;
+        }
+        let Some(last) = self.last_check else {
+            return Some(Instant::now());
+        };
+        Some(if self.dirty {
+            last + AFTER_A_PASS.min(self.interval)
+        } else {
+            last + self.interval
+        })
+    }
+
+    /// Measures each filesystem when due; returns the runs that have pressure orders.
+    pub fn check(&mut self, now: Instant) -> Vec<PathBuf> {
+        let due = match (self.disks.is_empty(), self.last_check) {
+            (true, _) => false,
+            (false, None) => true,
+            (false, Some(_)) => self.next_check().is_some_and(|at| at <= now),
+        };
+        if !due {
+            return Vec::new();
+        }
+        self.last_check = Some(now);
+        self.dirty = false;
+        let fs_of = &self.fs_of;
+        let outcomes = disk::relieve_grouped(
+            &self.disks,
+            self.summaries.values().cloned(),
+            SystemTime::now(),
+            |run| fs_of.get(run).copied().flatten(),
+        );
+        for (index, outcome) in outcomes.iter().enumerate() {
+            self.say(index, outcome, now);
+        }
+        self.orders = disk::orders_by_run(&outcomes);
+        self.orders.keys().cloned().collect()
+    }
+
+    /// WARN when a filesystem falls below its target, INFO when it meets it again, ERROR
+    /// (once an hour) when it cannot be met.
+    fn say(&mut self, index: usize, outcome: &FsOutcome, now: Instant) {
+        let path = outcome.target.path.display();
+        let (was_below, unmet_said) = self.said[index];
+        let state = match &outcome.state {
+            Ok(state) => state,
+            Err(e) => {
+                if unmet_said.is_none_or(|at| now >= at + UNMET_AGAIN) {
+                    tracing::error!(filesystem = %path, error = %e, "cannot measure free space on {path}: {e}; no pressure decision there");
+                    self.said[index].1 = Some(now);
+                }
+                return;
+            }
+        };
+        let below = !outcome.relief.before.is_met();
+        let line = disk::describe(outcome);
+        if below && !was_below {
+            tracing::warn!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, missing_bytes = outcome.relief.before.bytes, missing_inodes = outcome.relief.before.inodes, "free space below its target on {line}");
+        } else if !below && was_below {
+            tracing::info!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, "free space meets its target again on {line}");
+        }
+        self.said[index].0 = below;
+        match &outcome.relief.unmet {
+            Some(unmet) if unmet_said.is_none_or(|at| now >= at + UNMET_AGAIN) => {
+                disk::log_unmet(outcome, unmet);
+                self.said[index].1 = Some(now);
+            }
+            Some(_) => {}
+            None => self.said[index].1 = None,
+        }
+    }
+}
