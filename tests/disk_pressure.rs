@@ -1,0 +1,299 @@
+//! Disk-aware retention on real filesystems: a tmpfs with `size=` for bytes and a loop-mounted
+//! ext4 for inodes, each mounted under the test's own temp directory and unmounted whatever
+//! happens (where this process may not mount, the test says so and returns). Floors are set
+//! from what `statvfs` measures once the checkpoints are written, so page and block rounding
+//! cannot move the outcome: each case knows exactly how much is missing.
+
+mod common;
+
+use std::path::Path;
+
+use common::daemon::{wait_until, Daemon};
+use common::mount::Mount;
+use common::Fixture;
+
+const KIB: u64 = 1024;
+
+/// Free bytes and inodes on the filesystem holding `path`, as a trainer (not root) sees them.
+fn free(path: &Path) -> (u64, u64) {
+    let st = rustix::fs::statvfs(path).unwrap();
+    (st.f_bavail * st.f_frsize, st.f_favail)
+}
+
+/// `count` file checkpoints `ckpt-<step>.pt` of `kib` KiB in `run`, one a minute, the
+/// newest `newest_age` minutes old.
+fn checkpoints(f: &Fixture, run: &str, count: u64, kib: u64, newest_age: u64) {
+    for step in 1..=count {
+        let name = format!("{run}/ckpt-{step}.pt");
+        f.write(&name, vec![7u8; usize::try_from(kib * KIB).unwrap()]);
+        f.age(&name, newest_age + count - step);
+    }
+}
+
+/// Another writer (a dataset download) takes `kib` KiB on the filesystem at `mnt`.
+fn unrelated(f: &Fixture, kib: u64) {
+    f.write(
+        "mnt/dataset.bin",
+        vec![1u8; usize::try_from(kib * KIB).unwrap()],
+    );
+}
+
+/// A checkpoint `ckpt-<step>.pt` of `kib` KiB in `run`, `age` minutes old.
+fn checkpoint(f: &Fixture, run: &str, step: u64, kib: u64, age: u64) {
+    let name = format!("{run}/ckpt-{step}.pt");
+    f.write(&name, vec![7u8; usize::try_from(kib * KIB).unwrap()]);
+    f.age(&name, age);
+}
+
+/// `[[filesystem]]` on `mnt` with `filesystem`'s keys, and a watch over `mnt/runs/*` with
+/// `watch`'s (a settle of one second unless it says otherwise).
+fn config(f: &Fixture, filesystem: &str, watch: &str) {
+    let settle = if watch.contains("settle") {
+        ""
+    } else {
+        "settle = \"1s\"\n"
+    };
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\ndisk_check_interval = \"1s\"\n\n\
+         [[filesystem]]\npath = \"mnt\"\n{filesystem}\n\n\
+         [[watch]]\nname = \"w\"\nruns = [\"mnt/runs/*\"]\nlayout = \"generic\"\n\
+         pattern = \"ckpt-{{step}}.pt\"\n{settle}{watch}\n"
+    ));
+}
+
+fn left(f: &Fixture, run: &str) -> Vec<String> {
+    f.listing(run)
+        .into_iter()
+        .filter(|n| !n.starts_with(".ckptd"))
+        .collect()
+}
+
+fn output(out: &std::process::Output) -> String {
+    format!("{}{}", common::stdout(out), common::stderr(out))
+}
+
+/// Six checkpoints of 256 KiB, all kept by `keep_last = 6`; a floor just under the free
+/// space; then 700 KiB of someone else's data: 600 KiB missing, so the three oldest go.
+fn crossed_floor(f: &Fixture) -> Option<Mount> {
+    let mount = Mount::tmpfs(&f.path("mnt"), "size=8m")?;
+    checkpoints(f, "mnt/runs/a", 6, 256, 5);
+    // A first prune leaves ckptd's own files (its lock, its clock probe) in the run: measured
+    // after it, the floor is exactly 100 KiB under what is free.
+    config(f, "min_free = 1", "keep_last = 6");
+    let first = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    common::assert_success(&first);
+    assert_eq!(left(f, "mnt/runs/a").len(), 6, "{}", output(&first));
+    let (free_before, _) = free(&mount.path);
+    config(
+        f,
+        &format!("min_free = {}", free_before - 100 * KIB),
+        "keep_last = 6",
+    );
+    Some(mount)
+}
+
+#[test]
+fn a_floor_crossed_by_an_unrelated_file_makes_prune_delete_oldest_first_until_met() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    unrelated(&f, 700);
+
+    // plan shows the pressure decisions and the filesystem, and deletes nothing.
+    let plan = f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    let text = common::stdout(&plan);
+    common::assert_success(&plan);
+    for step in 1..=3 {
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("ckpt-{step}.pt")))
+            .unwrap_or_else(|| panic!("no row for ckpt-{step}.pt:\n{text}"));
+        assert!(row.contains("DELETE    pressure: min_free"), "{row}");
+        assert!(row.ends_with("oldest `last` beyond the newest"), "{row}");
+    }
+    assert!(text.contains("filesystems:\n  "), "{text}");
+    assert!(
+        text.contains("600.0 KiB missing; pressure: 3 to delete, 0 to slim"),
+        "{text}"
+    );
+    assert_eq!(left(&f, "mnt/runs/a").len(), 6);
+
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    common::assert_success(&out);
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"],
+        "{text}"
+    );
+    let order: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("checkpoint deleted under pressure"))
+        .map(|l| &l[l.find("ckpt-").unwrap()..][..9])
+        .collect();
+    assert_eq!(order, ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"], "{text}");
+    assert!(
+        text.contains("deleted 3 checkpoints, 768.0 KiB freed"),
+        "{text}"
+    );
+    drop(mount);
+}
+
+#[test]
+fn the_daemon_frees_space_another_writer_took_within_its_check_interval() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    let d = Daemon::start(&f, &[]);
+    unrelated(&f, 700);
+    wait_until(
+        "pressure to delete the three oldest checkpoints",
+        || left(&f, "mnt/runs/a").len() == 3,
+        || format!("{:?}\n{}", f.listing("mnt/runs/a"), d.log()),
+    );
+    d.wait_log("free space meets its target again");
+    let log = d.log();
+    assert_eq!(d.stop().code(), Some(0));
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"],
+        "{log}"
+    );
+    let warned = log.find("WARN free space below its target on").expect(&log);
+    let first = log
+        .find("checkpoint deleted under pressure: ckpt-1.pt")
+        .expect(&log);
+    let third = log
+        .find("checkpoint deleted under pressure: ckpt-3.pt")
+        .expect(&log);
+    assert!(warned < first && first < third, "{log}");
+    assert!(!log.contains("ckpt-4.pt (256.0 KiB)"), "{log}");
+    drop(mount);
+}
+
+#[test]
+fn headroom_keeps_room_for_the_next_save_of_each_active_run() {
+    let f = Fixture::new();
+    let Some(mount) = Mount::tmpfs(&f.path("mnt"), "size=8m") else {
+        return;
+    };
+    // Two active runs: a saves 512 KiB, b 256 KiB (their newest, minutes old); headroom
+    // wants 768 KiB free. 576 KiB are missing: a's oldest (the oldest of all) frees 512,
+    // not enough alone, so the next oldest, b's oldest, goes too.
+    for (step, age) in [(1, 30), (2, 20), (3, 10)] {
+        checkpoint(&f, "mnt/runs/a", step, 512, age);
+    }
+    for (step, age) in [(1, 25), (2, 15), (3, 5)] {
+        checkpoint(&f, "mnt/runs/b", step, 256, age);
+    }
+    let (free_now, _) = free(&mount.path);
+    unrelated(&f, free_now / KIB - 192);
+    config(&f, "headroom = \"next-save\"", "keep_last = 3");
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    common::assert_success(&out);
+    assert_eq!(left(&f, "mnt/runs/a"), ["ckpt-2.pt", "ckpt-3.pt"], "{text}");
+    assert_eq!(left(&f, "mnt/runs/b"), ["ckpt-2.pt", "ckpt-3.pt"], "{text}");
+    assert!(
+        text.contains("headroom 768.0 KiB for the next saves on"),
+        "{text}"
+    );
+    drop(mount);
+}
+
+#[test]
+fn max_bytes_on_one_run_leaves_the_others_alone() {
+    let f = Fixture::new();
+    checkpoints(&f, "runs/a", 4, 256, 5);
+    checkpoints(&f, "runs/b", 4, 256, 5);
+    f.write("runs/a/.ckptd.toml", "max_bytes = \"600KiB\"\n");
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"runs/*\"]\n\
+         layout = \"generic\"\npattern = \"ckpt-{step}.pt\"\nsettle = \"1s\"\nkeep_last = 4\n\
+         run_overrides = true\n",
+    );
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    common::assert_success(&out);
+    // 1 MiB held, 600 KiB allowed: the two oldest go (one alone leaves 768 KiB).
+    assert_eq!(left(&f, "runs/a"), ["ckpt-3.pt", "ckpt-4.pt"], "{text}");
+    assert_eq!(left(&f, "runs/b").len(), 4, "{text}");
+    assert!(
+        text.contains(
+            "checkpoint deleted under pressure: ckpt-1.pt (256.0 KiB): max_bytes 600.0 KiB on"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_floor_that_cannot_be_met_is_one_error_and_the_protected_stay() {
+    let f = Fixture::new();
+    let Some(mount) = Mount::tmpfs(&f.path("mnt"), "size=8m") else {
+        return;
+    };
+    checkpoints(&f, "mnt/runs/a", 3, 256, 5);
+    f.write("mnt/runs/a/.ckptd-pins/ckpt-2.pt", "");
+    // In progress: written just now, settle is two minutes.
+    f.write("mnt/runs/a/ckpt-4.pt", vec![7u8; 256 * 1024]);
+    let (free_now, _) = free(&mount.path);
+    config(
+        &f,
+        &format!("min_free = {}", free_now + 2048 * KIB),
+        "keep_last = 3\nsettle = \"2m\"",
+    );
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-2.pt", "ckpt-3.pt", "ckpt-4.pt"],
+        "{text}"
+    );
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(
+        errors[0].contains("cannot free enough space on"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("1.8 MiB still missing"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("protected: 3 checkpoints (768.0 KiB)"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        text.contains("1 filesystem below its target (see the ERROR)"),
+        "{text}"
+    );
+    drop(mount);
+}
+
+#[test]
+fn an_inode_floor_on_ext4_deletes_until_enough_inodes_are_free() {
+    let f = Fixture::new();
+    let Some(mount) = Mount::ext4(&f.path("mnt"), &f.path("ext4.img"), 4096) else {
+        return;
+    };
+    // Three directory checkpoints of 50 files: each frees 51 inodes.
+    f.many_file_checkpoints("mnt/runs/a", 1..=3, 50);
+    let (_, inodes_before) = free(&mount.path);
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[filesystem]]\npath = \"mnt\"\n\
+         min_free_inodes = {inodes_before}\n\n[[watch]]\nname = \"w\"\nruns = [\"mnt/runs/*\"]\n\
+         layout = \"generic\"\npattern = \"ckpt-{{step}}\"\nsettle = \"1s\"\nkeep_last = 3\n"
+    ));
+    // Sixty inodes taken by someone else: two checkpoints are needed, one is not enough.
+    for i in 0..60 {
+        f.write(&format!("mnt/other/{i}"), "");
+    }
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    common::assert_success(&out);
+    assert_eq!(left(&f, "mnt/runs/a"), ["ckpt-3"], "{text}");
+    assert!(text.contains("min_free_inodes"), "{text}");
+    drop(mount);
+}
