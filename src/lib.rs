@@ -44,5 +44,6 @@ pub mod runs;
 pub mod scan;
 pub mod shutdown;
 pub mod size;
+pub mod slim;
 pub mod storage_clock;
 pub mod suggest;

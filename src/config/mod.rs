@@ -9,6 +9,7 @@ mod error;
 mod lenient;
 pub(crate) mod overrides;
 pub mod raw;
+mod slim;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,8 @@ pub struct Watch {
     /// the checkpoints they serve is unknown, and those checkpoints are kept.
     pub max_metric_bytes: u64,
     pub run_overrides: bool,
+    /// What slimming removes from a checkpoint: set exactly when `policy.slim_after` is.
+    pub slim_files: Option<crate::slim::SlimFiles>,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }
