@@ -123,4 +123,6 @@ impl Config {
 #[cfg(test)]
 mod keep_every_tests;
 #[cfg(test)]
+mod slim_tests;
+#[cfg(test)]
 mod tests;

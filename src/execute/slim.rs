@@ -96,42 +96,74 @@ pub(super) fn carry_out(
         .map(|v| &v.checkpoint)
         .collect();
     let tried_before = !outcome.deleted.is_empty() || !outcome.errors.is_empty();
-    for (i, v) in slims.iter().enumerate() {
-        let past_deadline = (i > 0 || tried_before || !until.first_is_free)
-            && until.deadline.is_some_and(|d| Instant::now() >= d);
-        if until.shutdown.requested() || past_deadline {
-            outcome.deferred += slims.len() - i;
-            return;
-        }
-        let checked = pointers
-            .refresh(&dir, watch)
-            .map_err(|e| ActionError::from_io(&v.name, run.to_owned(), e, false))
-            .and_then(|()| recheck::still_deletable(&dir, watch, &v.checkpoint))
-            .and_then(|()| recheck::still_unprotected(&dir, &pointers, &v.name));
-        if let Err(error) = checked {
-            not_slimmed(run, watch, v, error, journal, outcome);
-            continue;
-        }
-        // A trainer re-saving the newest in place makes the older ones the resume point
-        // again: their training state is what a resume needs.
-        if anchors.iter().any(|a| !recheck::unchanged(&dir, a)) {
-            for v in &slims[i..] {
-                let why = "the newest complete checkpoint changed".to_owned();
-                outcome.errors.push(ActionError::new(
-                    &v.name,
-                    run.join(&v.name),
-                    ActionErrorKind::Changed(why),
-                ));
+    let mut slimmer = Slimmer {
+        dir: &dir,
+        watch,
+        set,
+        journal,
+        outcome,
+    };
+    slimmer.run(&slims, &mut pointers, &anchors, until, tried_before);
+    dir.tidy_trash();
+}
+
+/// One run's slims in progress.
+struct Slimmer<'a, 'j> {
+    dir: &'a RunDir,
+    watch: &'a Watch,
+    set: &'a SlimFiles,
+    journal: &'j mut dyn Journal,
+    outcome: &'j mut Outcome,
+}
+
+impl Slimmer<'_, '_> {
+    fn run(
+        &mut self,
+        slims: &[&Verdict],
+        pointers: &mut recheck::Pointers,
+        anchors: &[&Checkpoint],
+        until: &Until<'_>,
+        tried_before: bool,
+    ) {
+        let (dir, watch, set, run) = (self.dir, self.watch, self.set, self.dir.path.as_path());
+        let (journal, outcome) = (&mut *self.journal, &mut *self.outcome);
+        for (i, v) in slims.iter().enumerate() {
+            let past_deadline = (i > 0 || tried_before || !until.first_is_free)
+                && until.deadline.is_some_and(|d| Instant::now() >= d);
+            if until.shutdown.requested() || past_deadline {
+                outcome.deferred += slims.len() - i;
+                return;
             }
-            tracing::warn!(run = %run.display(), "newest complete checkpoint in {} changed since planning (re-saved in place?): the slims left wait for the next pass", run.display());
-            return;
-        }
-        match slim_one(&dir, watch, v, set, journal, outcome) {
-            Ok(done) => {
-                log_slim(run, watch, v, &done, "slimmed");
-                outcome.slimmed.push(done);
+            let checked = pointers
+                .refresh(dir, watch)
+                .map_err(|e| ActionError::from_io(&v.name, run.to_owned(), e, false))
+                .and_then(|()| recheck::still_deletable(dir, watch, &v.checkpoint))
+                .and_then(|()| recheck::still_unprotected(dir, pointers, &v.name));
+            if let Err(error) = checked {
+                not_slimmed(run, watch, v, error, journal, outcome);
+                continue;
             }
-            Err(error) => not_slimmed(run, watch, v, error, journal, outcome),
+            // A trainer re-saving the newest in place makes the older ones the resume point
+            // again: their training state is what a resume needs.
+            if anchors.iter().any(|a| !recheck::unchanged(dir, a)) {
+                for v in &slims[i..] {
+                    let why = "the newest complete checkpoint changed".to_owned();
+                    outcome.errors.push(ActionError::new(
+                        &v.name,
+                        run.join(&v.name),
+                        ActionErrorKind::Changed(why),
+                    ));
+                }
+                tracing::warn!(run = %run.display(), "newest complete checkpoint in {} changed since planning (re-saved in place?): the slims left wait for the next pass", run.display());
+                return;
+            }
+            match slim_one(dir, watch, v, set, journal, outcome) {
+                Ok(done) => {
+                    log_slim(run, watch, v, &done, "slimmed");
+                    outcome.slimmed.push(done);
+                }
+                Err(error) => not_slimmed(run, watch, v, error, journal, outcome),
+            }
         }
     }
 }

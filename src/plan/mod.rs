@@ -18,6 +18,8 @@ mod milestone_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod slim_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use std::cmp::Ordering;
