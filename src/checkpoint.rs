@@ -149,7 +149,14 @@ pub enum Slim {
     /// Slimming is configured but the layout's training-state files are not there.
     Nothing,
     /// `<run>/.ckptd-slim/<name>` records that ckptd slimmed it, and it has not changed since.
-    Slimmed,
+    /// Removing entries moved the directory's own mtime, so the record keeps the completion
+    /// time it had before: an old checkpoint must not become the newest by completion time.
+    Slimmed {
+        completed_at: SystemTime,
+        /// The record still says "slimming": ckptd stopped half way (a crash, `kill -9`). The
+        /// checkpoint does not claim to be whole; the next acting pass finishes it.
+        interrupted: bool,
+    },
 }
 
 /// One checkpoint of a run, as scanned.
@@ -184,9 +191,13 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The completion time: the newest mtime inside the checkpoint.
+    /// The completion time: the newest mtime inside the checkpoint, or for a slimmed one the
+    /// newest mtime it had before slimming (which moved its directory's mtime).
     pub fn completed_at(&self) -> Option<SystemTime> {
-        self.fingerprint.map(|f| f.newest_mtime)
+        match self.slim {
+            Slim::Slimmed { completed_at, .. } => self.fingerprint.map(|_| completed_at),
+            _ => self.fingerprint.map(|f| f.newest_mtime),
+        }
     }
 
     pub fn bytes(&self) -> Option<u64> {

@@ -11,7 +11,9 @@
 //!   `Vec<`[`checkpoint::Checkpoint`]`>`.
 //! - `plan` (pure: checkpoints + policy + now) decides keep or delete, with reasons.
 //! - `execute` carries a plan out: rename into `<run>/.ckptd-trash/`, then remove, re-checking
-//!   every safety condition at the moment it acts. A dry run only logs.
+//!   every safety condition at the moment it acts. A dry run only logs. Slimming (`slim`:
+//!   which files are training state, and `<run>/.ckptd-slim/` records) goes through the same
+//!   seam.
 //! - `report` renders plans as a table or JSON; `cli` wires the commands together.
 //! - `daemon` runs the above on every change and records what it saw and did in its ledger;
 //!   `history` (pure) folds the ledger back into each run's checkpoints and their fates.
@@ -46,5 +48,6 @@ pub mod runs;
 pub mod scan;
 pub mod shutdown;
 pub mod size;
+pub mod slim;
 pub mod storage_clock;
 pub mod suggest;

@@ -302,6 +302,13 @@ impl Hooks for OneShot {
             crate::execute::log_deletion(run, watch, v, "dry run: would delete checkpoint");
         }
     }
+
+    fn would_slim(&mut self, run: &Path, watch: &Watch, v: &Verdict) {
+        if self.say_would_delete {
+            let would = crate::execute::slim::would_slim(v);
+            crate::execute::slim::log_slim(run, watch, v, &would, "dry run: would slim");
+        }
+    }
 }
 
 /// `prune`'s second look at the runs whose first look was held back (their storage clock is

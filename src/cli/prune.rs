@@ -191,6 +191,22 @@ fn summary(total: &execute::Outcome, tally: &Tally) -> String {
             human_bytes(total.bytes_freed())
         ));
     }
+    if !total.would_slim.is_empty() {
+        let bytes: u64 = total.would_slim.iter().map(|s| s.bytes).sum();
+        parts.push(format!(
+            "dry run: would slim {}, {} to free",
+            count(total.would_slim.len()),
+            human_bytes(bytes)
+        ));
+    }
+    if !total.slimmed.is_empty() {
+        let bytes: u64 = total.slimmed.iter().map(|s| s.bytes).sum();
+        parts.push(format!(
+            "slimmed {} ({} of training state)",
+            count(total.slimmed.len()),
+            human_bytes(bytes)
+        ));
+    }
     let runs = |n: usize, what: &str, why: &str| match n {
         0 => String::new(),
         1 => format!("; 1 run {what} ({why})"),

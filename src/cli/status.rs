@@ -53,6 +53,19 @@ fn render(passes: &[PassReport], now: SystemTime) -> String {
             deletions.len(),
             human_bytes(frees)
         );
+        let slims: Vec<_> = p.plan.slims().collect();
+        if !slims.is_empty() {
+            let bytes: u64 = slims
+                .iter()
+                .map(|v| crate::execute::slim::would_slim(v).bytes)
+                .sum();
+            let _ = writeln!(
+                out,
+                "  plan: slim {}, free {} of training state",
+                slims.len(),
+                human_bytes(bytes)
+            );
+        }
         if p.plan.held() {
             let metric = p
                 .watch

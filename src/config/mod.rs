@@ -10,6 +10,7 @@ mod filesystem;
 mod lenient;
 pub(crate) mod overrides;
 pub mod raw;
+mod slim;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub struct Watch {
     pub run_overrides: bool,
     /// `max_bytes`: this run's checkpoints, complete and in progress, stay under this.
     pub max_bytes: Option<u64>,
+    /// What slimming removes from a checkpoint: set exactly when `policy.slim_after` is.
+    pub slim_files: Option<crate::slim::SlimFiles>,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }
@@ -139,5 +142,7 @@ impl Config {
 mod disk_tests;
 #[cfg(test)]
 mod keep_every_tests;
+#[cfg(test)]
+mod slim_tests;
 #[cfg(test)]
 mod tests;

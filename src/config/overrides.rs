@@ -118,6 +118,9 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
         at("metric_window", raw.metric_window.as_ref()),
         at("metric_timeout", raw.metric_timeout.as_ref()),
         at("metric_source", raw.metric_source.as_ref()),
+        at("slim_after", raw.slim_after.as_ref()),
+        at("slim_items", raw.slim_items.as_ref()),
+        at("slim_files", raw.slim_files.as_ref()),
     ]
     .into_iter()
     .flatten()

@@ -67,6 +67,9 @@ pub struct RawWatch {
     pub metric_source: Option<Spanned<RawMetricSource>>,
     pub max_metric_bytes: Option<Spanned<RawSize>>,
     pub max_bytes: Option<Spanned<RawSize>>,
+    pub slim_after: Option<Spanned<i64>>,
+    pub slim_items: Option<Spanned<Vec<Spanned<String>>>>,
+    pub slim_files: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `keep_every` as written: a duration (every window, forever), or a list of counted windows
@@ -171,6 +174,9 @@ impl RawWatch {
                 metric_source,
                 max_metric_bytes,
                 max_bytes,
+                slim_after,
+                slim_items,
+                slim_files,
             ]
         );
         self

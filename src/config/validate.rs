@@ -207,6 +207,7 @@ pub(super) fn watch(
     let max_metric_bytes = size(e, raw.max_metric_bytes.as_ref(), "max_metric_bytes")
         .unwrap_or(crate::metrics::DEFAULT_MAX_METRIC_BYTES);
     let max_bytes = size(e, raw.max_bytes.as_ref(), "max_bytes");
+    let slim = super::slim::slimming(e, raw, layout.as_deref());
     if e.list.len() > before {
         return None;
     }
@@ -214,7 +215,11 @@ pub(super) fn watch(
         name: name?,
         runs: runs?,
         layout: layout?,
-        policy: policy?,
+        policy: policy.map(|p| Policy {
+            slim_after: slim.as_ref().map(|s| s.after),
+            ..p
+        })?,
+        slim_files: slim.map(|s| s.files),
         metric_source,
         dry_run: raw.dry_run.as_ref().is_some_and(|d| *d.get_ref()),
         watcher,
@@ -572,7 +577,12 @@ fn required<'a, T>(
     value.map(Spanned::get_ref)
 }
 
-fn count(e: &mut Errors<'_>, value: Option<&Spanned<i64>>, key: &str, min: i64) -> Option<u64> {
+pub(super) fn count(
+    e: &mut Errors<'_>,
+    value: Option<&Spanned<i64>>,
+    key: &str,
+    min: i64,
+) -> Option<u64> {
     let value = value?;
     match u64::try_from(*value.get_ref()) {
         Ok(n) if *value.get_ref() >= min => Some(n),

@@ -197,6 +197,7 @@ pub fn is_own_file(path: &Path) -> bool {
     path.file_name().is_some_and(|c| {
         c == crate::lock::LOCK_FILE
             || c == crate::execute::trash::TRASH_DIR
+            || c == crate::slim::SLIM_DIR
             || c.to_str()
                 .is_some_and(|c| c.starts_with(crate::execute::trash::TRASH_SIBLING_PREFIX))
     })

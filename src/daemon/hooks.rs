@@ -13,7 +13,7 @@ use super::events::OwnRemovals;
 use super::ledger::Ledger;
 use super::memory::{RunMemory, Said, Seen};
 use super::settle::{Settle, Tracker};
-use crate::checkpoint::{Checkpoint, Digest, Kind, Writers};
+use crate::checkpoint::{Checkpoint, Digest, Fingerprint, Kind, Slim, Writers};
 use crate::config::Watch;
 use crate::execute::{Journal, Outcome};
 use crate::pass::{Hooks, Limits, Settled};
@@ -62,6 +62,30 @@ impl Journal for DaemonHooks<'_> {
     }
     fn sync(&mut self) {
         self.ledger.sync();
+    }
+    fn slimming(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.ledger.slimming(run, watch, v);
+    }
+    fn slimmed(
+        &mut self,
+        run: &Path,
+        watch: &str,
+        v: &Verdict,
+        bytes: u64,
+        after: Option<Fingerprint>,
+    ) {
+        self.ledger.slimmed(run, watch, v, bytes, after);
+        self.slim_finished(run, &v.name, after);
+    }
+    fn not_slimmed(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str) {
+        self.ledger.not_slimmed(run, watch, v, error);
+    }
+    /// The change is ckptd's own: the new fingerprint stands for the one confirmed, so the
+    /// checkpoint neither settles again nor has its completion logged again.
+    fn slim_finished(&mut self, _run: &Path, name: &str, after: Option<Fingerprint>) {
+        if let (Some(seen), Some(after)) = (self.memory.get_mut(name), after) {
+            seen.tracker.adopt(after);
+        }
     }
 }
 
@@ -164,12 +188,16 @@ impl Hooks for DaemonHooks<'_> {
             };
             let tracker = if let Some(seen) = self.memory.get_mut(&c.name) {
                 seen.tracker.observe(fingerprint, now, clock);
-                &seen.tracker
+                &mut seen.tracker
             } else {
                 let tracker = Tracker::new(fingerprint, now, clock);
                 new.push((c.name.as_str().into(), Seen::new(tracker)));
-                &new.last().expect("just pushed").1.tracker
+                &mut new.last_mut().expect("just pushed").1.tracker
             };
+            if let Slim::Slimmed { completed_at, .. } = c.slim {
+                // Slimming moved the directory's mtime: its record dates it.
+                tracker.date(completed_at, clock);
+            }
             c.stable_since = Some(tracker.stable_since(now, clock));
             if let Settle::Writing { recheck_at } = tracker.state(watch.policy.settle, now, clock) {
                 settled.recheck.push(recheck_at.into_std());
@@ -208,6 +236,18 @@ impl Hooks for DaemonHooks<'_> {
     }
 
     /// Said once per checkpoint, not at every pass.
+    fn would_slim(&mut self, run: &Path, watch: &Watch, v: &Verdict) {
+        if self
+            .memory
+            .get_mut(&v.name)
+            .is_none_or(|seen| seen.set(Said::WouldSlim))
+        {
+            let would = crate::execute::slim::would_slim(v);
+            crate::execute::slim::log_slim(run, watch, v, &would, "dry run: would slim");
+        }
+    }
+
+    /// Said once per checkpoint, not at every pass.
     fn would_delete(&mut self, run: &Path, watch: &Watch, v: &Verdict) {
         if self
             .memory
@@ -237,7 +277,7 @@ impl Hooks for DaemonHooks<'_> {
                 seen.set(Said::Failed);
             }
         }
-        if !outcome.deleted.is_empty() {
+        if !outcome.deleted.is_empty() || !outcome.slimmed.is_empty() {
             self.ledger.save();
         }
         self.memory.watched_dirs = mark_kept_directories(self.memory, &plan.verdicts);
@@ -282,7 +322,10 @@ fn remember_confirmed(run: &Path, watch: &str, memory: &mut RunMemory, verdicts:
             let Some(seen) = memory.get_mut(&c.name) else {
                 continue;
             };
-            if c.confirmed.is_some_and(|before| before != f.digest()) {
+            // A slimmed checkpoint's change is the slimming (its record matches it), not a
+            // new save.
+            let slimmed = matches!(c.slim, Slim::Slimmed { .. });
+            if !slimmed && c.confirmed.is_some_and(|before| before != f.digest()) {
                 // Re-saved in place and already settled when we looked: a new completion,
                 // logged as such.
                 seen.clear(Said::Complete);
@@ -301,7 +344,7 @@ fn mark_kept_directories(memory: &mut RunMemory, verdicts: &[Verdict]) -> Vec<St
     let mut kept = Vec::new();
     for v in verdicts {
         let is_kept_dir = v.is_complete()
-            && v.decision == Decision::Keep
+            && v.decision != Decision::Delete
             && v.checkpoint.kind == Kind::Dir
             && v.checkpoint.fingerprint.is_some();
         let Some(seen) = memory.get_mut(&v.name) else {

@@ -418,6 +418,17 @@ impl Ledger {
         })
     }
 
+    /// A slim's line: like a deletion's, with the plan's reasons (`slim`, or `pressure`).
+    fn slim_line(event: &str, run: &Path, watch: &str, v: &Verdict) -> serde_json::Value {
+        let mut line = Self::line(event, run, watch, v);
+        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
+        line["reasons"] = reasons.into();
+        if let crate::checkpoint::Slim::Whole { bytes, .. } = v.checkpoint.slim {
+            line["bytes"] = bytes.into();
+        }
+        line
+    }
+
     /// Writes the counters: to a temp file, then renamed into place.
     pub fn save(&self) {
         let Some(dir) = &self.dir else {
@@ -462,6 +473,30 @@ impl Journal for Ledger {
                 tracing::warn!(error = %e, "cannot flush the ledger to disk: {e}");
             }
         }
+    }
+
+    fn slimming(&mut self, run: &Path, watch: &str, v: &Verdict) {
+        self.append(&Self::slim_line("slimming", run, watch, v));
+    }
+
+    fn slimmed(
+        &mut self,
+        run: &Path,
+        watch: &str,
+        v: &Verdict,
+        bytes: u64,
+        _after: Option<crate::checkpoint::Fingerprint>,
+    ) {
+        self.counters.bytes_freed += bytes;
+        let mut line = Self::slim_line("slimmed", run, watch, v);
+        line["bytes"] = bytes.into();
+        self.append(&line);
+    }
+
+    fn not_slimmed(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str) {
+        let mut line = Self::slim_line("not-slimmed", run, watch, v);
+        line["error"] = error.into();
+        self.append(&line);
     }
 
     fn trash_removed(&mut self, run: &Path, path: &Path) {

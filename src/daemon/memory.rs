@@ -82,6 +82,8 @@ pub enum Said {
     Failed = 32,
     /// Recorded complete while its run-level metric was pending: recorded again once known.
     MetricPending = 64,
+    /// A dry run said it would slim it.
+    WouldSlim = 128,
 }
 
 impl Seen {

@@ -78,6 +78,20 @@ impl Tracker {
         self.confirmed = true;
     }
 
+    /// Takes `fingerprint` as the current one without counting it as a change: ckptd made it
+    /// (slimming), so what was confirmed of the checkpoint still holds.
+    pub fn adopt(&mut self, fingerprint: Fingerprint) {
+        self.digest = fingerprint.digest();
+    }
+
+    /// Dates the current fingerprint by `completed_at` (a slimmed checkpoint's completion
+    /// time before slimming, from its record) rather than by its newest mtime, which the
+    /// slimming moved. On an unknown storage clock only our own looks count, as ever.
+    pub fn date(&mut self, completed_at: SystemTime, clock: RunClock) {
+        self.newest_mtime = Stamp::of(completed_at);
+        self.dated_by_mtime = clock.on_storage;
+    }
+
     /// Records a fresh fingerprint seen at `now`.
     pub fn observe(&mut self, fingerprint: Fingerprint, now: Instant, clock: RunClock) {
         let digest = fingerprint.digest();

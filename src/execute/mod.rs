@@ -2,17 +2,20 @@
 //! condition at the moment it acts. A dry run is the executor that only logs.
 
 mod action;
+mod entries;
 mod recheck;
+pub mod slim;
 pub mod trash;
 
 use std::path::Path;
 use std::time::Instant;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::config::Watch;
 use crate::plan::{Plan, Reason, Verdict};
 use crate::shutdown::Shutdown;
 pub use action::{ActionError, ActionErrorKind, Deleted};
+pub use slim::{finish_interrupted, Slimmed};
 use trash::RunDir;
 
 /// What the executor did with one run's plan.
@@ -29,11 +32,17 @@ pub struct Outcome {
     pub deferred: usize,
     /// Something moved out of the run could not be removed: the trash needs another try.
     pub trash_left: bool,
+    /// Checkpoints slimmed (their training state removed).
+    pub slimmed: Vec<Slimmed>,
+    /// Checkpoints a dry run would have slimmed.
+    pub would_slim: Vec<Slimmed>,
 }
 
 impl Outcome {
+    /// Bytes freed by deletions and slims.
     pub fn bytes_freed(&self) -> u64 {
-        self.deleted.iter().map(|d| d.bytes).sum()
+        self.deleted.iter().map(|d| d.bytes).sum::<u64>()
+            + self.slimmed.iter().map(|s| s.bytes).sum::<u64>()
     }
 
     /// Deletions skipped because the disk changed under the plan.
@@ -61,6 +70,8 @@ impl Outcome {
         self.errors.extend(other.errors);
         self.deferred += other.deferred;
         self.trash_left |= other.trash_left;
+        self.slimmed.extend(other.slimmed);
+        self.would_slim.extend(other.would_slim);
     }
 }
 
@@ -86,6 +97,23 @@ pub trait Journal {
     }
     /// A leftover in the trash (of a crash, or of a failed removal) was removed.
     fn trash_removed(&mut self, _run: &Path, _path: &Path) {}
+    /// About to slim `v` (an intent, made durable by the `sync` that follows).
+    fn slimming(&mut self, _run: &Path, _watch: &str, _v: &Verdict) {}
+    /// `v` lost `bytes` of training state; its fingerprint is now `after`, a change that is
+    /// ckptd's own and not a new write.
+    fn slimmed(
+        &mut self,
+        _run: &Path,
+        _watch: &str,
+        _v: &Verdict,
+        _bytes: u64,
+        _after: Option<Fingerprint>,
+    ) {
+    }
+    /// `v` was not slimmed.
+    fn not_slimmed(&mut self, _run: &Path, _watch: &str, _v: &Verdict, _error: &str) {}
+    /// An interrupted slimming of `name` was finished; its fingerprint is now `after`.
+    fn slim_finished(&mut self, _run: &Path, _name: &str, _after: Option<Fingerprint>) {}
     /// Makes everything recorded so far durable (it survives a power loss, not only a crash).
     fn sync(&mut self) {}
 }
@@ -164,9 +192,22 @@ fn batches<T>(mut deletions: &[T]) -> Vec<&[T]> {
     out
 }
 
-/// Carries out the deletions of `plan` for `run` within `until`, recording each in `journal`.
-/// Every verdict carries the checkpoint it was planned from: its fingerprint must still match.
+/// Carries out the deletions, then the slims, of `plan` for `run` within `until`, recording
+/// each in `journal`. Every verdict carries the checkpoint it was planned from: its
+/// fingerprint must still match.
 pub fn carry_out(
+    run: &Path,
+    watch: &Watch,
+    plan: &Plan,
+    until: &Until<'_>,
+    journal: &mut dyn Journal,
+) -> Outcome {
+    let mut outcome = carry_out_deletions(run, watch, plan, until, journal);
+    slim::carry_out(run, watch, plan, until, journal, &mut outcome);
+    outcome
+}
+
+fn carry_out_deletions(
     run: &Path,
     watch: &Watch,
     plan: &Plan,

@@ -105,12 +105,12 @@ impl RunDir {
     }
 
     /// The device of the run directory: nothing on another one is ever removed.
-    fn device(&self) -> io::Result<u64> {
+    pub(super) fn device(&self) -> io::Result<u64> {
         Ok(rustix::fs::fstat(&self.fd)?.st_dev)
     }
 
     /// Opens (and with `create`, makes) the trash directory, refusing a symlink in its place.
-    fn open_trash(&self, create: bool) -> io::Result<OwnedFd> {
+    pub(super) fn open_trash(&self, create: bool) -> io::Result<OwnedFd> {
         if create {
             match rustix::fs::mkdirat(self.fd.as_fd(), TRASH_DIR, Mode::from_raw_mode(0o700)) {
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
@@ -186,7 +186,7 @@ impl RunDir {
 /// at `to`: `RENAME_NOREPLACE` where the filesystem has it; where it refuses the flag (the NFS
 /// client does), a plain rename once `to` is seen not to exist (its name is unique to this
 /// process and instant, so only ckptd could have made it).
-fn rename_noreplace(
+pub(super) fn rename_noreplace(
     from_dir: BorrowedFd<'_>,
     from: &str,
     to_dir: BorrowedFd<'_>,
@@ -359,7 +359,7 @@ fn cname(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::other("a name with a NUL byte"))
 }
 
-fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
+pub(super) fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         parent,
         name,
@@ -368,7 +368,7 @@ fn open_dir(parent: BorrowedFd<'_>, name: &CStr) -> io::Result<OwnedFd> {
     )?)
 }
 
-fn unique_name(name: &str) -> String {
+pub(super) fn unique_name(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)

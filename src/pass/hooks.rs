@@ -120,6 +120,9 @@ pub trait Hooks: Journal {
     /// A dry run (or a read-only pass) would delete `v`.
     fn would_delete(&mut self, _run: &Path, _watch: &Watch, _v: &Verdict) {}
 
+    /// A dry run (or a read-only pass) would slim `v`.
+    fn would_slim(&mut self, _run: &Path, _watch: &Watch, _v: &Verdict) {}
+
     /// The deletions are done (or said). Returns when to look again, if ever.
     fn acted(
         &mut self,

@@ -152,9 +152,12 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
     );
     hooks.looking(run, &report.watch, report.clock, lock.is_some());
     if lock.is_some() {
+        // Holding the lock, a slimming still "in progress" was interrupted: finish it (its
+        // entries go to the trash), so the plan sees it slimmed.
+        report.trash_failed = finish_slimming(run, hooks);
         // Holding the lock, whatever is in the trash is a leftover (of a crash, or of a
         // removal that failed): finish it.
-        report.trash_failed = execute::empty_leftover_trash(run, hooks).is_err();
+        report.trash_failed |= execute::empty_leftover_trash(run, hooks).is_err();
     }
     // When in doubt (overrides that say something else, but not what), nothing is deleted.
     let deleting = lock.is_some() && !report.watch.dry_run && overrides_valid;
@@ -173,11 +176,27 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
             hooks.would_delete(run, &report.watch, v);
             report.executed.would_delete.push(execute::deleted(v));
         }
+        for v in report.plan.slims() {
+            hooks.would_slim(run, &report.watch, v);
+            report
+                .executed
+                .would_slim
+                .push(execute::slim::would_slim(v));
+        }
     }
     let later = hooks.acted(run, &report.watch, &report.plan, &report.executed);
     report.recheck_at = settled.recheck.into_iter().chain(later).min();
     drop(lock);
     report
+}
+
+/// Finishes interrupted slimming in `run`; true when that failed (an ERROR was logged).
+fn finish_slimming(run: &Path, hooks: &mut impl Hooks) -> bool {
+    execute::finish_interrupted(run, hooks)
+        .inspect_err(|e| {
+            tracing::error!(run = %run.display(), error = %e, "cannot finish interrupted slimming in {}: {e}{}; retried at the next pass", run.display(), crate::io_hint::hint(e));
+        })
+        .is_err()
 }
 
 /// Whether the run is there to look at: gone (`NotFound`), or there but unreachable (a

@@ -10,12 +10,15 @@ pub mod calendar;
 mod milestones;
 mod reason;
 mod rules;
+mod slim;
 mod windows;
 
 #[cfg(test)]
 mod milestone_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod slim_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -156,18 +159,20 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
         .iter()
         .position(|outcome| outcome.best_of_run)
         .map(|i| sorted[i].name.clone());
+    let slims = slim::slim_after(&sorted, &assessed, &kept, policy.slim_after);
 
     let verdicts = sorted
         .iter()
         .zip(assessed)
         .zip(kept)
-        .map(|((checkpoint, assessment), outcome)| {
-            let decision = if outcome.reasons.is_empty() {
-                Decision::Delete
-            } else {
-                Decision::Keep
+        .zip(slims)
+        .map(|(((checkpoint, assessment), outcome), slim)| {
+            let decision = match (&slim, outcome.reasons.is_empty()) {
+                (_, true) => Decision::Delete,
+                (Some(_), false) => Decision::Slim,
+                (None, false) => Decision::Keep,
             };
-            let (reasons, detail) = if decision == Decision::Delete {
+            let (mut reasons, mut detail) = if decision == Decision::Delete {
                 (vec![Reason::Unkept], outcome.why_not.join("; "))
             } else {
                 let detail = match (&assessment.completeness, &assessment.metric) {
@@ -185,6 +190,25 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
                 };
                 (outcome.reasons, detail)
             };
+            let mut also = |reason: Reason, why: Option<String>| {
+                reasons.push(reason);
+                reasons.sort_unstable();
+                if let Some(why) = why {
+                    detail = if detail.is_empty() {
+                        why
+                    } else {
+                        format!("{detail}; {why}")
+                    };
+                }
+            };
+            if let Some(why) = slim {
+                also(Reason::Slim, Some(why));
+            } else if let crate::checkpoint::Slim::Slimmed { interrupted, .. } = checkpoint.slim {
+                // Deleting a slimmed checkpoint is normal: the reason only says what it holds.
+                let why = interrupted
+                    .then(|| "slimming interrupted; finished at the next pass".to_owned());
+                also(Reason::Slimmed, why);
+            }
             Verdict {
                 name: checkpoint.name.clone(),
                 step: checkpoint.step,

@@ -334,4 +334,47 @@ proptest! {
             prop_assert_eq!(p.verdict(&w.name).unwrap().decision, w.decision, "{}", w.name);
         }
     }
+
+    #[test]
+    fn slim_only_on_whole_kept_complete_and_never_the_newest(
+        input in arb_run(),
+        policy in arb_policy(),
+        slim_after in 0u64..4,
+        wholes in prop::collection::vec(0u8..3, 25),
+    ) {
+        let mut input = input;
+        for (c, w) in input.iter_mut().zip(&wholes) {
+            c.slim = match w {
+                0 => crate::checkpoint::Slim::Whole { bytes: 10, files: 1 },
+                1 => crate::checkpoint::Slim::Nothing,
+                _ => crate::checkpoint::Slim::Off,
+            };
+        }
+        let policy = Policy { slim_after: Some(slim_after), ..policy };
+        let p = plan(&input, &policy, now());
+        let unslimmed = plan(&input, &Policy { slim_after: None, ..policy.clone() }, now());
+        for v in p.slims() {
+            prop_assert!(v.is_complete(), "slimmed incomplete {}", v.name);
+            let whole = matches!(v.checkpoint.slim, crate::checkpoint::Slim::Whole { .. });
+            prop_assert!(whole, "slimmed without training state {}", v.name);
+            prop_assert!(v.checkpoint.protections.is_empty(), "slimmed protected {}", v.name);
+            prop_assert!(!v.reasons.contains(&Reason::NewestComplete));
+            prop_assert!(v.reasons.contains(&Reason::Slim));
+            // Slimming only ever applies to what the rules keep anyway.
+            prop_assert_eq!(unslimmed.verdict(&v.name).unwrap().decision, Decision::Keep);
+        }
+        // Slimming changes no deletion.
+        prop_assert_eq!(deleted(&p), deleted(&unslimmed));
+        let complete: Vec<&Checkpoint> = input
+            .iter()
+            .filter(|c| !c.is_alias() && p.verdict(&c.name).unwrap().is_complete())
+            .collect();
+        let by_step = complete.iter().max_by(|a, b| super::checkpoint_order(a, b));
+        let by_time = complete.iter().max_by(|a, b| {
+            a.completed_at().cmp(&b.completed_at()).then(a.step.cmp(&b.step)).then(a.name.cmp(&b.name))
+        });
+        for newest in by_step.into_iter().chain(by_time) {
+            prop_assert_eq!(p.verdict(&newest.name).unwrap().decision, Decision::Keep);
+        }
+    }
 }

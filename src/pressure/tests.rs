@@ -320,11 +320,16 @@ fn pressure_slims_before_it_deletes() {
         }),
         now(),
     );
-    // 20 MiB missing: slim 100, 200, 300 (8 MiB each; the newest is never slimmed) frees 24.
+    // 20 MiB missing. slim_after 3 already slims 100 (8 MiB, counted as coming free);
+    // pressure slims 200 and 300 for the other 12 (the newest is never slimmed) and deletes
+    // nothing.
+    assert_eq!(
+        p.verdict("checkpoint-100").unwrap().decision,
+        Decision::Slim
+    );
     assert_eq!(
         ordered(&relief),
         [
-            (0, "checkpoint-100", Action::Slim),
             (0, "checkpoint-200", Action::Slim),
             (0, "checkpoint-300", Action::Slim),
         ]

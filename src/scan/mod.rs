@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{
-    Checkpoint, Digest, Fingerprint, Kind, Marker, MetricObservation, Protection, Writers,
+    Checkpoint, Digest, Fingerprint, Kind, Marker, MetricObservation, Protection, Slim, Writers,
 };
 use crate::config::Watch;
 use crate::layout::{is_never_a_checkpoint, Layout, Pointer};
@@ -106,7 +106,10 @@ pub fn scan_run_knowing(
                     ),
                     None => (MetricObservation::NotWanted, Metrics::default()),
                 };
-                Checkpoint {
+                let slim = watch.slim_files.as_ref().map_or(Slim::Off, |set| {
+                    crate::slim::observe(run, &candidate.name, candidate.kind, fingerprint, set)
+                });
+                let mut checkpoint = Checkpoint {
                     marker,
                     writers: if writers.is_some() {
                         Writers::Checked { open }
@@ -122,13 +125,16 @@ pub fn scan_run_knowing(
                     step: candidate.fields.step,
                     epoch: candidate.fields.epoch,
                     kind: candidate.kind,
-                    stable_since: fingerprint.map(|f| f.newest_mtime),
+                    stable_since: None,
                     fingerprint,
                     metric,
                     metrics,
                     scan_problem,
-                    slim: crate::checkpoint::Slim::Off,
-                }
+                    slim,
+                };
+                // A slimmed checkpoint is dated by its record: slimming moved its mtime.
+                checkpoint.stable_since = checkpoint.completed_at();
+                checkpoint
             },
         )
         .collect();
