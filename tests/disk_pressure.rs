@@ -297,3 +297,64 @@ fn an_inode_floor_on_ext4_deletes_until_enough_inodes_are_free() {
     assert!(text.contains("min_free_inodes"), "{text}");
     drop(mount);
 }
+
+/// An HF checkpoint `mnt/runs/hf/checkpoint-<step>`: 64 KiB of weights and metadata, 512 KiB
+/// of optimizer state, `age` minutes old.
+fn hf_checkpoint(f: &Fixture, step: u64, age: u64) {
+    let dir = format!("mnt/runs/hf/checkpoint-{step}");
+    f.write(&format!("{dir}/model.safetensors"), vec![1u8; 64 * 1024]);
+    f.write(&format!("{dir}/config.json"), "{}");
+    f.write(&format!("{dir}/optimizer.pt"), vec![2u8; 512 * 1024]);
+    f.write(
+        &format!("{dir}/trainer_state.json"),
+        format!(r#"{{"global_step": {step}, "log_history": []}}"#),
+    );
+    f.age(&dir, age);
+}
+
+fn hf_pressure_config(f: &Fixture, filesystem: &str) {
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[filesystem]]\npath = \"mnt\"\n{filesystem}\n\n\
+         [[watch]]\nname = \"hf\"\nruns = [\"mnt/runs/*\"]\nlayout = \"huggingface\"\n\
+         keep_last = 3\nslim_after = 3\nsettle = \"1s\"\n"
+    ));
+}
+
+#[test]
+fn pressure_slims_before_it_deletes_and_never_the_newest() {
+    let f = Fixture::new();
+    let Some(mount) = Mount::tmpfs(&f.path("mnt"), "size=8m") else {
+        return;
+    };
+    for (step, age) in [(1, 30), (2, 20), (3, 10)] {
+        hf_checkpoint(&f, step, age);
+    }
+    hf_pressure_config(&f, "min_free = 1");
+    let first = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    common::assert_success(&first);
+    let (free_now, _) = free(&mount.path);
+    // 600 KiB missing: slimming the two older checkpoints frees 1 MiB; nothing is deleted,
+    // and the newest (the resume point) keeps its optimizer state.
+    hf_pressure_config(&f, &format!("min_free = {}", free_now + 600 * KIB));
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    common::assert_success(&out);
+    for step in [1, 2] {
+        assert_eq!(
+            f.listing(&format!("mnt/runs/hf/checkpoint-{step}")),
+            ["config.json", "model.safetensors", "trainer_state.json"],
+            "{text}"
+        );
+        assert!(f
+            .path(&format!("mnt/runs/hf/.ckptd-slim/checkpoint-{step}"))
+            .exists());
+    }
+    assert!(
+        f.path("mnt/runs/hf/checkpoint-3/optimizer.pt").exists(),
+        "{text}"
+    );
+    assert!(!text.contains("checkpoint deleted"), "{text}");
+    let (free_after, _) = free(&mount.path);
+    assert!(free_after >= free_now + 600 * KIB, "{text}");
+    drop(mount);
+}
