@@ -97,7 +97,7 @@ pub fn pressure(config: &Config, reports: &[PassReport]) -> Vec<FsOutcome> {
     let summaries = reports
         .iter()
         .filter(|r| matches!(r.reached, Reached::Planned))
-        .map(|r| r.pressure_summary(!r.carried_out))
+        .map(PassReport::filesystem_summary)
         .collect();
     crate::disk::relieve_each(
         &crate::disk::Disks::new(&config.filesystems),

@@ -64,7 +64,7 @@ impl DiskWatch {
             .or_insert_with(|| disks.index_of(&report.run));
         // A pass that did not plan (busy, unreadable) says nothing new about the run.
         if fs.is_some() && matches!(report.reached, crate::pass::Reached::Planned) {
-            let summary = report.pressure_summary(!report.carried_out);
+            let summary = report.filesystem_summary();
             let changed = self.summaries.get(&report.run) != Some(&summary);
             self.summaries.insert(report.run.clone(), summary);
             self.dirty |= changed;

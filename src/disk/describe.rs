@@ -113,10 +113,20 @@ pub fn unmet_text(unmet: &Unmet) -> String {
     if unmet.missing.inodes > 0 {
         missing.push(format!("{} inodes", unmet.missing.inodes));
     }
+    let not_acting = match unmet.not_acting_runs {
+        0 => String::new(),
+        1 => ", and everything in 1 run ckptd does not act on (dry_run, or an invalid \
+              .ckptd.toml)"
+            .to_owned(),
+        n => format!(
+            ", and everything in {n} runs ckptd does not act on (dry_run, or an invalid \
+             .ckptd.toml)"
+        ),
+    };
     format!(
         "{} still missing after every deletion pressure may make; protected: {} checkpoint{} \
          ({}): the newest complete of each run, the best, pinned, pointed-at, in progress or \
-         waiting for a metric",
+         waiting for a metric{not_acting}",
         missing.join(" and "),
         unmet.protected_count,
         if unmet.protected_count == 1 { "" } else { "s" },

@@ -117,6 +117,18 @@ impl PassReport {
         summary
     }
 
+    /// The run as a filesystem's pressure step sees it: as [`Self::pressure_summary`], and
+    /// when ckptd does not act on the run (a `dry_run` watch, an invalid `.ckptd.toml`),
+    /// everything in it held: pressure then takes from the runs it acts on.
+    pub fn filesystem_summary(&self) -> crate::pressure::RunSummary {
+        let summary = self.pressure_summary(!self.carried_out);
+        if self.watch.dry_run || self.overrides_invalid {
+            summary.not_acting()
+        } else {
+            summary
+        }
+    }
+
     /// Something is left in the trash: it needs another try on a timer.
     pub fn trash_left(&self) -> bool {
         self.trash_failed || self.executed.trash_left

@@ -32,6 +32,10 @@ pub struct RunSummary {
     bytes_after: u64,
     /// What the plan keeps (name, bytes): what an unmet target reports as protected.
     kept: Vec<(String, u64)>,
+    /// False for a run ckptd does not act on (a `dry_run` watch, an invalid `.ckptd.toml`).
+    acting: bool,
+    /// Every checkpoint (name, bytes), for `not_acting`.
+    all: Vec<(String, u64)>,
 }
 
 impl RunSummary {
@@ -57,7 +61,26 @@ impl RunSummary {
                 .filter(|v| v.decision != crate::plan::Decision::Delete)
                 .map(|v| (v.name.clone(), v.bytes.unwrap_or(0)))
                 .collect(),
+            acting: true,
+            all: plan
+                .verdicts
+                .iter()
+                .map(|v| (v.name.clone(), v.bytes.unwrap_or(0)))
+                .collect(),
         }
+    }
+
+    /// The same run, for a filesystem's pressure, when ckptd does not act on it (a `dry_run`
+    /// watch, an invalid `.ckptd.toml`): everything in it stays on disk, so it counts as
+    /// held and protected, and pressure takes from the other runs on the filesystem; its
+    /// would-be deletions free nothing.
+    #[must_use]
+    pub fn not_acting(mut self) -> Self {
+        self.candidates.clear();
+        self.planned_to_free = (0, 0);
+        self.kept = std::mem::take(&mut self.all);
+        self.acting = false;
+        self
     }
 
     /// The size of the run's next save, for headroom: its newest complete checkpoint's, when
@@ -110,6 +133,9 @@ pub struct Unmet {
     /// What pressure may not touch: bytes in protected, incomplete or pending checkpoints.
     pub protected_bytes: u64,
     pub protected_count: usize,
+    /// Runs whose checkpoints count as protected because ckptd does not act on them (a
+    /// `dry_run` watch, an invalid `.ckptd.toml`).
+    pub not_acting_runs: usize,
 }
 
 /// The outcome for one filesystem (or one run's budget).
@@ -303,6 +329,7 @@ fn unmet(runs: &[RunSummary], taken: &Taken, missing: Shortfall) -> Unmet {
         missing,
         protected_bytes,
         protected_count,
+        not_acting_runs: runs.iter().filter(|r| !r.acting).count(),
     }
 }
 

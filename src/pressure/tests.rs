@@ -452,3 +452,39 @@ fn percent_floors_round_up() {
     assert_eq!(Floor::Percent(50.0).of(10), 5);
     assert_eq!(Floor::Amount(7).of(10), 7);
 }
+
+#[test]
+fn a_run_ckptd_does_not_act_on_is_held_and_the_others_take_the_pressure() {
+    // The dry-run run holds the oldest checkpoints of all and would delete two by its rules;
+    // neither frees anything, so pressure takes from the acting run instead.
+    let policy = Policy::keep_last(3);
+    let dry = plan(&run_of(5, 10), &policy, now());
+    let acting = plan(&run_of(4, 10), &Policy::keep_last(4), now());
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let runs = [
+        input(Path::new("/data/dry"), &dry).not_acting(),
+        input(Path::new("/data/live"), &acting),
+    ];
+    let relief = relieve(
+        &runs,
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(55),
+        }),
+        now(),
+    );
+    assert_eq!(
+        ordered(&relief),
+        [
+            (1, "checkpoint-100", Action::Delete),
+            (1, "checkpoint-200", Action::Delete),
+            (1, "checkpoint-300", Action::Delete),
+        ]
+    );
+    // 45 MiB missing, 30 found: what is protected is the dry-run run's five checkpoints, all
+    // on disk, and the acting run's newest.
+    let unmet = relief.unmet.expect("15 MiB cannot be found");
+    assert_eq!(unmet.missing.bytes, 15 * MIB);
+    assert_eq!(unmet.not_acting_runs, 1);
+    assert_eq!(unmet.protected_count, 5 + 1);
+}
