@@ -252,4 +252,29 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn a_budget_frees_within_its_run_no_more_than_needed_plus_one(
+        runs in prop::collection::vec(arb_run(), 1..4),
+        max_mib in 1u64..300,
+    ) {
+        let world = World::new(&runs);
+        let mut inputs = world.inputs();
+        inputs[0].max_bytes = Some(max_mib * MIB);
+        let holds = candidates::run_bytes_after(&world.plans[0]);
+        let relief = relieve(&inputs, None, now());
+        if holds <= max_mib * MIB {
+            prop_assert!(relief.orders.is_empty());
+            prop_assert!(relief.budgets_unmet.is_empty());
+        }
+        prop_assert!(relief.orders.iter().all(|o| o.run == 0));
+        if let Some((_, before_last)) = relief.orders.split_last() {
+            let freed: u64 = before_last.iter().map(|o| o.bytes).sum();
+            prop_assert!(holds - freed > max_mib * MIB);
+        }
+        for order in &relief.orders {
+            let v = world.plans[0].verdict(&order.checkpoint).unwrap();
+            prop_assert!(reachable(world.plans[0].best.as_deref(), v));
+        }
+    }
 }
