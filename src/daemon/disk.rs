@@ -2,8 +2,9 @@
 //! summary for the pressure step; on `disk_check_interval` (so space taken by anything else
 //! on the node is seen) and shortly after a pass changed something, it measures each
 //! filesystem, runs the pressure step over the runs on it and hands the orders to their next
-//! pass. It says when a filesystem falls below its target and when it meets it again, and
-//! when a target cannot be met, once an hour.
+//! pass. It says when a filesystem falls below its target and when it meets it again (once
+//! an hour: a floor that every save crosses is normal operation), and when a target cannot
+//! be met, once an hour.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,8 @@ use crate::pressure::{Order, RunSummary};
 /// A pass that changed something is followed by a check, but not sooner than this after the
 /// last one: a burst of passes is measured once.
 const AFTER_A_PASS: Duration = Duration::from_secs(1);
-/// A target that cannot be met is said again after this long.
-const UNMET_AGAIN: Duration = Duration::from_secs(3600);
+/// A target that cannot be met, or a crossing, is said again after this long.
+const AGAIN: Duration = Duration::from_secs(3600);
 
 /// What the daemon knows about its filesystems between checks.
 #[derive(Debug, Default)]
@@ -36,14 +37,28 @@ pub struct DiskWatch {
     dirty: bool,
     /// Orders for each run's next pass.
     orders: HashMap<PathBuf, Vec<Order>>,
-    /// Per filesystem: below its target at the last check, and when "cannot be met" was said.
-    said: Vec<(bool, Option<Instant>)>,
+    /// Per filesystem, what was said about it.
+    said: Vec<Said>,
+}
+
+/// What the daemon said about one filesystem, so a floor that every save crosses (pressure
+/// then frees it: normal operation when the floor is what binds) is not a WARN at every save.
+#[derive(Debug, Clone, Copy, Default)]
+struct Said {
+    /// Below its target at the last check.
+    below: bool,
+    /// When a crossing was last a WARN (at most once an hour; DEBUG in between).
+    warned_at: Option<Instant>,
+    /// The current crossing was a WARN: its end is an INFO.
+    loud: bool,
+    /// When "cannot be met" (or "cannot measure") was last said.
+    unmet_at: Option<Instant>,
 }
 
 impl DiskWatch {
     pub fn new(config: &Config) -> Self {
         let disks = Disks::new(&config.filesystems);
-        let said = vec![(false, None); disks.len()];
+        let said = vec![Said::default(); disks.len()];
         Self {
             disks,
             interval: config.daemon.disk_check_interval,
@@ -129,36 +144,48 @@ impl DiskWatch {
         self.orders.keys().cloned().collect()
     }
 
-    /// WARN when a filesystem falls below its target, INFO when it meets it again, ERROR
+    /// A filesystem that falls below its target: a WARN (once an hour; the pressure deletions
+    /// that follow are INFO lines of their own), and an INFO when it meets it again; an ERROR
     /// (once an hour) when it cannot be met.
     fn say(&mut self, index: usize, outcome: &FsOutcome, now: Instant) {
         let path = outcome.target.path.display();
-        let (was_below, unmet_said) = self.said[index];
+        let said = &mut self.said[index];
+        let due = |at: Option<Instant>| at.is_none_or(|at| now >= at + AGAIN);
         let state = match &outcome.state {
             Ok(state) => state,
             Err(e) => {
-                if unmet_said.is_none_or(|at| now >= at + UNMET_AGAIN) {
+                if due(said.unmet_at) {
                     tracing::error!(filesystem = %path, error = %e, "cannot measure free space on {path}: {e}; no pressure decision there");
-                    self.said[index].1 = Some(now);
+                    said.unmet_at = Some(now);
                 }
                 return;
             }
         };
         let below = !outcome.relief.before.is_met();
         let line = disk::describe(outcome);
-        if below && !was_below {
-            tracing::warn!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, missing_bytes = outcome.relief.before.bytes, missing_inodes = outcome.relief.before.inodes, "free space below its target on {line}");
-        } else if !below && was_below {
-            tracing::info!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, "free space meets its target again on {line}");
+        if below && !said.below {
+            said.loud = due(said.warned_at);
+            if said.loud {
+                tracing::warn!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, missing_bytes = outcome.relief.before.bytes, missing_inodes = outcome.relief.before.inodes, "free space below its target on {line}");
+                said.warned_at = Some(now);
+            } else {
+                tracing::debug!(filesystem = %path, "free space below its target on {line}");
+            }
+        } else if !below && said.below {
+            if said.loud {
+                tracing::info!(filesystem = %path, free_bytes = state.free_bytes, free_inodes = state.free_inodes, "free space meets its target again on {line}");
+            } else {
+                tracing::debug!(filesystem = %path, "free space meets its target again on {line}");
+            }
         }
-        self.said[index].0 = below;
+        said.below = below;
         match &outcome.relief.unmet {
-            Some(unmet) if unmet_said.is_none_or(|at| now >= at + UNMET_AGAIN) => {
+            Some(unmet) if due(said.unmet_at) => {
                 disk::log_unmet(outcome, unmet);
-                self.said[index].1 = Some(now);
+                said.unmet_at = Some(now);
             }
             Some(_) => {}
-            None => self.said[index].1 = None,
+            None => said.unmet_at = None,
         }
     }
 }
