@@ -121,7 +121,17 @@ impl PassReport {
     /// when ckptd does not act on the run (a `dry_run` watch, an invalid `.ckptd.toml`),
     /// everything in it held: pressure then takes from the runs it acts on.
     pub fn filesystem_summary(&self) -> crate::pressure::RunSummary {
-        let summary = self.pressure_summary(!self.carried_out);
+        let mut summary = self.pressure_summary(!self.carried_out);
+        if self.carried_out && self.executed.deferred > 0 {
+            // Deletions left for the next pass (its time slice ran out) will still free space:
+            // counted, so pressure does not delete more meanwhile.
+            let done = |name: &str| {
+                self.executed.deleted.iter().any(|d| d.name == name)
+                    || self.executed.slimmed.iter().any(|s| s.name == name)
+                    || self.executed.errors.iter().any(|e| e.checkpoint == name)
+            };
+            summary = summary.still_to_come(&self.plan, &|v| !done(&v.name));
+        }
         if self.watch.dry_run || self.overrides_invalid {
             summary.not_acting()
         } else {

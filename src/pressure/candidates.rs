@@ -143,8 +143,14 @@ pub fn candidates(plan: &Plan, slims: bool) -> Vec<Candidate> {
 /// What the plan's own decisions will free once carried out: its deletions, and the
 /// training state of what it slims.
 pub fn planned_to_free(plan: &Plan) -> (u64, u64) {
+    still_to_free(plan, &|_| true)
+}
+
+/// What those of the plan's decisions that `to_come` says are still to be carried out will
+/// free.
+pub fn still_to_free(plan: &Plan, to_come: &dyn Fn(&Verdict) -> bool) -> (u64, u64) {
     let mut freed = (0, 0);
-    for v in &plan.verdicts {
+    for v in plan.verdicts.iter().filter(|v| to_come(v)) {
         let (bytes, inodes) = match (v.decision, v.checkpoint.slim) {
             (Decision::Delete, _) => (v.bytes.unwrap_or(0), inodes(v)),
             (Decision::Slim, Slim::Whole { bytes, files }) => (bytes, files),

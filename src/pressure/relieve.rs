@@ -39,6 +39,19 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// The plan's decisions, of which those that `to_come` says are still to be carried out
+    /// will free space that the filesystem does not show yet (`plan_pending` is then true).
+    #[must_use]
+    pub fn still_to_come(
+        mut self,
+        plan: &Plan,
+        to_come: &dyn Fn(&crate::plan::Verdict) -> bool,
+    ) -> Self {
+        self.planned_to_free = candidates::still_to_free(plan, to_come);
+        self.plan_pending = true;
+        self
+    }
+
     /// `run`'s plan as pressure sees it; `slims`: the run's policy has `slim_after`.
     pub fn new(run: &Path, plan: &Plan, slims: bool) -> Self {
         Self {

@@ -488,3 +488,22 @@ fn a_run_ckptd_does_not_act_on_is_held_and_the_others_take_the_pressure() {
     assert_eq!(unmet.not_acting_runs, 1);
     assert_eq!(unmet.protected_count, 5 + 1);
 }
+
+#[test]
+fn deletions_left_for_the_next_pass_still_count_as_coming_free() {
+    // keep_last 2 deletes 100..300 (30 MiB); 100 and 200 are done (the filesystem shows them),
+    // 300 was deferred: 10 MiB still to come.
+    let p = plan(&run_of(5, 10), &Policy::keep_last(2), now());
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let fs = Filesystem {
+        target: &target,
+        state: fs_state(90),
+    };
+    let mut done = input(Path::new("/data/a"), &p);
+    done.plan_pending = false;
+    let deferred = done
+        .clone()
+        .still_to_come(&p, &|v| v.name == "checkpoint-300");
+    assert_eq!(relieve(&[done], Some(fs), now()).orders.len(), 1);
+    assert!(relieve(&[deferred], Some(fs), now()).orders.is_empty());
+}
