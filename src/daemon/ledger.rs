@@ -413,16 +413,15 @@ impl Ledger {
             "checkpoint": v.name,
             "step": v.step,
             "bytes": v.bytes.unwrap_or(0),
-            "reasons": ["unkept"],
+            // The plan's own: `unkept`, or `pressure` for a deletion a budget or a floor asked for.
+            "reasons": v.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             "detail": v.detail,
         })
     }
 
-    /// A slim's line: like a deletion's, with the plan's reasons (`slim`, or `pressure`).
+    /// A slim's line: like a deletion's, with the bytes the slim frees.
     fn slim_line(event: &str, run: &Path, watch: &str, v: &Verdict) -> serde_json::Value {
         let mut line = Self::line(event, run, watch, v);
-        let reasons: Vec<&str> = v.reasons.iter().map(|r| r.as_str()).collect();
-        line["reasons"] = reasons.into();
         if let crate::checkpoint::Slim::Whole { bytes, .. } = v.checkpoint.slim {
             line["bytes"] = bytes.into();
         }
@@ -546,7 +545,7 @@ mod tests {
             completeness: Completeness::Complete,
             metric: MetricState::NotWanted,
             decision: Decision::Delete,
-            reasons: Vec::new(),
+            reasons: vec![crate::plan::Reason::Unkept],
             detail: "older than the last 1".to_owned(),
             checkpoint: crate::plan::tests::ck(name, 5, 0),
         }
@@ -730,5 +729,20 @@ mod tests {
         assert!(matches!(second, Err(StateError::InUse(ref d)) if d == dir.path()));
         drop(first);
         assert!(Ledger::open(Some(dir.path().to_owned())).is_ok());
+    }
+
+    #[test]
+    fn a_pressure_deletion_is_recorded_with_its_own_reason_and_detail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(Some(dir.path().to_owned())).unwrap();
+        let mut v = verdict("checkpoint-5", 100);
+        v.reasons = vec![crate::plan::Reason::Pressure];
+        v.detail = "min_free 10% on /data: 6.2% free, oldest `last` beyond the newest".to_owned();
+        ledger.deleting(Path::new("/r"), "w", &v);
+        ledger.deleted(Path::new("/r"), "w", &v);
+        for line in lines(dir.path()) {
+            assert_eq!(line["reasons"], serde_json::json!(["pressure"]), "{line}");
+            assert_eq!(line["detail"], serde_json::json!(v.detail), "{line}");
+        }
     }
 }
