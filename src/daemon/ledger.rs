@@ -740,7 +740,9 @@ mod tests {
         v.detail = "min_free 10% on /data: 6.2% free, oldest `last` beyond the newest".to_owned();
         ledger.deleting(Path::new("/r"), "w", &v);
         ledger.deleted(Path::new("/r"), "w", &v);
-        for line in lines(dir.path()) {
+        let lines = lines(dir.path());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for line in lines {
             assert_eq!(line["reasons"], serde_json::json!(["pressure"]), "{line}");
             assert_eq!(line["detail"], serde_json::json!(v.detail), "{line}");
         }
