@@ -58,6 +58,14 @@ kill9-ledger  (daemon, default 5 trials)
     SIGTERM. Bad: checkpoints gone from disk with no line naming them in
     <state_dir>/ledger.jsonl (the figure is the total over all trials; the kill moments are
     seeded, but how far a pass got by then depends on the machine, so it varies run to run).
+pressure-kill9  (daemon on a tmpfs, default 5 trials)
+    Eight checkpoint directories of 512 files (2 MiB each), keep_last = 8, the third pinned;
+    a [[filesystem]] floor 100 KiB under the free space, disk_check_interval = 1s. Another
+    writer takes 7 MiB; once pressure has moved the first checkpoint out, `ckptd run` is
+    killed with SIGKILL a random 0-60 ms later (seeded), restarted, and left until the floor
+    is met. Bad: the deleted set is not exactly the four oldest unpinned ones (the pinned or
+    the newest deleted, or more or fewer than the floor needs), a checkpoint is left with
+    some of its files, or the trash is not emptied.
 shared-state-dir  (default 2 trials)
     Two `ckptd run` on two configs (different runs, 60 old checkpoints each, keep_last = 1)
     with the same state_dir. B starts after A finished its first pass; then 30 more
@@ -1067,6 +1075,101 @@ def scenario_kill9_ledger(ctx: Ctx) -> list[Row]:
 
 
 # --------------------------------------------------------------------------------------------
+# 4b. pressure-kill9: a free-space floor crossed by another writer; the daemon is killed -9
+# while pressure deletes, and restarted. Exactly the checkpoints pressure needs must go, in
+# its order, never the pinned one or the newest, and none may be left half deleted.
+# --------------------------------------------------------------------------------------------
+
+PRESSURE_BAD = "the deleted set is not exactly the four oldest unpinned (the pinned or newest deleted, too many or too few), or a checkpoint is left half deleted"
+
+
+def scenario_pressure_kill9(ctx: Ctx) -> list[Row]:
+    row = Row("pressure-kill9", what=PRESSURE_BAD)
+    why_not = can_mount(ctx)
+    if why_not:
+        row.skipped = why_not
+        return [row]
+    rng = random.Random(ctx.seed + 11)
+    # Many small files, so that deleting one checkpoint takes long enough to be cut.
+    files_each, file_size, count = 512, 4 * KiB, 8
+    names = [f"ckpt_{s}" for s in range(1, count + 1)]
+    # 2 MiB each; 6.9 MiB missing: four checkpoints, the oldest, skipping the pinned ckpt_3.
+    expected_gone = {"ckpt_1", "ckpt_2", "ckpt_4", "ckpt_5"}
+
+    def trial(i: int):
+        tdir = ctx.res.dir("pressure", str(i))
+        mnt = os.path.join(tdir, "mnt")
+        ctx.res.mount(["-t", "tmpfs", "-o", "size=32m,mode=755", "tmpfs"], mnt)
+        try:
+            run = os.path.join(mnt, "run")
+            for s, name in enumerate(names, start=1):
+                unit = os.path.join(run, name)
+                os.makedirs(unit)
+                for j in range(files_each):
+                    make_file(os.path.join(unit, f"shard_{j}.bin"), file_size, (1000 - s) * 60)
+                set_age(unit, (1000 - s) * 60)
+            os.makedirs(os.path.join(run, ".ckptd-pins"))
+            open(os.path.join(run, ".ckptd-pins", "ckpt_3"), "w").close()
+            state = os.path.join(tdir, "state")
+            config = os.path.join(tdir, "ckptd.toml")
+            text = write_config(config, run, state, keep_last=count, pattern="ckpt_{step}")
+            # ckptd's own files first (lock, clock probe), so the floor is exact.
+            r = run_ckptd(ctx, ["prune", "--config", config], tdir)
+            if r.returncode != 0:
+                raise HarnessError(f"first prune exited {r.returncode}: {r.stderr[-300:]}")
+            floor = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize - 100 * KiB
+            text = text.replace("[daemon]\n", '[daemon]\ndisk_check_interval = "1s"\n', 1)
+            text += f"\n[[filesystem]]\npath = {toml_str(mnt)}\nmin_free = {floor}\n"
+            with open(config, "w") as f:
+                f.write(text)
+            d = Daemon(ctx, config, os.path.join(tdir, "daemon-1.log"))
+            if not d.wait_ready():
+                d.stop()
+                raise HarnessError("daemon not ready")
+            make_file(os.path.join(mnt, "dataset.bin"), 7 * MiB, 0)
+            crossed = time.monotonic()
+            # Killed once pressure has started (the first checkpoint left the run), a random
+            # moment into its deletions.
+            wait_until(lambda: not exists(os.path.join(run, names[0])), 10, interval=0.002)
+            nap(rng.uniform(0, 0.06))
+            delay = time.monotonic() - crossed
+            d.kill9()
+            d.stop()
+            gone_at_kill = sorted(n for n in names if not exists(os.path.join(run, n)))
+            d2 = Daemon(ctx, config, os.path.join(tdir, "daemon-2.log"))
+            try:
+                if not d2.wait_ready():
+                    raise HarnessError("restarted daemon not ready")
+                wait_until(lambda: os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize >= floor, 20)
+                nap(2.5)
+            finally:
+                rc = d2.stop()
+            gone = {n for n in names if not exists(os.path.join(run, n))}
+            half = [
+                n for n in names
+                if exists(os.path.join(run, n)) and len(os.listdir(os.path.join(run, n))) != files_each
+            ]
+            problems = []
+            if gone != expected_gone:
+                problems.append(f"deleted {sorted(gone)}, expected {sorted(expected_gone)}")
+            if half:
+                problems.append(f"half deleted: {half}")
+            if os.path.exists(os.path.join(run, ".ckptd-trash")) and os.listdir(os.path.join(run, ".ckptd-trash")):
+                problems.append("trash not emptied")
+            detail = (
+                f"trial {i}: killed {delay * 1000:.0f} ms after the floor was crossed, "
+                f"{len(gone_at_kill)} gone then; " + ("; ".join(problems) if problems else "exact")
+                + f"; exit {rc}"
+            )
+            return bool(problems), detail
+        finally:
+            ctx.res.umount(mnt)
+
+    run_trials(ctx, row, ctx.n(5), trial, row.name)
+    return [row]
+
+
+# --------------------------------------------------------------------------------------------
 # 5. shared-state-dir
 # --------------------------------------------------------------------------------------------
 
@@ -1309,6 +1412,7 @@ SCENARIOS = [
     ("lagging-clock", scenario_lagging_clock),
     ("full-disk", scenario_full_disk),
     ("kill9-ledger", scenario_kill9_ledger),
+    ("pressure-kill9", scenario_pressure_kill9),
     ("shared-state-dir", scenario_shared_state_dir),
     ("fifo-config", scenario_fifo_config),
     ("trash-retry", scenario_trash_retry),
@@ -1356,7 +1460,7 @@ def main() -> int:
         "--trials",
         type=int,
         help="trials per repeated scenario (defaults: rewrite A 5, B 20, lagging-clock 3+3, kill9 5, "
-        "shared-state-dir 2, fifo-config 3, trash-retry 1; full-disk always runs its 6 cases)",
+        "pressure-kill9 5, shared-state-dir 2, fifo-config 3, trash-retry 1; full-disk always runs its 6 cases)",
     )
     parser.add_argument("--only", help="comma-separated scenario names or groups")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random schedules (default 1)")
