@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark P2: peak disk use of a training run under ckptd, against a cron job (release build).
 
-    cargo build --release && python3 benches/disk_peak.py [--bin PATH] [--size-mib 8] [--keep 3] [--saves 40]
+    cargo build --release && python3 benches/disk_peak.py [--bin PATH] [--size-mib 8] [--keep 3]
+        [--saves 40] [--settle 1] [--only ckptd|cron|floor] [--logs DIR] [--dir DIR]
 
 Needs root (it mounts a tmpfs, under its own temporary directory below target/ or --dir, and
 always unmounts it). A simulated Hugging Face Trainer saves --saves checkpoints of --size-mib MiB,
@@ -222,13 +223,18 @@ def stop_daemon(daemon):
 def wait_log(daemon, log, needle, timeout):
     def seen():
         if daemon.poll() is not None:
-            raise Failure(f"ckptd exited ({daemon.returncode}) before `{needle}`; see {log}")
+            raise Failure(f"ckptd exited ({daemon.returncode}) before `{needle}`; "
+                          f"see {logref(log)}")
         with open(log, errors="replace") as f:
             return needle in f.read()
     try:
         wait_for(seen, timeout, 0.02)
     except TimeoutError:
-        raise Failure(f"no `{needle}` in {log} within {timeout:.0f} s")
+        raise Failure(f"no `{needle}` within {timeout:.0f} s in {logref(log)}")
+
+
+def logref(log):
+    return f"{os.path.basename(log)} (kept with --logs DIR)"
 
 
 def count_in_log(log, needle):
@@ -264,13 +270,13 @@ def scenario_ckptd(tmp, fs, args, size):
         try:
             def alive():
                 if daemon.poll() is not None:
-                    raise Failure(f"ckptd exited ({daemon.returncode}) mid-run; see {log}")
+                    raise Failure(f"ckptd exited ({daemon.returncode}) mid-run; see {logref(log)}")
             _, done = train(run, args, size, alive)
             try:
                 wait_for(lambda: len(checkpoints(run)) <= args.keep, SETTLE + 30, 0.02)
             except TimeoutError:
                 raise Failure(f"ckptd left {len(checkpoints(run))} checkpoints, keep_last is "
-                              f"{args.keep}; see {log}")
+                              f"{args.keep}; see {logref(log)}")
         finally:
             peak = sampler.stop()
         return {
@@ -360,9 +366,10 @@ def scenario_floor(tmp, fs, args, size, n_saves=6):
         wait_log(daemon, log, f"checkpoint complete: checkpoint-{n_saves * 500}", SETTLE + 30)
         time.sleep(1.5)  # a disk check or two with free space above the floor
         if len(checkpoints(run)) != n_saves:
-            raise Failure(f"checkpoints deleted above the floor; see {log}")
+            raise Failure(f"checkpoints deleted above the floor; see {logref(log)}")
         if free_bytes(fs) < min_free:
-            raise Failure(f"free space already below min_free before the filler ({log})")
+            raise Failure(f"free space already below min_free before the filler; "
+                          f"see {logref(log)}")
         filler = os.path.join(fs, "unrelated.bin")
         write_chunks(filler, filler_size, 4 * MiB, 0)
         crossed = time.monotonic()
@@ -371,7 +378,9 @@ def scenario_floor(tmp, fs, args, size, n_saves=6):
         try:
             wait_for(lambda: free_bytes(fs) >= min_free, 60, 0.002)
         except TimeoutError:
-            raise Failure(f"free space still below min_free 60 s after the crossing; see {log}")
+            raise Failure(f"free space still below min_free 60 s after the crossing "
+                          f"({count_in_log(log, 'checkpoint deleted')} checkpoints deleted); "
+                          f"see {logref(log)}")
         freed = time.monotonic() - crossed
         time.sleep(0.5)
         os.unlink(filler)
@@ -410,7 +419,7 @@ def main():
     parser.add_argument("--dir", help="where the tmpfs is mounted (default: under target/)")
     parser.add_argument("--only", choices=["ckptd", "cron", "floor"], action="append",
                         help="run only these scenarios (repeatable)")
-    parser.add_argument("--logs", help="copy ckptd's logs (peak.log, floor.log) into this directory")
+    parser.add_argument("--logs", help="copy ckptd's logs (peak.log, floor.log) into DIR")
     args = parser.parse_args()
     global BINARY, SETTLE
     SETTLE = args.settle
