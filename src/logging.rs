@@ -16,6 +16,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// `CKPTD_LOG` as given, with notify's own lines kept to errors unless it names notify: a
+/// `CKPTD_LOG=info` set for ckptd's lines should not bring back notify's internal WARNs
+/// (`Unable to remove the path from the watches` when a watched checkpoint is deleted).
+fn with_quiet_notify(wanted: &str) -> String {
+    if wanted.contains("notify") {
+        wanted.to_owned()
+    } else {
+        format!("{wanted},notify=error")
+    }
+}
+
 /// Installs the global subscriber; later calls are ignored.
 pub fn init(format: LogFormat, verbosity: u8) {
     // notify's own log lines (a watch removed twice when a run directory is deleted) are
@@ -25,8 +36,11 @@ pub fn init(format: LogFormat, verbosity: u8) {
         1 => "debug,notify=error",
         _ => "trace",
     };
-    let filter =
-        || EnvFilter::try_from_env("CKPTD_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = || match std::env::var("CKPTD_LOG") {
+        Ok(wanted) => EnvFilter::try_new(with_quiet_notify(&wanted))
+            .unwrap_or_else(|_| EnvFilter::new(default)),
+        Err(_) => EnvFilter::new(default),
+    };
     let format = match format {
         LogFormat::Auto if stderr_is_journal() => LogFormat::Journald,
         LogFormat::Auto => LogFormat::Text,
@@ -85,4 +99,16 @@ fn stderr_is_journal() -> bool {
     };
     dev.parse::<u64>().is_ok_and(|d| d == stat.st_dev)
         && ino.parse::<u64>().is_ok_and(|i| i == stat.st_ino)
+}
+
+#[cfg(test)]
+mod quiet_notify_tests {
+    use super::with_quiet_notify;
+
+    #[test]
+    fn a_filter_that_does_not_name_notify_keeps_it_to_errors() {
+        assert_eq!(with_quiet_notify("info"), "info,notify=error");
+        assert_eq!(with_quiet_notify("ckptd=debug"), "ckptd=debug,notify=error");
+        assert_eq!(with_quiet_notify("debug,notify=warn"), "debug,notify=warn");
+    }
 }
