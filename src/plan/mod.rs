@@ -175,40 +175,10 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
             let (mut reasons, mut detail) = if decision == Decision::Delete {
                 (vec![Reason::Unkept], outcome.why_not.join("; "))
             } else {
-                let detail = match (&assessment.completeness, &assessment.metric) {
-                    (Completeness::Incomplete(why), _) => why.clone(),
-                    (Completeness::Complete, metric) => {
-                        let mut parts = Vec::new();
-                        if let MetricState::TooLarge(over) = metric {
-                            if outcome.reasons.contains(&Reason::MetricTooLarge) {
-                                parts.push(format!("metric unknown: {}", over.describe()));
-                            }
-                        }
-                        parts.extend(outcome.details);
-                        parts.join("; ")
-                    }
-                };
+                let detail = keep_detail(&assessment, outcome.details, &outcome.reasons);
                 (outcome.reasons, detail)
             };
-            let mut also = |reason: Reason, why: Option<String>| {
-                reasons.push(reason);
-                reasons.sort_unstable();
-                if let Some(why) = why {
-                    detail = if detail.is_empty() {
-                        why
-                    } else {
-                        format!("{detail}; {why}")
-                    };
-                }
-            };
-            if let Some(why) = slim {
-                also(Reason::Slim, Some(why));
-            } else if let crate::checkpoint::Slim::Slimmed { interrupted, .. } = checkpoint.slim {
-                // Deleting a slimmed checkpoint is normal: the reason only says what it holds.
-                let why = interrupted
-                    .then(|| "slimming interrupted; finished at the next pass".to_owned());
-                also(Reason::Slimmed, why);
-            }
+            slim_reason(checkpoint, slim, &mut reasons, &mut detail);
             Verdict {
                 name: checkpoint.name.clone(),
                 step: checkpoint.step,
@@ -223,4 +193,53 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
         })
         .collect();
     Plan { verdicts, best }
+}
+
+/// The detail of a kept checkpoint: why it is incomplete, or what its rules had to say (and
+/// that its metric is unknown, when only that keeps it).
+fn keep_detail(
+    assessment: &assess::Assessment,
+    details: Vec<String>,
+    reasons: &[Reason],
+) -> String {
+    match (&assessment.completeness, &assessment.metric) {
+        (Completeness::Incomplete(why), _) => why.clone(),
+        (Completeness::Complete, metric) => {
+            let mut parts = Vec::new();
+            if let MetricState::TooLarge(over) = metric {
+                if reasons.contains(&Reason::MetricTooLarge) {
+                    parts.push(format!("metric unknown: {}", over.describe()));
+                }
+            }
+            parts.extend(details);
+            parts.join("; ")
+        }
+    }
+}
+
+/// Adds `slim` (slimmed now, and why) or `slimmed` (slimmed before) to a verdict's reasons.
+fn slim_reason(
+    checkpoint: &Checkpoint,
+    slim: Option<String>,
+    reasons: &mut Vec<Reason>,
+    detail: &mut String,
+) {
+    let (reason, why) = if let Some(why) = slim {
+        (Reason::Slim, Some(why))
+    } else if let crate::checkpoint::Slim::Slimmed { interrupted, .. } = checkpoint.slim {
+        // Deleting a slimmed checkpoint is normal: the reason only says what it holds.
+        let why = interrupted.then(|| "slimming interrupted; finished at the next pass".to_owned());
+        (Reason::Slimmed, why)
+    } else {
+        return;
+    };
+    reasons.push(reason);
+    reasons.sort_unstable();
+    if let Some(why) = why {
+        *detail = if detail.is_empty() {
+            why
+        } else {
+            format!("{detail}; {why}")
+        };
+    }
 }
