@@ -53,7 +53,7 @@ pub fn training_state(unit: &Path, set: &SlimFiles) -> io::Result<Vec<Entry>> {
         _ => children(unit)?,
     };
     let wanted = |c: &Child| match set {
-        SlimFiles::HuggingFace => huggingface(c, &children),
+        SlimFiles::HuggingFace => huggingface(unit, c, &children),
         SlimFiles::DeepSpeed => deepspeed(c, &children),
         SlimFiles::OpenSora => c.name == "optimizer" || c.name.starts_with("lr_scheduler"),
         SlimFiles::Orbax(items) => c.is_dir && items.contains(&c.name),
@@ -99,7 +99,7 @@ fn children(unit: &Path) -> io::Result<Vec<Child>> {
 /// `trainer_state.json` or an adapter.
 // Exact names, as the frameworks write them: `OPTIMIZER.PT` is not theirs.
 #[allow(clippy::case_sensitive_file_extension_comparisons)]
-fn huggingface(c: &Child, all: &[Child]) -> bool {
+fn huggingface(unit: &Path, c: &Child, all: &[Child]) -> bool {
     let numbered = |name: &str, prefix: &str, suffix: &str| {
         name.strip_prefix(prefix)
             .and_then(|rest| rest.strip_suffix(suffix))
@@ -111,7 +111,8 @@ fn huggingface(c: &Child, all: &[Child]) -> bool {
         // gathering them (`stage3_gather_16bit_weights_on_model_save = false`): it goes only
         // when the weights are also at the top.
         numbered(&c.name, "optimizer_", "")
-            || (numbered(&c.name, "global_step", "") && all.iter().any(holds_hf_weights))
+            || (numbered(&c.name, "global_step", "")
+                && all.iter().any(|c| holds_hf_weights(unit, c)))
     } else {
         matches!(
             c.name.as_str(),
@@ -121,14 +122,43 @@ fn huggingface(c: &Child, all: &[Child]) -> bool {
     }
 }
 
-/// A weights file HF writes at the top of a checkpoint (full or sharded, or an adapter).
+/// A weights file HF writes at the top of a checkpoint (full or sharded, or an adapter) that
+/// holds tensors. Under ZeRO-3 without gathering, `Trainer.save_model` first saves an empty
+/// state dict (`_save(output_dir, state_dict={})`) and then removes only `model.safetensors`
+/// and `pytorch_model.bin`: a PEFT model leaves an empty `adapter_model.safetensors` beside
+/// `global_step{N}/`, which then holds the only copy of the weights. So a name is not enough.
 #[allow(clippy::case_sensitive_file_extension_comparisons)]
-fn holds_hf_weights(c: &Child) -> bool {
+fn holds_hf_weights(unit: &Path, c: &Child) -> bool {
     let n = c.name.as_str();
-    !c.is_dir
+    let named = !c.is_dir
         && ((n.starts_with("model") && n.ends_with(".safetensors"))
             || (n.starts_with("pytorch_model") && n.ends_with(".bin"))
-            || n.starts_with("adapter_model."))
+            || n.starts_with("adapter_model."));
+    named && holds_tensors(&unit.join(n)).unwrap_or(false)
+}
+
+/// Above this, a pickled `.bin` is taken to hold tensors: `torch.save({})` writes about 1 KiB.
+const EMPTY_PICKLE_AT_MOST: u64 = 64 * 1024;
+
+/// Whether a weights file holds tensor data (when in doubt, no). A safetensors file is an
+/// 8-byte little-endian header length, the JSON header, then the tensor data: an empty state
+/// dict has nothing after its header. Other formats: by size.
+#[allow(clippy::case_sensitive_file_extension_comparisons)]
+fn holds_tensors(path: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Ok(false);
+    }
+    if !path.to_string_lossy().ends_with(".safetensors") {
+        return Ok(meta.len() > EMPTY_PICKLE_AT_MOST);
+    }
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)?.read_exact(&mut header)?;
+    let header_len = u64::from_le_bytes(header);
+    Ok(header_len
+        .checked_add(8)
+        .is_some_and(|data_at| meta.len() > data_at))
 }
 
 /// DeepSpeed's engine: `*optim_states.pt` go, `*model_states.pt` stay. Under ZeRO-3 the
@@ -240,6 +270,22 @@ mod tests {
         dir
     }
 
+    /// A safetensors file as `safetensors.torch.save_file` writes it: with one tensor of
+    /// 16 bytes, or (`tensors` false) an empty state dict, nothing after the header.
+    fn safetensors(path: &Path, tensors: bool) {
+        let header: &[u8] = if tensors {
+            br#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#
+        } else {
+            br#"{"__metadata__":{"format":"pt"}}"#
+        };
+        let mut bytes = u64::try_from(header.len()).unwrap().to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        if tensors {
+            bytes.extend_from_slice(&[0u8; 16]);
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
     fn shown(unit: &Path, set: &SlimFiles) -> Vec<String> {
         training_state(unit, set)
             .unwrap()
@@ -268,6 +314,7 @@ mod tests {
             "global_step500/zero_pp_rank_0_mp_rank_00_optim_states.pt",
             "pytorch_model_fsdp_0/shard.distcp",
         ]);
+        safetensors(&dir.path().join("model.safetensors"), true);
         assert_eq!(
             shown(dir.path(), &SlimFiles::HuggingFace),
             [
@@ -284,6 +331,40 @@ mod tests {
         let all = training_state(dir.path(), &SlimFiles::HuggingFace).unwrap();
         let global = all.iter().find(|e| e.shown() == "global_step500").unwrap();
         assert_eq!((global.files, global.bytes, global.is_dir), (2, 10, true));
+    }
+
+    #[test]
+    fn huggingface_keeps_global_step_beside_a_weights_file_that_holds_no_tensors() {
+        // PEFT under ZeRO-3 without gathering: `Trainer.save_model` saves an empty state dict,
+        // removes only model.safetensors / pytorch_model.bin, and the empty adapter stays
+        // beside the engine checkpoint that holds the only copy of the weights.
+        let dir = tree(&[
+            "adapter_config.json",
+            "trainer_state.json",
+            "global_step500/zero_pp_rank_0_mp_rank_00_model_states.pt",
+            "global_step500/zero_pp_rank_0_mp_rank_00_optim_states.pt",
+            "rng_state_0.pth",
+        ]);
+        safetensors(&dir.path().join("adapter_model.safetensors"), false);
+        assert_eq!(
+            shown(dir.path(), &SlimFiles::HuggingFace),
+            ["rng_state_0.pth"]
+        );
+        // The same with a pickled empty adapter, or a dummy model file left by an older
+        // transformers: a name alone is no proof of weights.
+        std::fs::remove_file(dir.path().join("adapter_model.safetensors")).unwrap();
+        std::fs::write(dir.path().join("adapter_model.bin"), [0u8; 1100]).unwrap();
+        safetensors(&dir.path().join("model.safetensors"), false);
+        assert_eq!(
+            shown(dir.path(), &SlimFiles::HuggingFace),
+            ["rng_state_0.pth"]
+        );
+        // A real adapter at the top: the engine checkpoint is training state again.
+        safetensors(&dir.path().join("adapter_model.safetensors"), true);
+        assert_eq!(
+            shown(dir.path(), &SlimFiles::HuggingFace),
+            ["global_step500", "rng_state_0.pth"]
+        );
     }
 
     #[test]
