@@ -375,3 +375,43 @@ fn pressure_slims_before_it_deletes_and_never_the_newest() {
     assert!(free_after >= free_now + 600 * KIB, "{text}");
     drop(mount);
 }
+
+#[test]
+fn a_run_directory_mounted_over_after_its_first_pass_gets_no_pressure_from_the_filesystem_below() {
+    let f = Fixture::new();
+    let Some(outer) = Mount::tmpfs(&f.path("mnt"), "size=8m") else {
+        return;
+    };
+    f.mkdir("mnt/runs/a");
+    checkpoints(&f, "stage", 6, 256, 5);
+    let (free_before, _) = free(&outer.path);
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\ndisk_check_interval = \"1s\"\nrescan_interval = \"1s\"\n\n\
+         [[filesystem]]\npath = \"mnt\"\nmin_free = {}\n\n\
+         [[watch]]\nname = \"w\"\nruns = [\"mnt/runs/*\"]\nlayout = \"generic\"\n\
+         pattern = \"ckpt-{{step}}.pt\"\nsettle = \"1s\"\nkeep_last = 6\n",
+        free_before - 100 * KIB
+    ));
+    let d = Daemon::start(&f, &[]);
+    // The job's own volume is mounted at the run directory, with its checkpoints: the run is
+    // on another filesystem now, and deleting from it frees nothing on `mnt`.
+    let Some(inner) = Mount::tmpfs(&f.path("mnt/runs/a"), "size=8m") else {
+        return;
+    };
+    for step in 1..=6 {
+        let name = format!("ckpt-{step}.pt");
+        std::fs::copy(f.path(&format!("stage/{name}")), inner.path.join(&name)).unwrap();
+        f.age(&format!("mnt/runs/a/{name}"), 5 + 6 - step);
+    }
+    d.wait_log("checkpoint complete: ckpt-6.pt");
+    unrelated(&f, 700);
+    d.wait_log("cannot free enough space on");
+    // Two more disk checks and rescans: still nothing deleted.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let log = d.log();
+    assert_eq!(d.stop().code(), Some(0));
+    assert_eq!(left(&f, "mnt/runs/a").len(), 6, "{log}");
+    assert!(!log.contains("deleted under pressure"), "{log}");
+    drop(inner);
+    drop(outer);
+}

@@ -28,15 +28,17 @@ const AGAIN: Duration = Duration::from_secs(3600);
 pub struct DiskWatch {
     disks: Disks,
     interval: Duration,
-    /// The filesystem each run is on (`None`: on none with a table), looked up once.
-    fs_of: HashMap<PathBuf, Option<usize>>,
+    /// The device each run was on at its last pass (`None`: it could not be stat'ed). Looked
+    /// up at every pass: a run directory that became a mount point since (a job's own volume)
+    /// is on another filesystem, and must get no pressure for the one it left.
+    fs_of: HashMap<PathBuf, Option<u64>>,
     /// The last pass's summary of each run on a configured filesystem.
     summaries: HashMap<PathBuf, RunSummary>,
     last_check: Option<Instant>,
     /// A pass changed something since the last check.
     dirty: bool,
-    /// Orders for each run's next pass.
-    orders: HashMap<PathBuf, Vec<Order>>,
+    /// Orders for each run's next pass, and the device the run was on when they were made.
+    orders: HashMap<PathBuf, (Option<u64>, Vec<Order>)>,
     /// Per filesystem, what was said about it.
     said: Vec<Said>,
 }
@@ -72,11 +74,12 @@ impl DiskWatch {
         if self.disks.is_empty() {
             return;
         }
-        let disks = &self.disks;
-        let fs = *self
-            .fs_of
-            .entry(report.run.clone())
-            .or_insert_with(|| disks.index_of(&report.run));
+        let dev = disk::device(&report.run);
+        self.fs_of.insert(report.run.clone(), dev);
+        let fs = dev.and_then(|dev| self.disks.index_of_device(dev));
+        if fs.is_none() {
+            self.summaries.remove(&report.run);
+        }
         // A pass that did not plan (busy, unreadable) says nothing new about the run.
         if fs.is_some() && matches!(report.reached, crate::pass::Reached::Planned) {
             let summary = report.filesystem_summary();
@@ -98,9 +101,19 @@ impl DiskWatch {
         self.orders.remove(run);
     }
 
-    /// The orders for `run`'s pass, taken.
+    /// The orders for `run`'s pass, taken; none when the run is no longer on the device it
+    /// was on when they were made (they were meant to free space on another filesystem).
     pub fn orders_for(&mut self, run: &Path) -> Vec<Order> {
-        self.orders.remove(run).unwrap_or_default()
+        let Some((dev, orders)) = self.orders.remove(run) else {
+            return Vec::new();
+        };
+        if dev.is_some() && disk::device(run) == dev {
+            orders
+        } else {
+            tracing::warn!(run = %run.display(), "{} is no longer on the filesystem it was on at the last disk check (a mount over it?): its {} pressure decisions are dropped", run.display(), orders.len());
+            self.dirty = true;
+            Vec::new()
+        }
     }
 
     /// When the next check is due (never without `[[filesystem]]` tables).
@@ -130,17 +143,29 @@ impl DiskWatch {
         }
         self.last_check = Some(now);
         self.dirty = false;
-        let fs_of = &self.fs_of;
+        let (disks, fs_of) = (&self.disks, &self.fs_of);
         let outcomes = disk::relieve_grouped(
-            &self.disks,
+            disks,
             self.summaries.values().cloned(),
             SystemTime::now(),
-            |run| fs_of.get(run).copied().flatten(),
+            |run| {
+                fs_of
+                    .get(run)
+                    .copied()
+                    .flatten()
+                    .and_then(|dev| disks.index_of_device(dev))
+            },
         );
         for (index, outcome) in outcomes.iter().enumerate() {
             self.say(index, outcome, now);
         }
-        self.orders = disk::orders_by_run(&outcomes);
+        self.orders = disk::orders_by_run(&outcomes)
+            .into_iter()
+            .map(|(run, orders)| {
+                let dev = self.fs_of.get(&run).copied().flatten();
+                (run, (dev, orders))
+            })
+            .collect();
         self.orders.keys().cloned().collect()
     }
 

@@ -49,7 +49,11 @@ impl Disks {
 
     /// The index of the configured filesystem `run` is on, if any.
     pub fn index_of(&self, run: &Path) -> Option<usize> {
-        let dev = device(run)?;
+        self.index_of_device(device(run)?)
+    }
+
+    /// The index of the configured filesystem with device `dev`, if any.
+    pub fn index_of_device(&self, dev: u64) -> Option<usize> {
         self.known.iter().position(|(_, d)| *d == Some(dev))
     }
 
@@ -62,7 +66,8 @@ impl Disks {
     }
 }
 
-fn device(path: &Path) -> Option<u64> {
+/// The device of the filesystem holding `path` (following symlinks, as `statvfs` does).
+pub fn device(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.dev())
 }
 
