@@ -415,3 +415,44 @@ fn a_run_directory_mounted_over_after_its_first_pass_gets_no_pressure_from_the_f
     drop(inner);
     drop(outer);
 }
+
+#[test]
+fn a_filesystem_path_mounted_over_after_start_is_not_measured_for_the_runs_below_it() {
+    let f = Fixture::new();
+    let Some(outer) = Mount::tmpfs(&f.path("mnt"), "size=8m") else {
+        return;
+    };
+    checkpoints(&f, "mnt/runs/a", 6, 256, 5);
+    f.mkdir("mnt/data");
+    let (free_before, _) = free(&outer.path);
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\ndisk_check_interval = \"1s\"\n\n\
+         [[filesystem]]\npath = \"mnt/data\"\nmin_free = {}\n\n\
+         [[watch]]\nname = \"w\"\nruns = [\"mnt/runs/*\"]\nlayout = \"generic\"\n\
+         pattern = \"ckpt-{{step}}.pt\"\nsettle = \"1s\"\nkeep_last = 6\n",
+        free_before - 100 * KIB
+    ));
+    let d = Daemon::start(&f, &[]);
+    // Another (full) filesystem is mounted at the table's path: what statvfs says there is
+    // nothing that deleting the runs of the filesystem below can change.
+    let Some(inner) = Mount::tmpfs(&f.path("mnt/data"), "size=1m") else {
+        return;
+    };
+    common::mount::fill_bytes(&inner.path);
+    wait_until(
+        "a disk check after the mount",
+        || {
+            let log = d.log();
+            log.contains("is on another filesystem than when the config was loaded")
+                || log.contains("deleted under pressure")
+        },
+        || d.log(),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let log = d.log();
+    assert_eq!(d.stop().code(), Some(0));
+    assert_eq!(left(&f, "mnt/runs/a").len(), 6, "{log}");
+    assert!(!log.contains("deleted under pressure"), "{log}");
+    drop(inner);
+    drop(outer);
+}

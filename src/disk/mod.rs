@@ -57,6 +57,24 @@ impl Disks {
         self.known.iter().position(|(_, d)| *d == Some(dev))
     }
 
+    /// What `statvfs` says about table `index`'s filesystem, if its path is still on the
+    /// device it was on when the config was loaded: a path mounted over or unmounted since
+    /// names another filesystem, whose runs were not grouped under it, and the one the table
+    /// was meant for cannot be measured there. No pressure decision then (reload to re-bind).
+    pub fn measure(&self, index: usize) -> io::Result<FsState> {
+        let (fs, loaded) = &self.known[index];
+        let path = &fs.target.path;
+        let now = std::fs::metadata(path)?.dev();
+        if *loaded != Some(now) {
+            return Err(io::Error::other(format!(
+                "{} is on another filesystem than when the config was loaded (mounted or \
+                 unmounted since?); reload ckptd to take the one there now",
+                path.display()
+            )));
+        }
+        measure(path)
+    }
+
     pub fn target(&self, index: usize) -> &FilesystemTarget {
         &self.known[index].0.target
     }
@@ -119,7 +137,7 @@ pub fn relieve_grouped(
         .enumerate()
         .map(|(index, runs)| {
             let target = disks.target(index).clone();
-            let state = measure(&target.path);
+            let state = disks.measure(index);
             let relief = match &state {
                 Ok(state) => pressure::relieve(
                     &runs,
