@@ -456,3 +456,33 @@ fn a_filesystem_path_mounted_over_after_start_is_not_measured_for_the_runs_below
     drop(inner);
     drop(outer);
 }
+
+#[test]
+#[ignore = "known problem, not fixed: space that a deletion does not free at once (a file held open by a reader, NFS silly-renames, asynchronous frees) is asked for again at every disk check"]
+fn deletions_whose_space_does_not_come_back_at_once_are_not_followed_by_more() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    // An evaluation job reads the two oldest checkpoints: deleting them frees nothing until
+    // it closes them.
+    let held: Vec<std::fs::File> = ["ckpt-1.pt", "ckpt-2.pt"]
+        .iter()
+        .map(|n| std::fs::File::open(f.path(&format!("mnt/runs/a/{n}"))).unwrap())
+        .collect();
+    let d = Daemon::start(&f, &[]);
+    unrelated(&f, 700);
+    d.wait_log("checkpoint deleted under pressure: ckpt-3.pt");
+    // Several disk checks later, the three oldest (what 600 KiB missing asks for) are all
+    // that went.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let log = d.log();
+    assert_eq!(d.stop().code(), Some(0));
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"],
+        "{log}"
+    );
+    drop(held);
+    drop(mount);
+}
