@@ -33,6 +33,20 @@ pub enum Reason {
 const _: () = assert!((Reason::Unkept as u32) < 32);
 
 impl Reason {
+    /// The reasons that keep a checkpoint whatever else is asked of it: the resume point, what
+    /// a user or a framework protects, and what waits for a metric (its fate is not known
+    /// yet). Neither slimming nor pressure touches a checkpoint with one of them.
+    pub const PROTECTIONS: [Reason; 8] = [
+        Reason::Incomplete,
+        Reason::NewestComplete,
+        Reason::Pinned,
+        Reason::Pointer,
+        Reason::Alias,
+        Reason::MetricPending,
+        Reason::MetricTooLarge,
+        Reason::Held,
+    ];
+
     /// This reason as one bit of a set (the daemon remembers a decision's reasons in 32 bits).
     pub const fn bit(self) -> u32 {
         1 << (self as u32)

@@ -7,19 +7,6 @@ use super::rules::Outcome;
 use super::Reason;
 use crate::checkpoint::{Checkpoint, Slim};
 
-/// Reasons that rule slimming out: the resume point, what a user or a framework protects,
-/// and what waits for a metric (its fate is not known yet).
-const NEVER_SLIMMED: &[Reason] = &[
-    Reason::Incomplete,
-    Reason::NewestComplete,
-    Reason::Pinned,
-    Reason::Pointer,
-    Reason::Alias,
-    Reason::MetricPending,
-    Reason::MetricTooLarge,
-    Reason::Held,
-];
-
 /// For each checkpoint (in checkpoint order, matching `assessed` and `kept`), why it is slimmed
 /// now, or `None`. Counted like `keep_last`: among the complete checkpoints that are not
 /// aliases, all but the `slim_after` newest.
@@ -43,7 +30,7 @@ pub(super) fn slim_after(
         let reasons = &kept[i].reasons;
         let slimmable = matches!(sorted[i].slim, Slim::Whole { .. })
             && !reasons.is_empty()
-            && !reasons.iter().any(|r| NEVER_SLIMMED.contains(r));
+            && !reasons.iter().any(|r| Reason::PROTECTIONS.contains(r));
         if slimmable {
             out[i] = Some(format!(
                 "older than the {n} newest complete (slim_after {n})"

@@ -44,18 +44,6 @@ impl Step {
     }
 }
 
-/// Reasons that put a checkpoint out of pressure's reach.
-const PROTECTED: [Reason; 8] = [
-    Reason::Incomplete,
-    Reason::NewestComplete,
-    Reason::Pinned,
-    Reason::Pointer,
-    Reason::Alias,
-    Reason::MetricPending,
-    Reason::MetricTooLarge,
-    Reason::Held,
-];
-
 /// One thing pressure may do to one checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -75,7 +63,7 @@ pub fn reachable(best: Option<&str>, v: &Verdict) -> bool {
     v.is_complete()
         && v.decision != Decision::Delete
         && best != Some(v.name.as_str())
-        && !v.reasons.iter().any(|r| PROTECTED.contains(r))
+        && !v.reasons.iter().any(|r| Reason::PROTECTIONS.contains(r))
 }
 
 /// The deletion step a kept checkpoint falls in: the strongest rule that keeps it decides.
