@@ -78,9 +78,7 @@ pub fn look(config: &Config, runs: &[Run]) -> Looked {
     reports.retain(|r| matches!(r.reached, Reached::Planned));
     let filesystems = pressure(config, &reports);
     fold_pressure(&mut reports, &filesystems);
-    failed |= filesystems
-        .iter()
-        .any(|f| f.relief.unmet.is_some() || f.state.is_err());
+    failed |= log_filesystem_errors(&filesystems) > 0;
     Looked {
         reports,
         failed,
@@ -104,6 +102,23 @@ pub fn pressure(config: &Config, reports: &[PassReport]) -> Vec<FsOutcome> {
         summaries,
         SystemTime::now(),
     )
+}
+
+/// An ERROR for each filesystem that cannot be measured or whose target cannot be met;
+/// returns how many.
+pub fn log_filesystem_errors(filesystems: &[FsOutcome]) -> usize {
+    let mut errors = 0;
+    for fs in filesystems {
+        if let Err(e) = &fs.state {
+            tracing::error!(filesystem = %fs.target.path.display(), error = %e, "cannot measure free space on {}: {e}; no pressure decision there", fs.target.path.display());
+            errors += 1;
+        }
+        if let Some(unmet) = &fs.relief.unmet {
+            crate::disk::log_unmet(fs, unmet);
+            errors += 1;
+        }
+    }
+    errors
 }
 
 /// Folds the filesystems' pressure decisions into the plans (what a read-only look shows).
@@ -163,6 +178,9 @@ pub struct OneShot {
     /// Pressure decisions across filesystems, for `prune`'s second pass over the runs they
     /// concern.
     pub orders: HashMap<PathBuf, Vec<crate::pressure::Order>>,
+    /// Runs whose unmet `max_bytes` was said: `prune`'s second pass over a run plans it
+    /// again, and must not say it twice.
+    budgets_said: HashSet<PathBuf>,
 }
 
 /// The fingerprints of a run's checkpoints at a first look, and when it was made.
@@ -292,7 +310,7 @@ impl Hooks for OneShot {
     }
 
     fn budget_unmet(&mut self, run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
-        if !self.quiet {
+        if !self.quiet && self.budgets_said.insert(run.to_owned()) {
             pass::log_budget_unmet(run, watch, unmet);
         }
     }

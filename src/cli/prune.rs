@@ -24,17 +24,20 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             return EXIT_USAGE;
         }
     };
-    let mut hooks = if dry_run {
-        OneShot::dry_run()
+    let (mut hooks, orders) = if dry_run {
+        (OneShot::dry_run(), pressure_first(config, &runs))
     } else if !yes && std::io::stdin().is_terminal() {
-        let Some(confirmed) = ask(config, &runs) else {
+        let Some((confirmed, orders)) = ask(config, &runs) else {
             outln!("nothing deleted");
             return EXIT_OK;
         };
-        OneShot::pruning(Some(confirmed))
+        (OneShot::pruning(Some(confirmed)), orders)
     } else {
-        OneShot::pruning(None)
+        (OneShot::pruning(None), pressure_first(config, &runs))
     };
+    // Pressure decided before the first pass, so each run's rules and pressure are carried
+    // out together: a checkpoint the rules would slim and pressure deletes is only deleted.
+    hooks.orders = orders;
     // Ctrl-C or SIGTERM: the deletion in flight finishes, no other is started.
     let (trigger, shutdown) = crate::shutdown::channel();
     if let Err(e) = crate::shutdown::stop_on_signals(trigger) {
@@ -83,18 +86,7 @@ fn under_pressure(
     dry_run: bool,
 ) -> usize {
     let filesystems = pass::pressure(config, reports);
-    for fs in &filesystems {
-        if let Err(e) = &fs.state {
-            tracing::error!(filesystem = %fs.target.path.display(), error = %e, "cannot measure free space on {}: {e}; no pressure decision there", fs.target.path.display());
-        }
-        if let Some(unmet) = &fs.relief.unmet {
-            crate::disk::log_unmet(fs, unmet);
-        }
-    }
-    let unmet = filesystems
-        .iter()
-        .filter(|f| f.relief.unmet.is_some() || f.state.is_err())
-        .count();
+    let unmet = pass::log_filesystem_errors(&filesystems);
     if dry_run {
         for (index, name) in pass::fold_pressure(reports, &filesystems) {
             let report = &mut reports[index];
@@ -116,8 +108,18 @@ fn under_pressure(
         .filter(|r| hooks.orders.contains_key(&r.path))
         .cloned()
         .collect();
-    if !again.is_empty() {
-        reports.extend(pass::passes(config, &again, hooks, shutdown));
+    for mut second in pass::passes(config, &again, hooks, shutdown) {
+        // The second pass's report stands for the run (its plan is the newer one), carrying
+        // what the first pass did: each run counts once in the summary.
+        match reports.iter_mut().find(|r| r.run == second.run) {
+            Some(first) => {
+                let mut executed = std::mem::take(&mut first.executed);
+                executed.absorb(std::mem::take(&mut second.executed));
+                second.executed = executed;
+                *first = second;
+            }
+            None => reports.push(second),
+        }
     }
     unmet
 }
@@ -138,16 +140,34 @@ struct Tally {
 /// more than [`ASK_ABOVE`]) the question. Each run is planned again under its lock before
 /// anything is deleted, and only what was shown may go: the deletions shown, by run, or `None`
 /// when the answer is no.
-fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>>> {
+type Orders = HashMap<PathBuf, Vec<crate::pressure::Order>>;
+
+/// A read-only look at every run, quiet, and the pressure step over it: the plans as they
+/// are now and the pressure decisions for each run.
+fn preview(config: &Config, runs: &[Run]) -> (Vec<PassReport>, Vec<crate::disk::FsOutcome>) {
     let never = crate::shutdown::Shutdown::never();
-    let mut preview: Vec<PassReport> =
-        pass::passes(config, runs, &mut OneShot::previewing(), &never)
-            .into_iter()
-            .filter(|r| matches!(r.reached, Reached::Planned))
-            .collect();
+    let preview: Vec<PassReport> = pass::passes(config, runs, &mut OneShot::previewing(), &never)
+        .into_iter()
+        .filter(|r| matches!(r.reached, Reached::Planned))
+        .collect();
+    let filesystems = pass::pressure(config, &preview);
+    (preview, filesystems)
+}
+
+/// The pressure decisions to hand to the first pass (none without `[[filesystem]]` tables:
+/// no preview is made then).
+fn pressure_first(config: &Config, runs: &[Run]) -> Orders {
+    if config.filesystems.is_empty() {
+        return Orders::new();
+    }
+    crate::disk::orders_by_run(&preview(config, runs).1)
+}
+
+fn ask(config: &Config, runs: &[Run]) -> Option<(HashMap<PathBuf, HashSet<String>>, Orders)> {
+    let (mut preview, filesystems) = preview(config, runs);
+    let orders = crate::disk::orders_by_run(&filesystems);
     // What pressure would add is shown and asked about too; a dry-run watch still counts
     // for the filesystem it is on, but nothing of it is asked about.
-    let filesystems = pass::pressure(config, &preview);
     pass::fold_pressure(&mut preview, &filesystems);
     preview.retain(|r| !r.watch.dry_run);
     let to_delete: usize = preview.iter().map(|r| r.plan.deletions().count()).sum();
@@ -159,7 +179,7 @@ fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>
         })
         .collect();
     if to_delete <= ASK_ABOVE {
-        return Some(shown);
+        return Some((shown, orders));
     }
     let plans: Vec<RunPlan> = preview.iter().map(pass::run_plan).collect();
     out!("{}", report::table::render(&plans));
@@ -169,7 +189,7 @@ fn ask(config: &Config, runs: &[Run]) -> Option<HashMap<PathBuf, HashSet<String>
     if std::io::stdin().lock().read_line(&mut answer).is_err() {
         return None;
     }
-    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes").then_some(shown)
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes").then_some((shown, orders))
 }
 
 /// One line for people: what was deleted, what a dry run would delete, what went wrong.

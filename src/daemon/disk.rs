@@ -41,6 +41,8 @@ pub struct DiskWatch {
     orders: HashMap<PathBuf, (Option<u64>, Vec<Order>)>,
     /// Per filesystem, what was said about it.
     said: Vec<Said>,
+    /// Per filesystem, deleted space it does not show yet.
+    unshown: Vec<disk::Unshown>,
 }
 
 /// What the daemon said about one filesystem, so a floor that every save crosses (pressure
@@ -55,16 +57,20 @@ struct Said {
     loud: bool,
     /// When "cannot be met" (or "cannot measure") was last said.
     unmet_at: Option<Instant>,
+    /// When deleted space that had not come free yet was last a WARN.
+    unshown_at: Option<Instant>,
 }
 
 impl DiskWatch {
     pub fn new(config: &Config) -> Self {
         let disks = Disks::new(&config.filesystems);
         let said = vec![Said::default(); disks.len()];
+        let unshown = vec![disk::Unshown::default(); disks.len()];
         Self {
             disks,
             interval: config.daemon.disk_check_interval,
             said,
+            unshown,
             ..Self::default()
         }
     }
@@ -79,6 +85,9 @@ impl DiskWatch {
         let fs = dev.and_then(|dev| self.disks.index_of_device(dev));
         if fs.is_none() {
             self.summaries.remove(&report.run);
+        }
+        if let (Some(index), true) = (fs, report.carried_out) {
+            self.unshown[index].freed(report.freed());
         }
         // A pass that did not plan (busy, unreadable) says nothing new about the run.
         if fs.is_some() && matches!(report.reached, crate::pass::Reached::Planned) {
@@ -143,7 +152,7 @@ impl DiskWatch {
         }
         self.last_check = Some(now);
         self.dirty = false;
-        let (disks, fs_of) = (&self.disks, &self.fs_of);
+        let (disks, fs_of, unshown) = (&self.disks, &self.fs_of, &mut self.unshown);
         let outcomes = disk::relieve_grouped(
             disks,
             self.summaries.values().cloned(),
@@ -155,6 +164,7 @@ impl DiskWatch {
                     .flatten()
                     .and_then(|dev| disks.index_of_device(dev))
             },
+            |index, (free, held)| unshown[index].update(now, free, held),
         );
         for (index, outcome) in outcomes.iter().enumerate() {
             self.say(index, outcome, now);
@@ -187,7 +197,7 @@ impl DiskWatch {
             }
         };
         let below = !outcome.relief.before.is_met();
-        let line = disk::describe(outcome);
+        let line = disk::describe_state(outcome);
         if below && !said.below {
             said.loud = due(said.warned_at);
             if said.loud {
@@ -209,8 +219,14 @@ impl DiskWatch {
                 disk::log_unmet(outcome, unmet);
                 said.unmet_at = Some(now);
             }
-            Some(_) => {}
-            None => said.unmet_at = None,
+            // Not reset when met: a target that flips between met and unmet is said once an
+            // hour, not at every flip.
+            _ => {}
+        }
+        let (bytes, inodes) = outcome.coming;
+        if (bytes, inodes) != (0, 0) && due(said.unshown_at) {
+            tracing::warn!(filesystem = %path, coming_bytes = bytes, coming_inodes = inodes, "deleted checkpoints on {path} have not come free yet ({}; a file still open by a reader, an NFS or asynchronous free?): counted as coming free for up to {} before pressure asks for that space again", disk::amount(bytes, inodes), humantime::format_duration(disk::HOLD));
+            said.unshown_at = Some(now);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! The pure decisions are `pressure`'s; this module measures and groups.
 
 mod describe;
+mod unshown;
 
 use std::collections::HashMap;
 use std::io;
@@ -13,7 +14,8 @@ use std::time::SystemTime;
 use crate::config::Filesystem;
 use crate::pressure::{self, FilesystemTarget, FsState, Order, Relief, RunSummary};
 
-pub use describe::{describe, log_unmet, unmet_text};
+pub use describe::{amount, describe, describe_state, log_unmet, unmet_text};
+pub use unshown::{Unshown, HOLD};
 
 /// What an unprivileged writer can use on the filesystem holding `path`.
 pub fn measure(path: &Path) -> io::Result<FsState> {
@@ -97,6 +99,8 @@ pub struct FsOutcome {
     /// The runs on it, in the order the relief's orders index them.
     pub runs: Vec<PathBuf>,
     pub relief: Relief,
+    /// Deleted bytes and inodes not shown free yet, counted as coming free.
+    pub coming: (u64, u64),
 }
 
 impl FsOutcome {
@@ -113,16 +117,24 @@ impl FsOutcome {
 /// `summaries` holds every run looked at; the ones on no configured filesystem are ignored
 /// (their own `max_bytes` is the pass's business).
 pub fn relieve_each(disks: &Disks, summaries: Vec<RunSummary>, now: SystemTime) -> Vec<FsOutcome> {
-    relieve_grouped(disks, summaries, now, |run| disks.index_of(run))
+    relieve_grouped(
+        disks,
+        summaries,
+        now,
+        |run| disks.index_of(run),
+        |_, _| (0, 0),
+    )
 }
 
 /// As [`relieve_each`], with the filesystem of each run given by `fs_of` (the daemon knows
-/// it already).
+/// it already), and `coming(index, (free, held))` saying what deletions already made will
+/// still free on filesystem `index`, given its free bytes and inodes and what its runs hold.
 pub fn relieve_grouped(
     disks: &Disks,
     summaries: impl IntoIterator<Item = RunSummary>,
     now: SystemTime,
     fs_of: impl Fn(&Path) -> Option<usize>,
+    mut coming: impl FnMut(usize, ((u64, u64), (u64, u64))) -> (u64, u64),
 ) -> Vec<FsOutcome> {
     let mut groups: Vec<Vec<RunSummary>> = (0..disks.len()).map(|_| Vec::new()).collect();
     for mut summary in summaries {
@@ -138,22 +150,28 @@ pub fn relieve_grouped(
         .map(|(index, runs)| {
             let target = disks.target(index).clone();
             let state = disks.measure(index);
-            let relief = match &state {
-                Ok(state) => pressure::relieve(
-                    &runs,
-                    Some(pressure::Filesystem {
+            let held = runs
+                .iter()
+                .fold((0, 0), |(b, i), r| (b + r.on_disk.0, i + r.on_disk.1));
+            let (relief, coming) = match &state {
+                Ok(state) => {
+                    let free = (state.free_bytes, state.free_inodes);
+                    let coming = coming(index, (free, held));
+                    let fs = pressure::Filesystem {
                         target: &target,
                         state: *state,
-                    }),
-                    now,
-                ),
-                Err(_) => Relief::default(),
+                        coming,
+                    };
+                    (pressure::relieve(&runs, Some(fs), now), coming)
+                }
+                Err(_) => (Relief::default(), (0, 0)),
             };
             FsOutcome {
                 target,
                 state,
                 runs: runs.into_iter().map(|r| r.run).collect(),
                 relief,
+                coming,
             }
         })
         .collect()

@@ -460,6 +460,7 @@ pub fn deleted(v: &Verdict) -> Deleted {
 /// The INFO line of a deletion (or, with its message, of a dry run's would-be deletion).
 pub fn log_deletion(run: &Path, watch: &Watch, v: &Verdict, message: &str) {
     let metric = watch.policy.keep_best.as_ref().map(|b| b.metric.as_str());
+    let pressure = v.reasons.contains(&crate::plan::Reason::Pressure);
     tracing::info!(
         run = %run.display(),
         watch = %watch.name,
@@ -473,13 +474,15 @@ pub fn log_deletion(run: &Path, watch: &Watch, v: &Verdict, message: &str) {
         reasons = %v.reasons_text(),
         detail = %v.detail,
         // The message repeats the essentials: `journalctl` shows only the message by default.
-        "{message}{}: {} ({}): {}",
-        if v.reasons.contains(&crate::plan::Reason::Pressure) {
-            " under pressure"
-        } else {
-            ""
-        },
+        "{message}{}: {}{} ({}): {}",
+        if pressure { " under pressure" } else { "" },
         v.name,
+        // Pressure chooses across runs: the message says from which.
+        if pressure {
+            format!(" in {}", run.display())
+        } else {
+            String::new()
+        },
         crate::report::human_bytes(v.bytes.unwrap_or(0)),
         v.detail
     );

@@ -291,10 +291,16 @@ pub fn log_slim(run: &Path, watch: &Watch, v: &Verdict, done: &Slimmed, verb: &s
         decision = "slim",
         reasons = %v.reasons_text(),
         detail = %v.detail,
-        "{verb} {}/{}: removed {} entries ({}) of training state: {}",
+        "{verb} {}/{}: {} {} entr{} ({}) of training state: {}",
         run.display(),
         v.name,
+        if verb.contains("would") {
+            "would remove"
+        } else {
+            "removed"
+        },
         done.entries,
+        if done.entries == 1 { "y" } else { "ies" },
         crate::report::human_bytes(done.bytes),
         v.detail
     );

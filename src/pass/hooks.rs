@@ -142,7 +142,7 @@ pub fn log_overrides_invalid(run: &Path, watch: &Watch, message: &str) {
 
 /// The ERROR for a run over its `max_bytes` that pressure cannot bring under it.
 pub fn log_budget_unmet(run: &Path, watch: &Watch, unmet: &crate::pressure::Unmet) {
-    let text = crate::disk::unmet_text(unmet);
+    let text = crate::disk::unmet_text(unmet, &[run.to_owned()]);
     let max = crate::report::human_bytes(unmet.missing.want_bytes);
     tracing::error!(run = %run.display(), watch = %watch.name, max_bytes = unmet.missing.want_bytes, missing_bytes = unmet.missing.bytes, protected_bytes = unmet.protected_bytes, "cannot bring {} under its max_bytes {max}: {text}", run.display());
 }

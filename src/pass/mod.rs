@@ -132,11 +132,34 @@ impl PassReport {
             };
             summary = summary.still_to_come(&self.plan, &|v| !done(&v.name));
         }
+        if self.carried_out {
+            let (bytes, inodes) = self.freed();
+            summary.on_disk.0 = summary.on_disk.0.saturating_sub(bytes);
+            summary.on_disk.1 = summary.on_disk.1.saturating_sub(inodes);
+        }
         if self.watch.dry_run || self.overrides_invalid {
             summary.not_acting()
         } else {
             summary
         }
+    }
+
+    /// Bytes and inodes the pass's deletions and slims took out of the run.
+    pub fn freed(&self) -> (u64, u64) {
+        let verdict = |name: &str| self.plan.verdicts.iter().find(|v| v.name == name);
+        let mut freed = (0, 0);
+        for d in &self.executed.deleted {
+            freed.0 += d.bytes;
+            freed.1 += verdict(&d.name).map_or(0, crate::pressure::candidates::inodes);
+        }
+        for s in &self.executed.slimmed {
+            freed.0 += s.bytes;
+            freed.1 += verdict(&s.name).map_or(0, |v| match v.checkpoint.slim {
+                crate::checkpoint::Slim::Whole { files, .. } => files,
+                _ => 0,
+            });
+        }
+        freed
     }
 
     /// Something is left in the trash: it needs another try on a timer.

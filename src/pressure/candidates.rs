@@ -114,12 +114,21 @@ pub fn candidates(plan: &Plan, slims: bool) -> Vec<Candidate> {
             });
         }
         if let Some(step) = deletion_step(v) {
+            let (mut bytes, mut files) = (v.bytes.unwrap_or(0), inodes(v));
+            let (mut slim_bytes, mut slim_inodes) = (slim_bytes, slim_inodes);
+            if v.decision == Decision::Slim {
+                // The plan slims it already (and counts that as freed, or it is done):
+                // deleting it frees only what the slim leaves.
+                bytes = bytes.saturating_sub(slim_bytes);
+                files = files.saturating_sub(slim_inodes);
+                (slim_bytes, slim_inodes) = (0, 0);
+            }
             out.push(Candidate {
                 checkpoint: v.name.clone(),
                 step,
                 completed_at: v.checkpoint.completed_at(),
-                bytes: v.bytes.unwrap_or(0),
-                inodes: inodes(v),
+                bytes,
+                inodes: files,
                 slim_bytes,
                 slim_inodes,
             });

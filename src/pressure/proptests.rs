@@ -157,7 +157,7 @@ proptest! {
         (state, target) in arb_fs(),
     ) {
         let world = World::new(&runs);
-        let relief = relieve(&world.inputs(), Some(Filesystem { target: &target, state }), now());
+        let relief = relieve(&world.inputs(), Some(Filesystem { target: &target, state, coming: (0, 0) }), now());
         for order in &relief.orders {
             let plan = &world.plans[order.run];
             let v = plan.verdict(&order.checkpoint).unwrap();
@@ -180,7 +180,7 @@ proptest! {
     ) {
         let world = World::new(&runs);
         let inputs = world.inputs();
-        let relief = relieve(&inputs, Some(Filesystem { target: &target, state }), now());
+        let relief = relieve(&inputs, Some(Filesystem { target: &target, state, coming: (0, 0) }), now());
         if let Some((_, before_last)) = relief.orders.split_last() {
             let headroom: u64 = inputs.iter().map(|i| i.next_save(now())).sum();
             let mut freed = freed_by_plans(&world);
@@ -200,7 +200,7 @@ proptest! {
     ) {
         let world = World::new(&runs);
         let again = World::new(&runs);
-        let fs = Some(Filesystem { target: &target, state });
+        let fs = Some(Filesystem { target: &target, state, coming: (0, 0) });
         prop_assert_eq!(relieve(&world.inputs(), fs, now()), relieve(&again.inputs(), fs, now()));
     }
 
@@ -211,7 +211,7 @@ proptest! {
     ) {
         let world = World::new(&runs);
         let inputs = world.inputs();
-        let relief = relieve(&inputs, Some(Filesystem { target: &target, state }), now());
+        let relief = relieve(&inputs, Some(Filesystem { target: &target, state, coming: (0, 0) }), now());
         if relief.before.is_met() {
             prop_assert!(relief.orders.is_empty());
             prop_assert!(relief.unmet.is_none());
@@ -226,7 +226,7 @@ proptest! {
         (state, target) in arb_fs(),
     ) {
         let world = World::new(&runs);
-        let relief = relieve(&world.inputs(), Some(Filesystem { target: &target, state }), now());
+        let relief = relieve(&world.inputs(), Some(Filesystem { target: &target, state, coming: (0, 0) }), now());
         for (index, plan) in world.plans.iter().enumerate() {
             let mut fresh = plan.clone();
             let mine: Vec<&Order> = relief.orders.iter().filter(|o| o.run == index).collect();

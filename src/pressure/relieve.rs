@@ -28,6 +28,10 @@ pub struct RunSummary {
     candidates: Vec<Candidate>,
     /// Completion time and size of the newest complete checkpoint(s).
     newest: Vec<(Option<SystemTime>, u64)>,
+    /// Bytes already written of the save in progress: incomplete checkpoints written to
+    /// since the newest complete one. They already take their space, so headroom asks only
+    /// for the rest of the save.
+    in_progress: u64,
     planned_to_free: (u64, u64),
     bytes_after: u64,
     /// What the plan keeps (name, bytes): what an unmet target reports as protected.
@@ -36,6 +40,10 @@ pub struct RunSummary {
     acting: bool,
     /// Every checkpoint (name, bytes), for `not_acting`.
     all: Vec<(String, u64)>,
+    /// Bytes and inodes the run's checkpoints hold on disk: as scanned, less what the pass
+    /// carried out (the shell sets it). The daemon compares it with the filesystem's free
+    /// space to see deletions whose space has not come back yet.
+    pub on_disk: (u64, u64),
 }
 
 impl RunSummary {
@@ -54,18 +62,20 @@ impl RunSummary {
 
     /// `run`'s plan as pressure sees it; `slims`: the run's policy has `slim_after`.
     pub fn new(run: &Path, plan: &Plan, slims: bool) -> Self {
+        let newest: Vec<(Option<SystemTime>, u64)> = plan
+            .verdicts
+            .iter()
+            .filter(|v| v.reasons.contains(&crate::plan::Reason::NewestComplete))
+            .map(|v| (v.checkpoint.completed_at(), v.bytes.unwrap_or(0)))
+            .collect();
         Self {
             run: run.to_owned(),
             max_bytes: None,
             active_within: Duration::from_secs(6 * 3600),
             plan_pending: true,
             candidates: candidates::candidates(plan, slims),
-            newest: plan
-                .verdicts
-                .iter()
-                .filter(|v| v.reasons.contains(&crate::plan::Reason::NewestComplete))
-                .map(|v| (v.checkpoint.completed_at(), v.bytes.unwrap_or(0)))
-                .collect(),
+            in_progress: in_progress(plan, &newest),
+            newest,
             planned_to_free: candidates::planned_to_free(plan),
             bytes_after: candidates::run_bytes_after(plan),
             kept: plan
@@ -80,6 +90,9 @@ impl RunSummary {
                 .iter()
                 .map(|v| (v.name.clone(), v.bytes.unwrap_or(0)))
                 .collect(),
+            on_disk: plan.verdicts.iter().fold((0, 0), |(b, i), v| {
+                (b + v.bytes.unwrap_or(0), i + candidates::inodes(v))
+            }),
         }
     }
 
@@ -96,9 +109,16 @@ impl RunSummary {
         self
     }
 
-    /// The size of the run's next save, for headroom: its newest complete checkpoint's, when
-    /// that completed within `active_within` of `now` (the run is still saving).
+    /// What the run's next save still needs, for headroom: the size of its newest complete
+    /// checkpoint, when that completed within `active_within` of `now` (the run is still
+    /// saving), less what the save in progress has already written.
     pub fn next_save(&self, now: SystemTime) -> u64 {
+        self.save_size(now).saturating_sub(self.in_progress)
+    }
+
+    /// The size of the next save of an active run (0 for an idle one), before what is
+    /// already written of it is taken off.
+    fn save_size(&self, now: SystemTime) -> u64 {
         self.newest
             .iter()
             .filter(|(at, _)| {
@@ -109,10 +129,34 @@ impl RunSummary {
             .unwrap_or(0)
     }
 
+    /// Bytes already written of the run's save in progress.
+    pub fn in_progress(&self) -> u64 {
+        self.in_progress
+    }
+
     /// What the plan's own deletions and slims free once carried out.
     pub fn planned_to_free(&self) -> (u64, u64) {
         self.planned_to_free
     }
+}
+
+/// Bytes of incomplete checkpoints written to at or after the newest complete one completed:
+/// the save in progress. An older incomplete checkpoint (a crashed save) is not growing, so
+/// it does not count.
+fn in_progress(plan: &Plan, newest: &[(Option<SystemTime>, u64)]) -> u64 {
+    let Some(since) = newest.iter().filter_map(|(at, _)| *at).max() else {
+        return 0;
+    };
+    plan.verdicts
+        .iter()
+        .filter(|v| v.reasons.contains(&crate::plan::Reason::Incomplete))
+        .filter(|v| {
+            v.checkpoint
+                .fingerprint
+                .is_some_and(|f| f.newest_mtime >= since)
+        })
+        .filter_map(|v| v.bytes)
+        .sum()
 }
 
 /// What pressure does to one checkpoint.
@@ -146,6 +190,9 @@ pub struct Unmet {
     /// What pressure may not touch: bytes in protected, incomplete or pending checkpoints.
     pub protected_bytes: u64,
     pub protected_count: usize,
+    /// The protected checkpoints (run index, name), oldest run entries first, for naming
+    /// a few of them.
+    pub protected: Vec<(usize, String)>,
     /// Runs whose checkpoints count as protected because ckptd does not act on them (a
     /// `dry_run` watch, an invalid `.ckptd.toml`).
     pub not_acting_runs: usize,
@@ -169,6 +216,9 @@ pub struct Relief {
 pub struct Filesystem<'a> {
     pub target: &'a FilesystemTarget,
     pub state: FsState,
+    /// Bytes and inodes that deletions already made have freed but `state` does not show yet
+    /// (a file still open, an asynchronous free): counted as coming free.
+    pub coming: (u64, u64),
 }
 
 /// Pressure decisions for `runs` (all on one filesystem, or one run alone with `fs` = None):
@@ -184,7 +234,7 @@ pub fn relieve(runs: &[RunSummary], fs: Option<Filesystem<'_>>, now: SystemTime)
     let Some(fs) = fs else {
         return relief;
     };
-    let mut freed = (0u64, 0u64);
+    let mut freed = fs.coming;
     for input in runs.iter().filter(|i| i.plan_pending) {
         freed.0 += input.planned_to_free.0;
         freed.1 += input.planned_to_free.1;
@@ -197,7 +247,11 @@ pub fn relieve(runs: &[RunSummary], fs: Option<Filesystem<'_>>, now: SystemTime)
     if relief.before.is_met() {
         return relief;
     }
-    let why = describe_filesystem(fs, headroom);
+    let written: u64 = runs
+        .iter()
+        .map(|i| i.save_size(now).min(i.in_progress))
+        .sum();
+    let why = describe_filesystem(fs, headroom, written);
     let mut pool: Vec<(usize, Candidate)> = Vec::new();
     for (index, input) in runs.iter().enumerate() {
         for c in &input.candidates {
@@ -329,26 +383,27 @@ impl Taken {
 /// What is protected in `runs` (everything neither deleted by the plan nor by pressure).
 fn unmet(runs: &[RunSummary], taken: &Taken, missing: Shortfall) -> Unmet {
     let mut protected_bytes = 0;
-    let mut protected_count = 0;
+    let mut protected = Vec::new();
     for (index, input) in runs.iter().enumerate() {
         for (name, bytes) in &input.kept {
             if !taken.has(index, name) {
                 protected_bytes += bytes;
-                protected_count += 1;
+                protected.push((index, name.clone()));
             }
         }
     }
     Unmet {
         missing,
         protected_bytes,
-        protected_count,
+        protected_count: protected.len(),
+        protected,
         not_acting_runs: runs.iter().filter(|r| !r.acting).count(),
     }
 }
 
 /// "min_free 10% on /data: 6.2% free" — the target that is not met, as the detail of each
 /// pressure decision it causes.
-fn describe_filesystem(fs: Filesystem<'_>, headroom: u64) -> String {
+fn describe_filesystem(fs: Filesystem<'_>, headroom: u64, written: u64) -> String {
     use super::target::Unit;
     let (target, state) = (fs.target, fs.state);
     let on = target.path.display();
@@ -357,8 +412,13 @@ fn describe_filesystem(fs: Filesystem<'_>, headroom: u64) -> String {
         parts.push(format!("min_free {}", floor.show(Unit::Bytes)));
     }
     if target.headroom {
+        let written = if written > 0 {
+            format!(" ({} more already written)", Unit::Bytes.show(written))
+        } else {
+            String::new()
+        };
         parts.push(format!(
-            "headroom {} for the next saves",
+            "headroom {} for the next saves{written}",
             Unit::Bytes.show(headroom)
         ));
     }

@@ -82,6 +82,7 @@ fn a_met_floor_orders_nothing() {
         Some(Filesystem {
             target: &target,
             state: fs_state(100),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -108,6 +109,7 @@ fn a_crossed_floor_deletes_in_designs_order_and_stops_when_met() {
         Some(Filesystem {
             target: &target,
             state: fs_state(55),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -147,6 +149,7 @@ fn within_only_goes_before_last_whatever_the_age() {
         Some(Filesystem {
             target: &target,
             state: fs_state(60),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -196,6 +199,7 @@ fn the_never_list_stays_and_an_unmet_floor_says_what_is_protected() {
         Some(Filesystem {
             target: &target,
             state: fs_state(10),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -244,6 +248,7 @@ fn headroom_is_the_next_save_of_each_active_run() {
         Some(Filesystem {
             target: &target,
             state: fs_state(40),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -253,6 +258,44 @@ fn headroom_is_the_next_save_of_each_active_run() {
     assert!(relief.orders[0]
         .detail
         .starts_with("headroom 50.0 MiB for the next saves on /data"));
+}
+
+#[test]
+fn headroom_counts_only_what_the_save_in_progress_has_still_to_write() {
+    // One active run of 20 MiB saves; the next save has written 15 MiB already (they are
+    // gone from the 10 MiB free). Headroom is the 5 MiB still to come: met, nothing goes.
+    // An older incomplete checkpoint (a crashed save) does not count as in progress.
+    let mut cps = run_of(3, 20);
+    let mut crashed = sized(150, 2 * HOUR + 60, 7);
+    crashed.writers = crate::checkpoint::Writers::Checked { open: true };
+    cps.push(crashed);
+    let mut writing = sized(400, 0, 15);
+    writing.stable_since = Some(now());
+    cps.push(writing);
+    let p = plan(&cps, &Policy::keep_last(3), now());
+    let run = input(Path::new("/data/a"), &p);
+    assert_eq!(run.in_progress(), 15 * MIB);
+    assert_eq!(run.next_save(now()), 5 * MIB);
+    let target = data(None, true);
+    let relieved = |free| {
+        relieve(
+            std::slice::from_ref(&run),
+            Some(Filesystem {
+                target: &target,
+                state: fs_state(free),
+                coming: (0, 0),
+            }),
+            now(),
+        )
+    };
+    let relief = relieved(10);
+    assert!(relief.orders.is_empty(), "{:?}", relief.orders);
+    assert_eq!(relief.before.want_bytes, 5 * MIB);
+    // With 3 MiB free, 2 MiB are missing: the oldest `last` goes.
+    assert_eq!(
+        ordered(&relieved(3)),
+        [(0, "checkpoint-100", Action::Delete)]
+    );
 }
 
 #[test]
@@ -317,6 +360,7 @@ fn pressure_slims_before_it_deletes() {
         Some(Filesystem {
             target: &target,
             state: fs_state(80),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -353,6 +397,7 @@ fn a_deletion_after_a_slim_counts_only_what_the_slim_left() {
         Some(Filesystem {
             target: &target,
             state: fs_state(80),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -371,6 +416,49 @@ fn a_deletion_after_a_slim_counts_only_what_the_slim_left() {
 }
 
 #[test]
+fn deleting_what_the_rules_slim_counts_only_what_the_slim_leaves() {
+    // slim_after 2 slims 100: 8 of its 10 MiB, counted as coming free.
+    let mut cps = run_of(3, 10);
+    for c in &mut cps {
+        c.slim = Slim::Whole {
+            bytes: 8 * MIB,
+            files: 3,
+        };
+    }
+    let policy = Policy {
+        slim_after: Some(2),
+        ..Policy::keep_last(3)
+    };
+    let p = plan(&cps, &policy, now());
+    assert_eq!(
+        p.verdict("checkpoint-100").unwrap().decision,
+        Decision::Slim
+    );
+    let run = slimming(Path::new("/data/a"), &p);
+    let target = data(Some(Floor::Amount(100 * MIB)), false);
+    let relief = relieve(
+        &[run],
+        Some(Filesystem {
+            target: &target,
+            state: fs_state(82),
+            coming: (0, 0),
+        }),
+        now(),
+    );
+    // 18 MiB missing: 8 (the rule's slim of 100) + 8 (pressure slims 200) + 2 (deleting
+    // 100 frees only what its slim leaves).
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-200", Action::Slim),
+            (0, "checkpoint-100", Action::Delete),
+        ]
+    );
+    assert_eq!(relief.orders[1].bytes, 2 * MIB);
+    assert!(relief.unmet.is_none());
+}
+
+#[test]
 fn an_inode_floor_is_met_like_a_byte_floor() {
     let p = plan(&run_of(4, 1), &Policy::keep_last(4), now());
     let target = FilesystemTarget {
@@ -382,6 +470,7 @@ fn an_inode_floor_is_met_like_a_byte_floor() {
         Some(Filesystem {
             target: &target,
             state: fs_state(900),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -397,6 +486,7 @@ fn rule_deletions_still_to_come_count_only_when_pending() {
     let fs = Filesystem {
         target: &target,
         state: fs_state(85),
+        coming: (0, 0),
     };
     let pending = input(Path::new("/data/a"), &p);
     assert!(relieve(std::slice::from_ref(&pending), Some(fs), now())
@@ -470,6 +560,7 @@ fn a_run_ckptd_does_not_act_on_is_held_and_the_others_take_the_pressure() {
         Some(Filesystem {
             target: &target,
             state: fs_state(55),
+            coming: (0, 0),
         }),
         now(),
     );
@@ -498,6 +589,7 @@ fn deletions_left_for_the_next_pass_still_count_as_coming_free() {
     let fs = Filesystem {
         target: &target,
         state: fs_state(90),
+        coming: (0, 0),
     };
     let mut done = input(Path::new("/data/a"), &p);
     done.plan_pending = false;

@@ -68,7 +68,11 @@ fn filesystem_json(fs: &crate::disk::FsOutcome) -> FilesystemJson {
         missing_bytes: before.bytes,
         missing_inodes: before.inodes,
         met: before.is_met(),
-        cannot_meet: fs.relief.unmet.as_ref().map(crate::disk::unmet_text),
+        cannot_meet: fs
+            .relief
+            .unmet
+            .as_ref()
+            .map(|u| crate::disk::unmet_text(u, &fs.runs)),
         pressure_deletions: fs.relief.orders.len() - slims,
         pressure_slims: slims,
         error: None,

@@ -101,14 +101,25 @@ pub fn human_bytes(bytes: u64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
+    // 1023.96 MiB would print as "1024.0 MiB": one decimal decides, so it reads 1.0 GiB.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
     if unit == 0 {
+        // Bytes are exact: 1023 B stays 1023 B.
         format!("{bytes} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// "1 checkpoint", "3 checkpoints".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -126,6 +137,16 @@ pub fn metric_text(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_never_read_1024_of_a_unit() {
+        use super::human_bytes;
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes((1 << 40) - (1 << 20)), "1.0 TiB");
+        assert_eq!(human_bytes((1 << 30) - (60 << 20)), "964.0 MiB");
+        assert_eq!(human_bytes(1536 << 20), "1.5 GiB");
+    }
+
     #[test]
     fn a_metric_keeps_its_digits_whatever_its_size() {
         assert_eq!(super::metric_text(0.412_7), "0.4127");

@@ -16,11 +16,11 @@ pub fn render(plans: &[RunPlan]) -> String {
         let freed: u64 = deletions.iter().filter_map(|v| v.bytes).sum();
         let _ = writeln!(
             out,
-            "run {}  (watch {}, layout {}): {} checkpoints, {} to delete, {} to free",
+            "run {}  (watch {}, layout {}): {}, {} to delete, {} to free",
             shown(&p.run.display().to_string()),
             p.watch,
             p.layout,
-            p.plan.verdicts.len(),
+            crate::report::count(p.plan.verdicts.len(), "checkpoint"),
             deletions.len(),
             human_bytes(freed)
         );
