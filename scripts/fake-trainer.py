@@ -30,6 +30,13 @@ def main():
     parser.add_argument("--steps", type=int, default=500, help="training steps between saves")
     parser.add_argument("--saves", type=int, default=20, help="how many checkpoints to write")
     parser.add_argument("--size-mb", type=float, default=4.0, help="size of the weights file")
+    parser.add_argument(
+        "--optimizer-mb",
+        type=float,
+        default=0.0,
+        help="size of optimizer.pt (real optimizer state is often 2-6x the weights; "
+        "what slim_after removes). Default: 4 KiB",
+    )
     args = parser.parse_args()
 
     os.makedirs(args.run, exist_ok=True)
@@ -41,9 +48,10 @@ def main():
         os.makedirs(ckpt, exist_ok=True)
         print(f"step {step}: writing {ckpt}", flush=True)
         write_chunks(os.path.join(ckpt, "model.safetensors"), int(args.size_mb * 2**20), 8, 0.12)
+        optimizer = int(args.optimizer_mb * 2**20) or 4096
         for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth", "training_args.bin"):
             with open(os.path.join(ckpt, name), "wb") as f:
-                f.write(os.urandom(4096))
+                f.write(os.urandom(optimizer if name == "optimizer.pt" else 4096))
         eval_loss = round(2.0 / (1 + 0.3 * save) + random.uniform(-0.08, 0.08), 4)
         if best is None or eval_loss < best[0]:
             best = (eval_loss, ckpt)

@@ -663,6 +663,26 @@ metric_source = { kind = "csv", pth = "x.csv" }
         ],
         "{err}"
     );
+    // A single [filesystem] table, likewise.
+    std::fs::create_dir_all(f.path("data")).unwrap();
+    f.config("[filesystem]\npath = \"data\"\nmin_free = \"10%\"\n\n[[watch]]\nname = \"a\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"x-{step}\"\nkeep_last = 1\n");
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "1:1: `[filesystem]` is one table; each filesystem is a `[[filesystem]]` (double brackets)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    f.config("[[filesystem]]\npath = \"data\"\nmin_free = \"10%\"\n\n[[watch]]\nname = \"a\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"x-{step}\"\nkeep_last = 1\n");
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert!(
+        stdout(&out).contains("ckptd.toml: ok (1 watch, 1 filesystem)"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     // A single [watch] table: said as such, not "invalid type: map, expected a sequence".
     f.config("[watch]\nname = \"a\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"x-{step}\"\nkeep_last = 1\n");
     let out = f.ckptd(&["check", "--config", "ckptd.toml"]);

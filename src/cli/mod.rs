@@ -167,8 +167,13 @@ fn dispatch(cli: Cli) -> u8 {
 fn check(file: &Path) -> u8 {
     match Config::load(file) {
         Ok(config) => {
+            let filesystems = match config.filesystems.len() {
+                0 => String::new(),
+                1 => ", 1 filesystem".to_owned(),
+                n => format!(", {n} filesystems"),
+            };
             outln!(
-                "{}: ok ({} watch{})",
+                "{}: ok ({} watch{}{filesystems})",
                 config.file.display(),
                 config.watches.len(),
                 if config.watches.len() == 1 { "" } else { "es" }

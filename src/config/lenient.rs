@@ -118,6 +118,11 @@ fn hinted(message: &str, key: Option<&str>) -> (String, Option<String>) {
             "`[watch]` is one table; each watch is a `[[watch]]` (double brackets), one per watch"
                 .to_owned()
         }
+        Some("filesystem") if message.contains("expected a sequence") => {
+            "`[filesystem]` is one table; each filesystem is a `[[filesystem]]` (double \
+             brackets), one per filesystem"
+                .to_owned()
+        }
         Some("runs") if message.contains("invalid type: string") => {
             let value = message.split('"').nth(1).unwrap_or("/data/runs/*");
             format!("`runs` is a list of globs: write runs = [\"{value}\"]")
