@@ -12,6 +12,15 @@ pub enum Mode {
     Max,
 }
 
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Min => "min",
+            Self::Max => "max",
+        }
+    }
+}
+
 /// `keep_best`: the best `count` checkpoints by `metric`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BestRule {

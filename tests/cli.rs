@@ -220,6 +220,83 @@ fn pinned_checkpoints_survive_and_unpinning_releases_them() {
 }
 
 #[test]
+fn explain_shows_what_protects_a_checkpoint_each_rules_view_and_the_decision() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3, 4]);
+    f.config(
+        "[[watch]]\nname = \"g\"\nruns = [\"run\"]\nlayout = \"generic\"\n\
+         pattern = \"ckpt-{step}*\"\nkeep_last = 2\nkeep_every_steps = 3\n",
+    );
+    assert_success(&f.ckptd(&["pin", "--config", "ckptd.toml", "run/ckpt-1.pt"]));
+    let explain = |path: &str| {
+        let out = f.ckptd(&["explain", "--config", "ckptd.toml", path]);
+        assert_success(&out);
+        stdout(&out)
+    };
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .skip(3)
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    };
+
+    let pinned = explain("run/ckpt-1.pt");
+    assert!(pinned.starts_with(&format!("{}\n", f.path("run/ckpt-1.pt").display())));
+    assert!(pinned.contains("  run "), "{pinned}");
+    let pinned = lines(&pinned);
+    assert!(
+        pinned[0].starts_with("  protected: pinned since "),
+        "{pinned:?}"
+    );
+    assert_eq!(
+        pinned[1..],
+        [
+            "  keep_last 2         no     older than the last 2 (the 4th newest)",
+            "  keep_every_steps 3  keeps  first at or after step 0",
+            "  decision: keep (pinned, every-steps)",
+        ]
+    );
+    assert_eq!(
+        lines(&explain("run/ckpt-2.pt")),
+        [
+            "  keep_last 2         no     older than the last 2 (the 3rd newest)",
+            "  keep_every_steps 3  no     not the first checkpoint in steps [0, 3) (ckpt-1.pt is)",
+            "  decision: delete: older than the last 2; not the first checkpoint in steps [0, 3) \
+             (ckpt-1.pt is)",
+        ]
+    );
+    assert_eq!(
+        lines(&explain("run/ckpt-4.pt")),
+        [
+            "  protected: the newest complete checkpoint (the resume point)",
+            "  keep_last 2         keeps  the newest",
+            "  keep_every_steps 3  no     not the first checkpoint in steps [3, 6) (ckpt-3.pt is)",
+            "  decision: keep (newest-complete, last)",
+        ]
+    );
+    // Nothing was written: the plan is read-only.
+    assert_eq!(
+        f.listing("run"),
+        [
+            ".ckptd-pins",
+            "ckpt-1.pt",
+            "ckpt-2.pt",
+            "ckpt-3.pt",
+            "ckpt-4.pt"
+        ]
+    );
+    f.write("elsewhere/ckpt-9.pt", "x");
+    let out = f.ckptd(&["explain", "--config", "ckptd.toml", "elsewhere/ckpt-9.pt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot explain elsewhere/ckpt-9.pt: ")
+            && stderr(&out).contains("is not a run directory of any watch"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn pin_checks_that_the_path_is_a_checkpoint_and_follows_a_pointer_to_it() {
     let f = Fixture::new();
     generic_run(&f, &[1, 2, 3]);

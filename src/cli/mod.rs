@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `plan`, `prune`, `status`, `pin`, `unpin`, `history`.
+//! The command line: `run`, `check`, `plan`, `prune`, `status`, `explain`, `pin`, `unpin`,
+//! `history`.
 //!
 //! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
 
@@ -6,6 +7,7 @@
 mod output;
 
 mod daemon;
+mod explain;
 mod history;
 mod pass;
 mod pin;
@@ -87,6 +89,13 @@ enum Command {
         /// A checkpoint (or a symlink in its run pointing at one).
         path: PathBuf,
     },
+    /// One checkpoint: what it is, what protects it, each rule's view of it, and the decision.
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A checkpoint (or a symlink in its run pointing at one).
+        path: PathBuf,
+    },
     /// Remove a pin.
     Unpin {
         #[command(flatten)]
@@ -154,6 +163,10 @@ fn dispatch(cli: Cli) -> u8 {
         },
         Command::Unpin { config, path } => match load(&config.config, cli.verbose) {
             Some(config) => pin::unpin(&config, &path),
+            None => EXIT_USAGE,
+        },
+        Command::Explain { config, path } => match load(&config.config, cli.verbose) {
+            Some(config) => explain::explain(&config, &path),
             None => EXIT_USAGE,
         },
         Command::History { config, json, runs } => match load(&config.config, cli.verbose) {

@@ -11,8 +11,9 @@ use crate::checkpoint::Kind;
 use crate::config::Config;
 use crate::pattern::Recognition;
 
-/// The checkpoint `path` designates: (run directory, checkpoint name), or why there is none.
-fn resolve(config: &Config, path: &Path) -> Result<(PathBuf, String), (u8, String)> {
+/// The checkpoint `path` designates: (run directory, checkpoint name), or why there is none
+/// (with the exit code to give).
+pub(super) fn resolve(config: &Config, path: &Path) -> Result<(PathBuf, String), (u8, String)> {
     let absolute = crate::paths::absolute(path);
     let meta = std::fs::symlink_metadata(&absolute).map_err(|e| (EXIT_FAILED, e.to_string()))?;
     let run = absolute.parent().unwrap_or(Path::new("/")).to_owned();
@@ -25,8 +26,7 @@ fn resolve(config: &Config, path: &Path) -> Result<(PathBuf, String), (u8, Strin
     if meta.file_type().is_symlink() {
         let pointer = crate::scan::symlink_target(&run, &absolute).ok_or((
             EXIT_USAGE,
-            "a symlink that does not point at a checkpoint of its own run cannot be pinned"
-                .to_owned(),
+            "a symlink that does not point at a checkpoint of its own run".to_owned(),
         ))?;
         name = pointer.target;
         let target = std::fs::symlink_metadata(run.join(&name))

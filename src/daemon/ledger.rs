@@ -548,6 +548,7 @@ mod tests {
             reasons: vec![crate::plan::Reason::Unkept],
             detail: "older than the last 1".to_owned(),
             checkpoint: crate::plan::tests::ck(name, 5, 0),
+            views: Vec::new(),
         }
     }
 

@@ -30,13 +30,12 @@ pub(super) fn keep_every_steps(
     out: &mut [Outcome],
 ) {
     let n = every.get();
+    let rule = format!("keep_every_steps {n}");
     // (window start, index of its first checkpoint).
     let mut current: Option<(u64, usize)> = None;
     for &i in candidates {
         let Some(step) = sorted[i].step else {
-            out[i]
-                .why_not
-                .push("no step for keep_every_steps".to_owned());
+            out[i].not_kept_by(&rule, "no step for keep_every_steps".to_owned());
             continue;
         };
         let start = step - step % n;
@@ -44,25 +43,26 @@ pub(super) fn keep_every_steps(
             // Saves of the same step as the window's first (Lightning's `-v1` copy of a name
             // it wrote twice) are as much the milestone: 0.1 kept every one at a multiple.
             Some((window, first)) if window == start && sorted[first].step == Some(step) => {
-                out[i].reasons.push(Reason::EverySteps);
-                out[i]
-                    .details
-                    .push(format!("first at or after step {start}"));
+                let first = format!("first at or after step {start}");
+                out[i].kept_by(Reason::EverySteps, &rule, first.clone());
+                out[i].details.push(first);
             }
             Some((window, first)) if window == start => {
                 // In u128: (k+1)N may be past u64::MAX when N is huge.
                 let end = u128::from(start) + u128::from(n);
-                out[i].why_not.push(format!(
-                    "not the first checkpoint in steps [{start}, {end}) ({} is)",
-                    shown(&sorted[first].name)
-                ));
+                out[i].not_kept_by(
+                    &rule,
+                    format!(
+                        "not the first checkpoint in steps [{start}, {end}) ({} is)",
+                        shown(&sorted[first].name)
+                    ),
+                );
             }
             _ => {
                 current = Some((start, i));
-                out[i].reasons.push(Reason::EverySteps);
-                out[i]
-                    .details
-                    .push(format!("first at or after step {start}"));
+                let first = format!("first at or after step {start}");
+                out[i].kept_by(Reason::EverySteps, &rule, first.clone());
+                out[i].details.push(first);
             }
         }
     }
@@ -78,15 +78,20 @@ pub(super) fn keep_every_window(
     out: &mut [Outcome],
 ) {
     let windows = Windows::new(rule.window);
+    let name_of_rule = match rule.count {
+        Some(count) => format!("keep_every {} (count {count})", windows.name_of_rule()),
+        None => format!("keep_every {}", windows.name_of_rule()),
+    };
     // Window → its first so far. `candidates` is in checkpoint order, so keeping the earlier
     // one on equal completion times breaks ties as that order does.
     let mut firsts: BTreeMap<u128, usize> = BTreeMap::new();
     let mut slot_of: Vec<Option<u128>> = vec![None; sorted.len()];
     for &i in candidates {
         let Some(t) = sorted[i].completed_at() else {
-            out[i]
-                .why_not
-                .push("completion time unknown, for keep_every".to_owned());
+            out[i].not_kept_by(
+                &name_of_rule,
+                "completion time unknown, for keep_every".to_owned(),
+            );
             continue;
         };
         let slot = windows.slot(t);
@@ -113,19 +118,29 @@ pub(super) fn keep_every_window(
         let Some(slot) = slot_of[i] else { continue };
         let name = names.get(&slot).map_or("?", String::as_str);
         match firsts.get(&slot) {
-            Some(&first) if first != i => out[i].why_not.push(format!(
-                "not the first of {name} ({} is)",
-                shown(&sorted[first].name)
-            )),
+            Some(&first) if first != i => out[i].not_kept_by(
+                &name_of_rule,
+                format!(
+                    "not the first of {name} ({} is)",
+                    shown(&sorted[first].name)
+                ),
+            ),
             _ if oldest_kept.is_some_and(|oldest| slot >= oldest) => {
-                out[i].reasons.push(Reason::EveryWindow);
+                out[i].kept_by(
+                    Reason::EveryWindow,
+                    &name_of_rule,
+                    format!("first of {name}"),
+                );
                 out[i].details.push(format!("first of {name}"));
             }
-            _ => out[i].why_not.push(format!(
-                "first of {name}, older than the {} most recent {} with a checkpoint",
-                rule.count.map_or(0, NonZeroU64::get),
-                windows.plural(),
-            )),
+            _ => out[i].not_kept_by(
+                &name_of_rule,
+                format!(
+                    "first of {name}, older than the {} most recent {} with a checkpoint",
+                    rule.count.map_or(0, NonZeroU64::get),
+                    windows.plural(),
+                ),
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ mod milestones;
 mod reason;
 mod rules;
 mod slim;
+mod view;
 mod windows;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ use crate::policy::Policy;
 
 pub use assess::{Completeness, MetricState};
 pub use reason::Reason;
+pub use view::View;
 
 /// What happens to a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -67,6 +69,8 @@ pub struct Verdict {
     /// The checkpoint as scanned: its fingerprint (re-checked before deleting), completion
     /// time and metrics by name.
     pub checkpoint: Checkpoint,
+    /// Each configured rule's view of it, keeping or not (for `explain`).
+    pub views: Vec<View>,
 }
 
 impl Verdict {
@@ -172,6 +176,7 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
                 (Some(_), false) => Decision::Slim,
                 (None, false) => Decision::Keep,
             };
+            let views = outcome.views;
             let (mut reasons, mut detail) = if decision == Decision::Delete {
                 (vec![Reason::Unkept], outcome.why_not.join("; "))
             } else {
@@ -189,6 +194,7 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
                 reasons,
                 detail,
                 checkpoint: (*checkpoint).clone(),
+                views,
             }
         })
         .collect();

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::time::{Duration, SystemTime};
 
 use super::assess::{Assessment, Completeness, MetricState};
+use super::view::{ordinal, View};
 use super::Reason;
 use crate::checkpoint::{Checkpoint, Protection};
 use crate::duration::show;
@@ -19,6 +20,35 @@ pub(super) struct Outcome {
     pub best_of_run: bool,
     pub details: Vec<String>,
     pub why_not: Vec<String>,
+    /// Every configured rule's view of the checkpoint, keeping or not (for `explain`).
+    pub views: Vec<View>,
+}
+
+impl Outcome {
+    /// `rule` keeps the checkpoint with `reason`; `text` says how.
+    pub fn kept_by(&mut self, reason: Reason, rule: &str, text: String) {
+        self.reasons.push(reason);
+        self.views.push(View {
+            rule: rule.to_owned(),
+            keeps: true,
+            text,
+        });
+    }
+
+    /// `rule` does not keep the checkpoint; `text` says why (also the deletion's detail).
+    pub fn not_kept_by(&mut self, rule: &str, text: String) {
+        self.not_kept_by_seen(rule, text.clone(), text);
+    }
+
+    /// As [`Self::not_kept_by`], with more in the view than the deletion's detail says.
+    pub fn not_kept_by_seen(&mut self, rule: &str, why: String, view: String) {
+        self.views.push(View {
+            rule: rule.to_owned(),
+            keeps: false,
+            text: view,
+        });
+        self.why_not.push(why);
+    }
 }
 
 /// `sorted` is in checkpoint order; `assessed` matches it index for index.
@@ -73,14 +103,22 @@ pub(super) fn apply(
             let age = sorted[i].completed_at().map_or(Duration::ZERO, |t| {
                 now.duration_since(t).unwrap_or_default()
             });
+            let rule = format!("keep_within {}", show(within));
             if age <= within {
-                out[i].reasons.push(Reason::Within);
+                out[i].kept_by(
+                    Reason::Within,
+                    &rule,
+                    format!("completed {} ago", show(age)),
+                );
             } else {
-                out[i].why_not.push(format!(
-                    "completed {} ago, outside keep_within {}",
-                    show(age),
-                    show(within)
-                ));
+                out[i].not_kept_by(
+                    &rule,
+                    format!(
+                        "completed {} ago, outside keep_within {}",
+                        show(age),
+                        show(within)
+                    ),
+                );
             }
         }
     }
@@ -113,11 +151,20 @@ fn newest_complete(sorted: &[&Checkpoint], complete: &dyn Fn(usize) -> bool) -> 
 fn keep_last(candidates: &[usize], n: u64, out: &mut [Outcome]) {
     let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
     let first_kept = candidates.len().saturating_sub(n_usize);
+    let rule = format!("keep_last {n}");
     for (position, &i) in candidates.iter().enumerate() {
+        let newest = match candidates.len() - position {
+            1 => "the newest".to_owned(),
+            n => format!("the {} newest", ordinal(n)),
+        };
         if position >= first_kept {
-            out[i].reasons.push(Reason::Last);
+            out[i].kept_by(Reason::Last, &rule, newest);
         } else {
-            out[i].why_not.push(format!("older than the last {n}"));
+            out[i].not_kept_by_seen(
+                &rule,
+                format!("older than the last {n}"),
+                format!("older than the last {n} ({newest})"),
+            );
         }
     }
 }
@@ -131,15 +178,28 @@ fn keep_best(
     out: &mut [Outcome],
 ) {
     let mut ranked: Vec<(usize, f64)> = Vec::new();
+    let name = format!(
+        "keep_best {count} by {} ({})",
+        rule.metric,
+        rule.mode.as_str()
+    );
     for &i in candidates {
         match &assessed[i].metric {
             MetricState::Value(v) => ranked.push((i, *v)),
-            MetricState::Pending => out[i].reasons.push(Reason::MetricPending),
+            MetricState::Pending => out[i].kept_by(
+                Reason::MetricPending,
+                &name,
+                format!("{} not known yet: kept until it is", rule.metric),
+            ),
             // Unknown, not absent: ranking it (even last) or ignoring it could delete the best.
-            MetricState::TooLarge(_) => out[i].reasons.push(Reason::MetricTooLarge),
-            MetricState::Unranked | MetricState::NotWanted => out[i]
-                .why_not
-                .push(format!("unranked: no {} found", rule.metric)),
+            MetricState::TooLarge(_) => out[i].kept_by(
+                Reason::MetricTooLarge,
+                &name,
+                "metric unknown (its file is too large to read): kept".to_owned(),
+            ),
+            MetricState::Unranked | MetricState::NotWanted => {
+                out[i].not_kept_by(&name, format!("unranked: no {} found", rule.metric));
+            }
         }
     }
     // DESIGN invariant 9: complete checkpoints, none with a readable value, none pending. A
@@ -154,7 +214,14 @@ fn keep_best(
         .any(|&i| matches!(assessed[i].metric, MetricState::Unranked));
     if ranked.is_empty() && !pending && unranked {
         for &i in candidates {
-            out[i].reasons.push(Reason::Held);
+            out[i].kept_by(
+                Reason::Held,
+                &name,
+                format!(
+                    "the run is held: no complete checkpoint has a readable {}",
+                    rule.metric
+                ),
+            );
             out[i].details.push(format!(
                 // Shown after the reason (`held: no complete …`), so not named again.
                 "no complete checkpoint has a readable {}",
@@ -169,16 +236,24 @@ fn keep_best(
             .then_with(|| checkpoint_cmp(sorted[b], sorted[a]))
     });
     let total = ranked.len();
-    for (rank, &(i, _)) in ranked.iter().enumerate() {
+    for (rank, &(i, value)) in ranked.iter().enumerate() {
         out[i].best_of_run = rank == 0;
+        let value = crate::report::metric_text(value);
         if rank < count {
-            out[i].reasons.push(Reason::Best);
+            out[i].kept_by(
+                Reason::Best,
+                &name,
+                format!("rank {} of {total} by {} ({value})", rank + 1, rule.metric),
+            );
         } else {
-            out[i].why_not.push(format!(
-                "rank {} of {total} by {}, keep_best is {count}",
-                rank + 1,
-                rule.metric
-            ));
+            out[i].not_kept_by(
+                &name,
+                format!(
+                    "rank {} of {total} by {}, keep_best is {count}",
+                    rank + 1,
+                    rule.metric
+                ),
+            );
         }
     }
 }

@@ -96,6 +96,72 @@ fn keep_last_keeps_the_newest_n_by_step() {
 }
 
 #[test]
+fn every_rule_says_what_it_thinks_of_every_checkpoint() {
+    let cps: Vec<Checkpoint> = ten()
+        .into_iter()
+        .zip([0.9, 0.8, 0.1, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.35])
+        .map(|(c, v)| with_metric(c, v))
+        .collect();
+    let policy = Policy {
+        keep_best: best(2, "eval_loss", Mode::Min),
+        keep_every_steps: NonZeroU64::new(500),
+        ..Policy::keep_last(3)
+    };
+    let p = plan(&cps, &policy, now());
+    let views = |name: &str| -> Vec<(String, bool, String)> {
+        p.verdict(name)
+            .unwrap()
+            .views
+            .iter()
+            .map(|v| (v.rule.clone(), v.keeps, v.text.clone()))
+            .collect()
+    };
+    let view = |rule: &str, keeps: bool, text: &str| (rule.to_owned(), keeps, text.to_owned());
+    assert_eq!(
+        views("checkpoint-300"),
+        [
+            view(
+                "keep_last 3",
+                false,
+                "older than the last 3 (the 8th newest)"
+            ),
+            view(
+                "keep_best 2 by eval_loss (min)",
+                true,
+                "rank 1 of 10 by eval_loss (0.1000)"
+            ),
+            view(
+                "keep_every_steps 500",
+                false,
+                "not the first checkpoint in steps [0, 500) (checkpoint-100 is)"
+            ),
+        ]
+    );
+    assert_eq!(
+        views("checkpoint-900"),
+        [
+            view("keep_last 3", true, "the 2nd newest"),
+            view(
+                "keep_best 2 by eval_loss (min)",
+                true,
+                "rank 2 of 10 by eval_loss (0.2000)"
+            ),
+            view(
+                "keep_every_steps 500",
+                false,
+                "not the first checkpoint in steps [500, 1000) (checkpoint-500 is)"
+            ),
+        ]
+    );
+    // The deletion's detail is what the rules said against it, as before.
+    assert_eq!(
+        p.verdict("checkpoint-200").unwrap().detail,
+        "older than the last 3; rank 9 of 10 by eval_loss, keep_best is 2; not the first \
+         checkpoint in steps [0, 500) (checkpoint-100 is)"
+    );
+}
+
+#[test]
 fn keep_last_zero_still_protects_the_newest_complete() {
     let p = plan(&ten(), &Policy::keep_last(0), now());
     assert_eq!(kept(&p), ["checkpoint-1000"]);

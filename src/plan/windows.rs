@@ -64,6 +64,11 @@ impl Windows {
         )
     }
 
+    /// The rule's window as configured: "1d", "6h".
+    pub fn name_of_rule(&self) -> String {
+        humantime::format_duration(self.length).to_string()
+    }
+
     /// What several windows are called: "days", "weeks", "6h windows".
     pub fn plural(&self) -> String {
         if self.length == DAY {
