@@ -79,12 +79,27 @@ pub fn init(format: LogFormat, verbosity: u8) {
             .json()
             .flatten_event(true)
             .try_init(),
-        // Text: one line per event, whatever a name holds (see `log_line`).
+        // Text: one line per event, whatever a name holds (see `log_line`), and the detail
+        // once: the message already says it, and repeated as a field it doubled the line.
         _ => builder
+            .fmt_fields(text_fields())
             .with_writer(move || crate::log_line::SafeStderr { keep_ansi: ansi })
             .try_init(),
     };
 }
+
+/// Fields as text lines show them: the message, then ` name=value` for each field but those
+/// the message already says (`detail`). JSON and the journal keep every field.
+fn text_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + 'static {
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| match field.name() {
+        "message" => write!(writer, "{value:?}"),
+        IN_THE_MESSAGE => Ok(()),
+        name => write!(writer, " {name}={value:?}"),
+    })
+}
+
+/// The field whose text every message that has it already carries.
+const IN_THE_MESSAGE: &str = "detail";
 
 /// True when stderr is the journal stream systemd connected (`JOURNAL_STREAM=dev:inode`).
 fn stderr_is_journal() -> bool {

@@ -52,6 +52,39 @@ fn check_reports_every_error_with_file_line_column_and_exits_2() {
 }
 
 #[test]
+fn check_refuses_runs_written_for_a_shell_with_the_path_to_write_instead() {
+    let f = Fixture::new();
+    let file = f.config(
+        "[[watch]]\nname = \"g\"\nruns = [\"~/runs/*\", \"$SCRATCH/runs/*\", \"/data/${USER}/*\"]\nlayout = \"generic\"\npattern = \"ckpt-{step}\"\nkeep_last = 1\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["check", "--config"])
+        .arg(&file)
+        .env("HOME", "/home/ana")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let file = file.display();
+    assert!(
+        err.contains(&format!(
+            "{file}:3:9: `~` is not expanded in `runs` (no shell reads the config): write the absolute path, e.g. \"/home/ana/runs/*\""
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{file}:3:21: `$` in `runs` (\"$SCRATCH/runs/*\")")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{file}:3:40: `$` in `runs` (\"/data/${{USER}}/*\")"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_refuses_a_pattern_naming_a_single_file() {
     // Issue 9: `pattern = "model.pt"` was accepted; it names one file, never a series.
     let f = Fixture::new();
@@ -217,6 +250,53 @@ fn pinned_checkpoints_survive_and_unpinning_releases_them() {
     assert_eq!(f.listing("run"), [".ckptd-pins", "ckpt-3.pt"]);
     let missing = f.ckptd(&["pin", "--config", "ckptd.toml", "run/missing"]);
     assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn log_format_flag_overrides_the_config_and_text_lines_say_the_detail_once() {
+    let f = Fixture::new();
+    generic_run(&f, &[1, 2, 3]);
+    f.config(&format!("[daemon]\nlog_format = \"text\"\n\n{KEEP_LAST_1}"));
+    let out = f.ckptd(&[
+        "--log-format",
+        "json",
+        "prune",
+        "--config",
+        "ckptd.toml",
+        "--dry-run",
+    ]);
+    assert_success(&out);
+    let err = stderr(&out);
+    let would: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("would delete"))
+        })
+        .collect();
+    assert_eq!(would.len(), 2, "{err}");
+    assert_eq!(would[0]["detail"], "older than the last 1", "{err}");
+
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml", "--dry-run"]);
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("would delete checkpoint: ckpt-1.pt"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(line.matches("older than the last 1").count(), 1, "{line}");
+    assert!(!line.contains("detail="), "{line}");
+    assert!(line.contains(" reasons=unkept"), "{line}");
+    assert!(line.len() < 300, "{} characters: {line}", line.len());
+
+    let bad = f.ckptd(&["--log-format", "xml", "plan", "--config", "ckptd.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("possible values: auto, journald, text, json"),
+        "{}",
+        stderr(&bad)
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn tuning<T: std::fmt::Debug>(name: &str, default: T, parse: impl Fn(&str) -> Op
     })
 }
 
-pub fn run(config_path: &Path, verbosity: u8) -> u8 {
+pub fn run(config_path: &Path, logging: super::Logging) -> u8 {
     let config = match Config::load(config_path) {
         Ok(config) => config,
         Err(errors) => {
@@ -26,7 +26,7 @@ pub fn run(config_path: &Path, verbosity: u8) -> u8 {
             return EXIT_USAGE;
         }
     };
-    crate::logging::init(config.daemon.log_format, verbosity);
+    logging.init(&config);
     let defaults = Options::default();
     let options = Options {
         event_queue: tuning("CKPTD_EVENT_QUEUE", defaults.event_queue, |v| {

@@ -18,9 +18,9 @@ mod status;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
 /// Exit code: every action succeeded.
 pub const EXIT_OK: u8 = 0;
@@ -42,6 +42,36 @@ struct Cli {
     /// More log detail (-v debug, -vv trace); CKPTD_LOG takes a full filter.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     verbose: u8,
+    /// How log lines are written, over the config's `log_format` (for a one-off `plan`, say).
+    #[arg(long, value_enum, global = true, value_name = "FORMAT")]
+    log_format: Option<LogFormatArg>,
+}
+
+/// `--log-format`: the config's `log_format` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    /// journald when stderr is the journal, else text.
+    Auto,
+    Journald,
+    Text,
+    Json,
+}
+
+/// How this invocation logs: `-v` and `--log-format`.
+#[derive(Debug, Clone, Copy)]
+pub struct Logging {
+    verbosity: u8,
+    format: Option<LogFormat>,
+}
+
+impl Logging {
+    /// Starts logging, the flag winning over the config's `log_format`.
+    pub fn init(self, config: &Config) {
+        crate::logging::init(
+            self.format.unwrap_or(config.daemon.log_format),
+            self.verbosity,
+        );
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,14 +165,23 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> u8 {
+    let logging = Logging {
+        verbosity: cli.verbose,
+        format: cli.log_format.map(|f| match f {
+            LogFormatArg::Auto => LogFormat::Auto,
+            LogFormatArg::Journald => LogFormat::Journald,
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+    };
     match cli.command {
-        Command::Run(arg) => daemon::run(&arg.config, cli.verbose),
-        Command::Status(arg) => match load(&arg.config, cli.verbose) {
+        Command::Run(arg) => daemon::run(&arg.config, logging),
+        Command::Status(arg) => match load(&arg.config, logging) {
             Some(config) => status::status(&config),
             None => EXIT_USAGE,
         },
         Command::Check(arg) => check(&arg.config),
-        Command::Plan { config, json, runs } => match load(&config.config, cli.verbose) {
+        Command::Plan { config, json, runs } => match load(&config.config, logging) {
             Some(config) => plan::plan(&config, &runs, json),
             None => EXIT_USAGE,
         },
@@ -152,24 +191,24 @@ fn dispatch(cli: Cli) -> u8 {
             yes,
             runs,
         } => {
-            let Some(config) = load(&config.config, cli.verbose) else {
+            let Some(config) = load(&config.config, logging) else {
                 return EXIT_USAGE;
             };
             prune::prune(&config, &runs, dry_run, yes)
         }
-        Command::Pin { config, path } => match load(&config.config, cli.verbose) {
+        Command::Pin { config, path } => match load(&config.config, logging) {
             Some(config) => pin::pin(&config, &path),
             None => EXIT_USAGE,
         },
-        Command::Unpin { config, path } => match load(&config.config, cli.verbose) {
+        Command::Unpin { config, path } => match load(&config.config, logging) {
             Some(config) => pin::unpin(&config, &path),
             None => EXIT_USAGE,
         },
-        Command::Explain { config, path } => match load(&config.config, cli.verbose) {
+        Command::Explain { config, path } => match load(&config.config, logging) {
             Some(config) => explain::explain(&config, &path),
             None => EXIT_USAGE,
         },
-        Command::History { config, json, runs } => match load(&config.config, cli.verbose) {
+        Command::History { config, json, runs } => match load(&config.config, logging) {
             Some(config) => history::history(&config, &runs, json),
             None => EXIT_USAGE,
         },
@@ -202,10 +241,10 @@ fn check(file: &Path) -> u8 {
 
 /// Loads the config and starts logging in its format; prints the errors and returns `None`
 /// when it is invalid.
-fn load(file: &Path, verbosity: u8) -> Option<Config> {
+fn load(file: &Path, logging: Logging) -> Option<Config> {
     match Config::load(file) {
         Ok(config) => {
-            crate::logging::init(config.daemon.log_format, verbosity);
+            logging.init(&config);
             Some(config)
         }
         Err(errors) => {

@@ -281,6 +281,10 @@ fn runs(
             e.push(pattern.span(), "empty run glob: name the run directories");
             continue;
         }
+        if let Some(why) = shell_syntax(pattern.get_ref()) {
+            e.push(pattern.span(), why);
+            continue;
+        }
         let absolute = crate::paths::normalize(&config_dir.join(pattern.get_ref()));
         if absolute.parent().is_none() {
             e.push(pattern.span(), "the root directory cannot be a run");
@@ -299,6 +303,30 @@ fn runs(
         }
     }
     Some(out)
+}
+
+/// A glob written as if a shell would expand it: ckptd reads it literally (no shell runs it,
+/// and the daemon's environment is not the user's), so `~/runs/*` would name a directory
+/// called `~` and match nothing. Refused, with the path to write instead.
+fn shell_syntax(pattern: &str) -> Option<String> {
+    if let Some(rest) = pattern.strip_prefix('~') {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/home/USER".to_owned());
+        let suggestion = match rest.strip_prefix('/') {
+            Some(rest) => format!("{}/{rest}", home.trim_end_matches('/')),
+            None => format!("/home/{rest}"),
+        };
+        return Some(format!(
+            "`~` is not expanded in `runs` (no shell reads the config): write the absolute \
+             path, e.g. \"{suggestion}\""
+        ));
+    }
+    if pattern.contains('$') {
+        return Some(format!(
+            "`$` in `runs` (\"{pattern}\"): environment variables are not expanded (no shell \
+             reads the config, and the daemon's environment is not yours): write the path itself"
+        ));
+    }
+    None
 }
 
 fn layout_of(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Arc<dyn Layout>> {
