@@ -38,11 +38,26 @@ pub fn discover(config: &Config, report: bool) -> Vec<Run> {
 pub struct Discovery {
     pub runs: Vec<Run>,
     pub unreadable: Vec<PathBuf>,
+    /// Runs matched a second time (by another watch, or by another path), and left to the
+    /// first match.
+    pub overlaps: Vec<Overlap>,
+}
+
+/// A directory matched twice.
+#[derive(Debug, Clone)]
+pub struct Overlap {
+    pub run: PathBuf,
+    /// The watch whose match was ignored.
+    pub watch: usize,
+    /// The watch that manages it, and the path it knows it by.
+    pub owner: usize,
+    pub owner_path: PathBuf,
 }
 
 /// [`discover`], with the directories that could not be read.
 pub fn discover_all(config: &Config, report: bool) -> Discovery {
     let mut unreadable = Vec::new();
+    let mut overlaps = Vec::new();
     let mut owner: HashMap<(u64, u64), (usize, PathBuf)> = HashMap::new();
     let mut runs = Vec::new();
     // Dot-names are never matched by a wildcard (`.ckptd-pins` and friends are not runs), but
@@ -71,6 +86,18 @@ pub fn discover_all(config: &Config, report: bool) -> Discovery {
                 if hidden_below(&path, &literal, pattern) {
                     continue;
                 }
+                // Not this watch's, on purpose: no run of it, and no "matched twice".
+                let separator = glob::MatchOptions {
+                    require_literal_separator: true,
+                    ..glob::MatchOptions::new()
+                };
+                if watch
+                    .exclude
+                    .iter()
+                    .any(|x| x.matches_path_with(&path, separator))
+                {
+                    continue;
+                }
                 if path.to_str().is_none() {
                     if report {
                         tracing::warn!(run = %path.display(), watch = %watch.name, "run name is not UTF-8: skipped, never touched: {}", path.display());
@@ -89,6 +116,14 @@ pub fn discover_all(config: &Config, report: bool) -> Discovery {
                 };
                 matched += 1;
                 if let Some((first, first_path)) = owner.get(&identity) {
+                    if *first != index || first_path != &path {
+                        overlaps.push(Overlap {
+                            run: path.clone(),
+                            watch: index,
+                            owner: *first,
+                            owner_path: first_path.clone(),
+                        });
+                    }
                     if report && (*first != index || first_path != &path) {
                         tracing::warn!(
                             run = %path.display(),
@@ -118,6 +153,7 @@ pub fn discover_all(config: &Config, report: bool) -> Discovery {
     Discovery {
         runs: drop_nested(runs, report),
         unreadable,
+        overlaps,
     }
 }
 

@@ -85,6 +85,73 @@ fn check_refuses_runs_written_for_a_shell_with_the_path_to_write_instead() {
 }
 
 #[test]
+fn check_deep_counts_what_each_watch_finds_and_says_why_one_finds_nothing() {
+    let f = Fixture::new();
+    f.write("hf/exp1/checkpoint-100/trainer_state.json", "{}");
+    f.write("hf/exp1/checkpoint-200/trainer_state.json", "{}");
+    f.write("lit/v1/epoch=1-step=100.ckpt", "x");
+    f.write("sweep/a/exp1/checkpoint-5/config.json", "{}");
+    let watch = |name: &str, runs: &str, extra: &str| {
+        format!(
+            "[[watch]]\nname = \"{name}\"\nruns = [\"{runs}\"]\nlayout = \"huggingface\"\n\
+             keep_last = 2\n{extra}\n"
+        )
+    };
+    let config = [
+        watch("hf", "hf/*", ""),
+        watch("lit", "lit/*", ""),
+        watch("sweep", "sweep/*", ""),
+        watch("again", "hf/exp*", ""),
+    ]
+    .concat();
+    f.config(&config);
+    let out = f.ckptd(&["check", "--deep", "--config", "ckptd.toml"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    let root = f.path("").display().to_string();
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| l.replace(&root, "R/").replace("R//", "R/"))
+        .collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "watch hf (huggingface): 1 run, 2 checkpoints",
+            "  R/hf/exp1: 2 checkpoints",
+            "watch lit (huggingface): 1 run, 0 checkpoints",
+            "  R/lit/v1: 0 checkpoints",
+            "    hint: 1 entry looks like `lightning` checkpoints (epoch=1-step=100.ckpt): is `layout = \"huggingface\"` right?",
+            "watch sweep (huggingface): 1 run, 0 checkpoints",
+            "  R/sweep/a: 0 checkpoints",
+            "    hint: its subdirectories hold checkpoints (exp1/checkpoint-5): the `runs` glob is one level too high? try \"R/sweep/*/*\"",
+            "watch again (huggingface): 0 runs, 0 checkpoints",
+            "  every run its globs match is managed by another watch (see `overlap` below)",
+            "overlap: R/hf/exp1 is matched by watch hf and by watch again; watch hf manages it. If that is meant, add it to watch again's `exclude`.",
+        ],
+        "{text}"
+    );
+    // `exclude` makes the overlap intended: the run is the other watch's, and nothing is said.
+    f.config(
+        &[
+            watch("hf", "hf/*", "exclude = [\"hf/exp1\"]"),
+            watch("again", "hf/exp*", ""),
+        ]
+        .concat(),
+    );
+    let out = f.ckptd(&["check", "--deep", "--config", "ckptd.toml"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("watch again (huggingface): 1 run, 2 checkpoints"),
+        "{text}"
+    );
+    assert!(!text.contains("overlap"), "{text}");
+    // Without --deep, check reads only the config.
+    let out = f.ckptd(&["check", "--config", "ckptd.toml"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out).lines().count(), 1);
+}
+
+#[test]
 fn check_refuses_a_pattern_naming_a_single_file() {
     // Issue 9: `pattern = "model.pt"` was accepted; it names one file, never a series.
     let f = Fixture::new();

@@ -7,6 +7,7 @@
 mod output;
 
 mod daemon;
+mod deep;
 mod explain;
 mod history;
 mod pass;
@@ -86,7 +87,14 @@ enum Command {
     /// Run the daemon: watch the runs, settle, apply the policies as checkpoints complete.
     Run(ConfigArg),
     /// Validate the config: exit 0, or print every error with its file, line and column, and exit 2.
-    Check(ConfigArg),
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Also expand the globs: runs and checkpoints per watch, and why a watch finds none
+        /// (exit 1 then, or when two watches match one run).
+        #[arg(long)]
+        deep: bool,
+    },
     /// Show what would be kept and deleted now, and why.
     Plan {
         #[command(flatten)]
@@ -180,7 +188,7 @@ fn dispatch(cli: Cli) -> u8 {
             Some(config) => status::status(&config),
             None => EXIT_USAGE,
         },
-        Command::Check(arg) => check(&arg.config),
+        Command::Check { config, deep } => check(&config.config, deep),
         Command::Plan { config, json, runs } => match load(&config.config, logging) {
             Some(config) => plan::plan(&config, &runs, json),
             None => EXIT_USAGE,
@@ -215,8 +223,9 @@ fn dispatch(cli: Cli) -> u8 {
     }
 }
 
-/// `ckptd check`: ok with the number of watches, or every error.
-fn check(file: &Path) -> u8 {
+/// `ckptd check`: ok with the number of watches, or every error; `--deep`: and what the globs
+/// find.
+fn check(file: &Path, deep: bool) -> u8 {
     match Config::load(file) {
         Ok(config) => {
             let filesystems = match config.filesystems.len() {
@@ -230,7 +239,16 @@ fn check(file: &Path) -> u8 {
                 config.watches.len(),
                 if config.watches.len() == 1 { "" } else { "es" }
             );
-            EXIT_OK
+            if !deep {
+                return EXIT_OK;
+            }
+            let (report, problems) = deep::deep(&config);
+            out!("{report}");
+            if problems == 0 {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
         }
         Err(errors) => {
             errln!("{errors}");

@@ -61,6 +61,8 @@ pub struct Watch {
     pub name: String,
     /// Absolute glob patterns; each matching directory is a run.
     pub runs: Vec<String>,
+    /// Absolute globs of matches that are not this watch's runs (`exclude`).
+    pub exclude: Vec<glob::Pattern>,
     pub layout: Arc<dyn Layout>,
     pub policy: Policy,
     /// `None` when the policy ranks nothing.

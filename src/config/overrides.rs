@@ -108,6 +108,7 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
     [
         at("name", raw.name.as_ref()),
         at("runs", raw.runs.as_ref()),
+        at("exclude", raw.exclude.as_ref()),
         at("layout", raw.layout.as_ref()),
         at("pattern", raw.pattern.as_ref()),
         at("regex", raw.regex.as_ref()),

@@ -46,6 +46,7 @@ pub struct RawDaemon {
 pub struct RawWatch {
     pub name: Option<Spanned<String>>,
     pub runs: Option<Spanned<Vec<Spanned<String>>>>,
+    pub exclude: Option<Spanned<Vec<Spanned<String>>>>,
     pub layout: Option<Spanned<String>>,
     pub pattern: Option<Spanned<String>>,
     pub regex: Option<Spanned<String>>,

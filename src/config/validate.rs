@@ -53,6 +53,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             for (key, span) in [
                 ("name", d.name.as_ref().map(Spanned::span)),
                 ("runs", d.runs.as_ref().map(Spanned::span)),
+                ("exclude", d.exclude.as_ref().map(Spanned::span)),
             ] {
                 if let Some(span) = span {
                     errors.push(
@@ -170,6 +171,7 @@ pub(super) fn watch(
     )
     .cloned();
     let runs = runs(e, raw, &span, &source.config_dir);
+    let exclude = exclude(e, raw, &source.config_dir);
     let layout = layout_of(e, raw, &span);
     let policy = policy(e, raw, &span);
     let explicit = raw
@@ -214,6 +216,7 @@ pub(super) fn watch(
     Some(Watch {
         name: name?,
         runs: runs?,
+        exclude,
         layout: layout?,
         policy: policy.map(|p| Policy {
             slim_after: slim.as_ref().map(|s| s.after),
@@ -275,8 +278,25 @@ fn runs(
         );
         return None;
     }
+    Some(globs(e, list.get_ref(), config_dir))
+}
+
+/// `exclude`: globs of directories the `runs` globs match that are not this watch's runs
+/// (another watch's, say: an overlap made on purpose, so not warned about).
+fn exclude(e: &mut Errors<'_>, raw: &RawWatch, config_dir: &Path) -> Vec<glob::Pattern> {
+    let Some(list) = &raw.exclude else {
+        return Vec::new();
+    };
+    globs(e, list.get_ref(), config_dir)
+        .iter()
+        .filter_map(|text| glob::Pattern::new(text).ok())
+        .collect()
+}
+
+/// Run globs made absolute (relative ones from the config's directory), each checked.
+fn globs(e: &mut Errors<'_>, list: &[Spanned<String>], config_dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    for pattern in list.get_ref() {
+    for pattern in list {
         if pattern.get_ref().trim().is_empty() {
             e.push(pattern.span(), "empty run glob: name the run directories");
             continue;
@@ -302,7 +322,7 @@ fn runs(
             ),
         }
     }
-    Some(out)
+    out
 }
 
 /// A glob written as if a shell would expand it: ckptd reads it literally (no shell runs it,
