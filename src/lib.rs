@@ -17,6 +17,8 @@
 //! - `report` renders plans as a table or JSON; `cli` wires the commands together.
 //! - `daemon` runs the above on every change and records what it saw and did in its ledger;
 //!   `history` (pure) folds the ledger back into each run's checkpoints and their fates.
+//! - `prometheus` renders what the daemon manages and did as Prometheus metrics (pure), for
+//!   the daemon to write to node_exporter's textfile collector or serve at `/metrics`.
 
 pub mod checkpoint;
 pub mod cli;
@@ -42,6 +44,7 @@ pub mod pins;
 pub mod plan;
 pub mod policy;
 pub mod pressure;
+pub mod prometheus;
 pub mod regular_file;
 pub mod report;
 pub mod runs;

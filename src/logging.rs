@@ -15,6 +15,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+// Counts ERRORs and WARNs for the daemon's metrics, whatever the format.
+use crate::prometheus::LogCounter;
 
 /// `CKPTD_LOG` as given, with notify's own lines kept to errors unless it names notify: a
 /// `CKPTD_LOG=info` set for ckptd's lines should not bring back notify's internal WARNs
@@ -55,6 +57,7 @@ pub fn init(format: LogFormat, verbosity: u8) {
                 let _ = tracing_subscriber::registry()
                     .with(filter())
                     .with(layer)
+                    .with(LogCounter)
                     .try_init();
                 return;
             }
@@ -78,12 +81,16 @@ pub fn init(format: LogFormat, verbosity: u8) {
             .with_writer(|| crate::log_line::CountingStderr)
             .json()
             .flatten_event(true)
+            .finish()
+            .with(LogCounter)
             .try_init(),
         // Text: one line per event, whatever a name holds (see `log_line`), and the detail
         // once: the message already says it, and repeated as a field it doubled the line.
         _ => builder
             .fmt_fields(text_fields())
             .with_writer(move || crate::log_line::SafeStderr { keep_ansi: ansi })
+            .finish()
+            .with(LogCounter)
             .try_init(),
     };
 }

@@ -6,6 +6,7 @@
 //! watch (`metric_source.path`) are relative to each run directory.
 
 mod error;
+mod exporter;
 mod filesystem;
 mod lenient;
 pub(crate) mod overrides;
@@ -53,6 +54,17 @@ pub struct DaemonSettings {
     /// How often the daemon measures the filesystems that have a `[[filesystem]]` table, so
     /// space taken by anything else on the node starts a pressure pass.
     pub disk_check_interval: Duration,
+    /// Where the daemon publishes its Prometheus metrics, if anywhere.
+    pub metrics: MetricsSettings,
+}
+
+/// `metrics_file` and `metrics_listen` (both off by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Absolute; a node_exporter textfile-collector file, replaced after every pass.
+    pub file: Option<PathBuf>,
+    /// Where `/metrics` is served over HTTP.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// One `[[watch]]`, with `[defaults]` folded in.
@@ -142,6 +154,8 @@ impl Config {
 
 #[cfg(test)]
 mod disk_tests;
+#[cfg(test)]
+mod exporter_tests;
 #[cfg(test)]
 mod keep_every_tests;
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub struct RawDaemon {
     pub log_format: Option<Spanned<String>>,
     pub state_dir: Option<Spanned<String>>,
     pub disk_check_interval: Option<Spanned<String>>,
+    pub metrics_file: Option<Spanned<String>>,
+    pub metrics_listen: Option<Spanned<String>>,
 }
 
 /// One `[[watch]]`; also the shape of `[defaults]` and of a run's `.ckptd.toml`, which allow

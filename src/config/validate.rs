@@ -142,6 +142,12 @@ fn daemon_settings(
         false,
     )
     .unwrap_or(DISK_CHECK_INTERVAL);
+    let metrics = super::exporter::validate(
+        raw.metrics_file.as_ref(),
+        raw.metrics_listen.as_ref(),
+        config_dir,
+        e,
+    );
     let state_dir = raw
         .state_dir
         .map(|s| crate::paths::normalize(&config_dir.join(s.into_inner())));
@@ -150,6 +156,7 @@ fn daemon_settings(
         log_format,
         state_dir,
         disk_check_interval,
+        metrics,
     })
 }
 

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::disk::{self, Disks, FsOutcome};
 use crate::pass::PassReport;
 use crate::pressure::{Order, RunSummary};
+use crate::prometheus::{FsStats, TargetStats};
 
 /// A pass that changed something is followed by a check, but not sooner than this after the
 /// last one: a burst of passes is measured once.
@@ -43,6 +44,8 @@ pub struct DiskWatch {
     said: Vec<Said>,
     /// Per filesystem, deleted space it does not show yet.
     unshown: Vec<disk::Unshown>,
+    /// Per filesystem, its target at the last check that could measure it (for the metrics).
+    checked: Vec<Option<TargetStats>>,
 }
 
 /// What the daemon said about one filesystem, so a floor that every save crosses (pressure
@@ -66,11 +69,13 @@ impl DiskWatch {
         let disks = Disks::new(&config.filesystems);
         let said = vec![Said::default(); disks.len()];
         let unshown = vec![disk::Unshown::default(); disks.len()];
+        let checked = vec![None; disks.len()];
         Self {
             disks,
             interval: config.daemon.disk_check_interval,
             said,
             unshown,
+            checked,
             ..Self::default()
         }
     }
@@ -125,6 +130,11 @@ impl DiskWatch {
         }
     }
 
+    /// When the filesystems were last measured.
+    pub fn checked_at(&self) -> Option<Instant> {
+        self.last_check
+    }
+
     /// When the next check is due (never without `[[filesystem]]` tables).
     pub fn next_check(&self) -> Option<Instant> {
         if self.disks.is_empty() {
@@ -168,6 +178,7 @@ impl DiskWatch {
         );
         for (index, outcome) in outcomes.iter().enumerate() {
             self.say(index, outcome, now);
+            self.checked[index] = outcome.state.as_ref().ok().map(|_| target_stats(outcome));
         }
         self.orders = disk::orders_by_run(&outcomes)
             .into_iter()
@@ -177,6 +188,23 @@ impl DiskWatch {
             })
             .collect();
         self.orders.keys().cloned().collect()
+    }
+
+    /// For the metrics: each `[[filesystem]]` table's filesystem measured now, and its target
+    /// as the last check found it.
+    pub fn filesystem_stats(&self) -> Vec<FsStats> {
+        (0..self.disks.len())
+            .map(|index| FsStats {
+                path: self.disks.target(index).path.display().to_string(),
+                space: self.disks.measure(index).ok(),
+                target: self.checked[index],
+            })
+            .collect()
+    }
+
+    /// Whether the filesystem with device `dev` has a `[[filesystem]]` table.
+    pub fn has_table(&self, dev: u64) -> bool {
+        self.disks.index_of_device(dev).is_some()
     }
 
     /// A filesystem that falls below its target: a WARN (once an hour; the pressure deletions
@@ -228,5 +256,18 @@ impl DiskWatch {
             tracing::warn!(filesystem = %path, coming_bytes = bytes, coming_inodes = inodes, "deleted checkpoints on {path} have not come free yet ({}; a file still open by a reader, an NFS or asynchronous free?): counted as coming free for up to {} before pressure asks for that space again", disk::amount(bytes, inodes), humantime::format_duration(disk::HOLD));
             said.unshown_at = Some(now);
         }
+    }
+}
+
+/// What the metrics show of a check's outcome: how far the target was before pressure, and
+/// what pressure could not free.
+fn target_stats(outcome: &FsOutcome) -> TargetStats {
+    let before = &outcome.relief.before;
+    TargetStats {
+        want_free_bytes: before.want_bytes,
+        want_free_inodes: before.want_inodes,
+        missing_bytes: before.bytes,
+        missing_inodes: before.inodes,
+        missing_after_pressure_bytes: outcome.relief.unmet.as_ref().map_or(0, |u| u.missing.bytes),
     }
 }

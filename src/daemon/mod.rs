@@ -10,6 +10,7 @@ mod changes;
 mod discovery;
 mod disk;
 mod events;
+mod exporter;
 mod hooks;
 pub mod ledger;
 mod memory;
@@ -111,6 +112,8 @@ struct Daemon {
     first_look: Option<(Instant, Instant)>,
     /// The `[[filesystem]]` tables: summaries of the runs on them, checks, orders.
     disks: disk::DiskWatch,
+    /// Prometheus metrics: `metrics_file` and `metrics_listen`.
+    exporter: exporter::Exporter,
     options: Options,
 }
 
@@ -195,6 +198,7 @@ impl Daemon {
         Self {
             next_rescan: now + config.daemon.rescan_interval,
             disks: disk::DiskWatch::new(&config),
+            exporter: exporter::Exporter::start(&config.daemon),
             config,
             runs: BTreeMap::new(),
             set_aside: BTreeMap::new(),
@@ -215,6 +219,7 @@ impl Daemon {
     fn first_look(&mut self) {
         // Expanding the globs over thousands of runs comes before the first pass that extends it.
         systemd::extend_start_timeout(EXTEND_BY);
+        self.exporter.looked(true);
         self.discover(true);
         self.work();
         self.first_look = None;
@@ -246,7 +251,8 @@ impl Daemon {
     fn next_wake(&self) -> Instant {
         let due = self.due.values().min().copied().unwrap_or_else(far_future);
         let disks = self.disks.next_check().unwrap_or_else(far_future);
-        due.min(self.next_rescan).min(disks)
+        let metrics = self.exporter.next_publish().unwrap_or_else(far_future);
+        due.min(self.next_rescan).min(disks).min(metrics)
     }
 
     fn mark_due(&mut self, run: &Path, at: Instant) {
@@ -274,6 +280,7 @@ impl Daemon {
     /// run, plus a walk of its few kept directories, keeps 1,000 idle runs cheap.
     fn periodic_rescan(&mut self) {
         self.rediscover = true;
+        self.exporter.looked(true);
         let now = Instant::now();
         let changed: Vec<PathBuf> = self
             .runs
@@ -513,10 +520,15 @@ impl Daemon {
         // orders go to the runs they concern, due at once.
         if self.runs.keys().all(|run| self.disks.has_looked_at(run)) {
             let now = Instant::now();
+            let checked = self.disks.checked_at();
             for run in self.disks.check(now) {
                 self.mark_due(&run, now);
             }
+            if self.disks.checked_at() != checked {
+                self.exporter.looked(false);
+            }
         }
+        self.exporter.publish(&self.runs, &self.disks);
     }
 
     /// One pass over `run`; returns true when the set of directories to watch changed.
@@ -547,6 +559,7 @@ impl Daemon {
             return true;
         }
         self.disks.after_pass(&report);
+        self.exporter.after_pass(&report);
         let memory = &self.runs[run];
         let changed = (&memory.metric_dirs, &memory.watched_dirs) != (&before.0, &before.1);
         let next = self.next_look(run, &report, only_known_failures);
@@ -597,6 +610,8 @@ impl Daemon {
             Ok(config) => {
                 let watches = config.watches.len();
                 self.disks = disk::DiskWatch::new(&config);
+                self.exporter.reload(&config.daemon);
+                self.exporter.looked(true);
                 self.config = config;
                 // Their watch indices belong to the old config.
                 self.set_aside.clear();
