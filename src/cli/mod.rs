@@ -178,6 +178,9 @@ fn check(file: &Path) -> u8 {
                 config.watches.len(),
                 if config.watches.len() == 1 { "" } else { "es" }
             );
+            if let Some(idle) = config.idle_warning() {
+                outln!("note: {idle}");
+            }
             EXIT_OK
         }
         Err(errors) => {
