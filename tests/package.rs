@@ -1,6 +1,8 @@
 //! What the Debian package ships, tested from the repository: the /etc/ckptd/ckptd.toml it
 //! installs is accepted as it is and leaves the daemon idle with one WARN, and its commented
-//! examples are valid once uncommented.
+//! examples are valid once uncommented; its units are systemd/'s with the package's paths;
+//! ckptd.toml(5) names every key docs/configuration.md does. (.ci/run builds the package
+//! itself and checks what it holds: scripts/check-deb.)
 
 mod common;
 
@@ -8,6 +10,60 @@ use common::daemon::Daemon;
 use common::{assert_success, Fixture};
 
 const ETC_CONFIG: &str = include_str!("../deploy/debian/ckptd.toml");
+
+fn repo_file(path: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A unit from `[Unit]` on: the comment above it says how to install it, which differs.
+fn unit_body(text: &str) -> &str {
+    &text[text.find("[Unit]").expect("a [Unit] section")..]
+}
+
+#[test]
+fn the_packaged_units_are_the_systemd_ones_with_the_package_paths() {
+    for unit in ["ckptd.service", "ckptd-prune.service", "ckptd-prune.timer"] {
+        let source = repo_file(&format!("systemd/{unit}"));
+        let packaged = repo_file(&format!("deploy/debian/{unit}"));
+        let expected = unit_body(&source)
+            .replace("/usr/local/bin/ckptd", "/usr/bin/ckptd")
+            .replace(
+                "Documentation=file:///usr/local/share/doc/ckptd/README.md",
+                "Documentation=file:///usr/share/doc/ckptd/README.md man:ckptd(8) man:ckptd.toml(5)",
+            );
+        assert_eq!(
+            unit_body(&packaged),
+            expected,
+            "deploy/debian/{unit} is not systemd/{unit} with the package's paths: change both"
+        );
+        assert!(!packaged.contains("/usr/local"), "{unit}");
+        assert!(
+            source.contains("/usr/local"),
+            "{unit}: the source unit is for /usr/local"
+        );
+    }
+}
+
+#[test]
+fn the_toml_man_page_names_every_key_of_the_configuration_reference() {
+    let reference = repo_file("docs/configuration.md");
+    let page = repo_file("docs/man/ckptd.toml.5");
+    let keys_section = &reference[reference.find("### Keys").unwrap()..];
+    let table = &keys_section[keys_section.find("\n| key |").unwrap() + 1..];
+    let table = &table[..table.find("\n\n").unwrap()];
+    let keys: Vec<&str> = table
+        .lines()
+        .filter_map(|row| row.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(keys.len() > 30, "{keys:?}");
+    for key in keys {
+        assert!(
+            page.contains(&format!(".B {key}\n")),
+            "ckptd.toml(5) lacks `{key}`"
+        );
+    }
+}
 
 #[test]
 fn the_packaged_etc_config_passes_check_and_says_it_is_idle() {
