@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Starts `ckptd run` on config/demo-live.toml, watching demo/live/ (created empty here).
-# In a second terminal: scripts/fake-trainer.py demo/live/bert-run
+# The binary is built first (or an installed `ckptd` is used with CKPTD=ckptd), so the daemon
+# starts at once; when it logs `ckptd ready`, run in a second terminal:
+#   scripts/fake-trainer.py demo/live/bert-run
 # Stop with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${CKPTD:-}" ]; then
+  bin=$(command -v "$CKPTD")
+else
+  echo "building ckptd (the first build takes a few minutes; later ones are instant)…" >&2
+  cargo build --locked --release --quiet
+  bin=target/release/ckptd
+fi
 rm -rf demo/live demo/state
 mkdir -p demo/live
-echo "ckptd is watching $(pwd)/demo/live; now run: scripts/fake-trainer.py demo/live/bert-run" >&2
-exec cargo run --quiet -- run --config config/demo-live.toml
+echo "starting $bin; when it logs \`ckptd ready\`, run in another terminal:" >&2
+echo "  scripts/fake-trainer.py demo/live/bert-run" >&2
+exec "$bin" run --config config/demo-live.toml

@@ -1,5 +1,5 @@
 //! The command line: `run`, `check`, `plan`, `prune`, `status`, `explain`, `pin`, `unpin`,
-//! `history`.
+//! `history`, `completions`, `man`.
 //!
 //! Exit codes: 0 ok; 1 some actions failed; 2 bad config or usage (clap uses 2 as well).
 
@@ -9,6 +9,7 @@ mod output;
 mod daemon;
 mod deep;
 mod explain;
+mod generate;
 mod history;
 mod pass;
 mod pin;
@@ -30,10 +31,21 @@ pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad config or usage.
 pub const EXIT_USAGE: u8 = 2;
 
+/// What `ckptd --version` prints after "ckptd ": the release, the git commit it was built from
+/// ("unknown" outside a git checkout) and the target triple, both recorded by build.rs.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("CKPTD_COMMIT"),
+    "\ntarget: ",
+    env!("CKPTD_TARGET")
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ckptd",
-    version,
+    version = VERSION,
+    subcommand_value_name = "COMMAND",
     about = "Keeps ML training runs from filling their disks: checkpoint retention from outside the trainer",
     after_help = "Exit codes: 0 done (checkpoints skipped because they changed meanwhile included); 1 something failed (an ERROR says what), was interrupted, or a run is held (keep_best found its metric in no checkpoint of it); 2 bad config or usage."
 )]
@@ -138,6 +150,7 @@ enum Command {
     Unpin {
         #[command(flatten)]
         config: ConfigArg,
+        /// A pinned checkpoint (or a symlink in its run pointing at one).
         path: PathBuf,
     },
     /// Every checkpoint the daemon saw, from its ledger (in `state_dir`, else $STATE_DIRECTORY,
@@ -153,6 +166,13 @@ enum Command {
         /// Only these run directories (default: every run in the ledger).
         runs: Vec<PathBuf>,
     },
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the ckptd(8) man page (roff) to stdout: `ckptd man | man -l -` reads it.
+    Man,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -220,6 +240,8 @@ fn dispatch(cli: Cli) -> u8 {
             Some(config) => history::history(&config, &runs, json),
             None => EXIT_USAGE,
         },
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man => generate::man(),
     }
 }
 
@@ -239,6 +261,9 @@ fn check(file: &Path, deep: bool) -> u8 {
                 config.watches.len(),
                 if config.watches.len() == 1 { "" } else { "es" }
             );
+            if let Some(idle) = config.idle_warning() {
+                outln!("note: {idle}");
+            }
             if !deep {
                 return EXIT_OK;
             }

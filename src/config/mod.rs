@@ -150,6 +150,17 @@ impl Config {
         filesystem::check_on_disk(&config)?;
         Ok(config)
     }
+
+    /// The one warning an idle config deserves: without a `[[watch]]` there is nothing to
+    /// manage (the packaged /etc/ckptd/ckptd.toml starts so). `None` when there is a watch.
+    pub fn idle_warning(&self) -> Option<String> {
+        self.watches.is_empty().then(|| {
+            format!(
+                "no [[watch]] in {}: nothing to manage; add one and reload (systemctl reload ckptd)",
+                self.file.display()
+            )
+        })
+    }
 }
 
 #[cfg(test)]

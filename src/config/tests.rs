@@ -394,12 +394,28 @@ fn empty_and_root_run_globs_and_endless_durations_are_refused() {
 }
 
 #[test]
-fn a_config_without_watches_is_refused() {
-    assert_one_error(
-        "[daemon]\nrescan_interval = \"5m\"\n",
-        "1:1:",
-        "no [[watch]] table",
-    );
+fn a_config_without_watches_is_valid_and_idle() {
+    let config =
+        parse("[daemon]\nrescan_interval = \"5m\"\n").expect("no [[watch]] is a valid config");
+    assert!(config.watches.is_empty());
+    let warning = config
+        .idle_warning()
+        .expect("an idle config is said to be idle");
+    assert!(warning.contains("/etc/ckptd/ckptd.toml"), "{warning}");
+    assert!(warning.contains("[[watch]]"), "{warning}");
+}
+
+#[test]
+fn a_config_with_watches_is_not_idle() {
+    assert_eq!(base_watch("").idle_warning(), None);
+}
+
+#[test]
+fn a_misspelt_watch_table_is_still_refused() {
+    // Only a file without any watch is idle: `[[watches]]` is an unknown key, not zero watches.
+    let errors = errors("[[watches]]\nname = \"a\"\n");
+    assert!(!errors.is_empty());
+    assert!(errors[0].contains("watches"), "{errors:?}");
 }
 
 #[test]

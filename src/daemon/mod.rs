@@ -130,6 +130,9 @@ pub async fn run(
         FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
     let mut daemon = Daemon::new(config, watcher, ledger, shutdown.clone(), options);
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
+    if let Some(idle) = daemon.config.idle_warning() {
+        tracing::warn!(config = %config_path.display(), "{idle}");
+    }
     daemon.first_look();
     let mut reloads_open = true;
     while !shutdown.requested() {
@@ -620,6 +623,9 @@ impl Daemon {
                 self.discover(true);
                 self.rescan_all();
                 tracing::info!(config = %config_path.display(), watches, runs = self.runs.len(), "config reloaded");
+                if let Some(idle) = self.config.idle_warning() {
+                    tracing::warn!(config = %config_path.display(), "{idle}");
+                }
             }
             Err(errors) => {
                 for error in &errors.0 {
