@@ -24,6 +24,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod daemon_state;
 pub mod disk;
 pub mod duration;
 pub mod execute;

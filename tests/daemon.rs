@@ -546,6 +546,86 @@ fn a_metric_that_arrives_after_completion_reaches_the_ledger_and_history() {
 }
 
 #[test]
+fn status_shows_the_running_daemon_its_last_deletion_pins_and_disks_then_that_it_stopped() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    config(&f, "run", "keep_last = 1\nsettle = \"1s\"\n");
+    assert!(
+        common::stdout(&f.ckptd(&["pin", "--config", "ckptd.toml", "run/ckpt-2.pt"]))
+            .contains("pinned")
+    );
+    let status = |f: &Fixture| -> serde_json::Value {
+        let out = f.ckptd(&["status", "--config", "ckptd.toml", "--json"]);
+        common::assert_success(&out);
+        serde_json::from_str(&common::stdout(&out)).unwrap()
+    };
+    let before = status(&f);
+    assert_eq!(
+        before["daemon"]["running"],
+        serde_json::Value::Null,
+        "{before}"
+    );
+    assert_eq!(before["runs"][0]["delete"], 2, "{before}");
+    assert_eq!(
+        before["runs"][0]["pinned"],
+        serde_json::json!(["ckpt-2.pt"])
+    );
+    assert!(
+        before["disks"][0]["free_bytes"].as_u64().unwrap() > 0,
+        "{before}"
+    );
+
+    let d = Daemon::start(&f, &[]);
+    wait_until(
+        "the two unpinned old checkpoints to go",
+        || f.listing("run") == [".ckptd-pins", "ckpt-2.pt", "ckpt-4.pt"],
+        || format!("{:?}", f.listing("run")),
+    );
+    // daemon.json is written at most once a second after the pass.
+    let seen = std::cell::RefCell::new(serde_json::Value::Null);
+    wait_until(
+        "status to show the daemon's deletions",
+        || {
+            *seen.borrow_mut() = status(&f);
+            seen.borrow()["runs"][0]["daemon"]["deleted"] == 2
+        },
+        || seen.borrow().to_string(),
+    );
+    let seen = seen.into_inner();
+    let daemon = &seen["daemon"];
+    assert_eq!(daemon["running"], true, "{seen}");
+    assert_eq!(daemon["pid"], d.child.id(), "{seen}");
+    assert_eq!(daemon["deletions_total"], 2, "{seen}");
+    assert_eq!(daemon["held_runs"], serde_json::json!([]), "{seen}");
+    assert!(
+        seen["runs"][0]["daemon"]["last_deletion"]
+            .as_u64()
+            .is_some(),
+        "{seen}"
+    );
+    let text = common::stdout(&f.ckptd(&["status", "--config", "ckptd.toml"]));
+    assert!(
+        text.contains(&format!("daemon: running (pid {}, ckptd ", d.child.id())),
+        "{text}"
+    );
+    assert!(text.contains("  pinned: ckpt-2.pt\n"), "{text}");
+    assert!(
+        text.contains("2 deleted, 200 B freed since it started"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  all time: 2 checkpoints deleted, 200 B freed"),
+        "{text}"
+    );
+
+    assert_eq!(d.stop().code(), Some(0));
+    let after = status(&f);
+    assert_eq!(after["daemon"]["running"], false, "{after}");
+    let text = common::stdout(&f.ckptd(&["status", "--config", "ckptd.toml"]));
+    assert!(text.contains("daemon: not running (pid "), "{text}");
+}
+
+#[test]
 fn a_closed_stderr_never_stops_the_daemon_nor_a_deletion() {
     // Issue 10, edges: `ckptd run 2>&1 | head` must not kill ckptd; with nothing to log to it
     // goes on deleting, and its ledger still records every deletion.

@@ -130,8 +130,17 @@ enum Command {
         /// Only these run directories (default: every run of every watch).
         runs: Vec<PathBuf>,
     },
-    /// Per run: checkpoints complete and in progress, bytes on disk, what the plan would free.
-    Status(ConfigArg),
+    /// Per run: checkpoints, bytes, what the plan would free, pins, the daemon's last pass and
+    /// deletion; free space per filesystem; the daemon: running or not, last pass, counters.
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only these run directories (default: every run of every watch).
+        runs: Vec<PathBuf>,
+    },
     /// Protect a checkpoint from every rule: creates <run>/.ckptd-pins/<name>.
     Pin {
         #[command(flatten)]
@@ -204,8 +213,8 @@ fn dispatch(cli: Cli) -> u8 {
     };
     match cli.command {
         Command::Run(arg) => daemon::run(&arg.config, logging),
-        Command::Status(arg) => match load(&arg.config, logging) {
-            Some(config) => status::status(&config),
+        Command::Status { config, json, runs } => match load(&config.config, logging) {
+            Some(config) => status::status(&config, &runs, json),
             None => EXIT_USAGE,
         },
         Command::Check { config, deep } => check(&config.config, deep),

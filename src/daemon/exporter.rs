@@ -37,6 +37,9 @@ pub struct Exporter {
     mounts: HashMap<u64, PathBuf>,
     /// The last write of the file failed (its ERROR is said once, until a write succeeds).
     file_failing: bool,
+    /// The state directory, where `daemon.json` tells `ckptd status` about this daemon.
+    state_dir: Option<PathBuf>,
+    started_at: SystemTime,
 }
 
 impl Exporter {
@@ -54,6 +57,8 @@ impl Exporter {
             published_at: None,
             mounts: HashMap::new(),
             file_failing: false,
+            state_dir: None,
+            started_at: SystemTime::now(),
         };
         exporter.configure(&settings.metrics);
         exporter
@@ -76,8 +81,14 @@ impl Exporter {
         }
     }
 
+    /// Publishes `daemon.json` in `dir` too (whatever the metrics settings).
+    pub fn keep_state_in(&mut self, dir: Option<&Path>) {
+        self.state_dir = dir.map(Path::to_owned);
+        self.dirty = true;
+    }
+
     fn enabled(&self) -> bool {
-        self.file.is_some() || self.listen.is_some()
+        self.file.is_some() || self.listen.is_some() || self.state_dir.is_some()
     }
 
     /// Folds in a pass over `report.run`.
@@ -105,6 +116,14 @@ impl Exporter {
             self.last_rescan = Some(SystemTime::now());
         }
         self.dirty = true;
+    }
+
+    /// Publishes now, due or not (at shutdown: `daemon.json` then says when the daemon
+    /// stopped).
+    pub fn flush(&mut self, runs: &BTreeMap<PathBuf, RunMemory>, disks: &DiskWatch) {
+        self.dirty = true;
+        self.published_at = None;
+        self.publish(runs, disks);
     }
 
     /// When the next publication is due, if one is.
@@ -148,6 +167,17 @@ impl Exporter {
         if let Some(file) = self.file.clone() {
             self.write(&file, &text);
         }
+        if let Some(dir) = &self.state_dir {
+            let state = crate::daemon_state::DaemonState::from_snapshot(
+                &snapshot,
+                self.started_at,
+                SystemTime::now(),
+            );
+            if let Err(e) = state.write(dir) {
+                // The counters' own write says a full or read-only state directory loudly.
+                tracing::debug!(path = %dir.display(), error = %e, "cannot write daemon.json");
+            }
+        }
         self.published_at = Some(now);
         self.dirty = false;
     }
@@ -166,7 +196,7 @@ impl Exporter {
             let mount = self
                 .mounts
                 .entry(dev)
-                .or_insert_with(|| mount_point(run, dev));
+                .or_insert_with(|| crate::disk::mount_point(run, dev));
             found.push(FsStats {
                 path: mount.display().to_string(),
                 space: crate::disk::measure(run).ok(),
@@ -204,35 +234,6 @@ fn bind(addr: SocketAddr) -> Option<Server> {
         Err(e) => {
             tracing::error!(address = %addr, error = %e, "cannot serve metrics on {addr}: {e}; ckptd goes on without /metrics (is another process on that port? under systemd, see systemd/ckptd.service.d/metrics-listen.conf.example)");
             None
-        }
-    }
-}
-
-/// The highest directory above `run` still on device `dev`: the mount point, as `df` would
-/// name it (bind mounts aside).
-fn mount_point(run: &Path, dev: u64) -> PathBuf {
-    run.ancestors()
-        .take_while(|dir| crate::disk::device(dir) == Some(dev))
-        .last()
-        .unwrap_or(run)
-        .to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_mount_point_is_the_highest_directory_on_the_same_device() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("a/b");
-        std::fs::create_dir_all(&run).unwrap();
-        let dev = crate::disk::device(&run).unwrap();
-        let mount = mount_point(&run, dev);
-        assert!(run.starts_with(&mount));
-        assert_eq!(crate::disk::device(&mount), Some(dev));
-        if let Some(parent) = mount.parent() {
-            assert_ne!(crate::disk::device(parent), Some(dev));
         }
     }
 }

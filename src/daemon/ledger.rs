@@ -234,6 +234,11 @@ impl Ledger {
         })
     }
 
+    /// The state directory, when there is one.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     fn without_state() -> Self {
         Self {
             dir: None,

@@ -166,6 +166,7 @@ pub async fn run(
     }
     systemd::stopping();
     daemon.ledger.save();
+    daemon.exporter.flush(&daemon.runs, &daemon.disks);
     let lost = crate::log_line::dropped_lines();
     tracing::info!(lost_log_lines = lost, "ckptd stopped");
     Ok(())
@@ -198,10 +199,12 @@ impl Daemon {
         options: Options,
     ) -> Self {
         let now = Instant::now();
+        let mut exporter = exporter::Exporter::start(&config.daemon);
+        exporter.keep_state_in(ledger.dir());
         Self {
             next_rescan: now + config.daemon.rescan_interval,
             disks: disk::DiskWatch::new(&config),
-            exporter: exporter::Exporter::start(&config.daemon),
+            exporter,
             config,
             runs: BTreeMap::new(),
             set_aside: BTreeMap::new(),

@@ -86,6 +86,16 @@ impl Disks {
     }
 }
 
+/// The highest directory above `run` still on device `dev`: the mount point, as `df` would
+/// name it (bind mounts aside).
+pub fn mount_point(run: &Path, dev: u64) -> PathBuf {
+    run.ancestors()
+        .take_while(|dir| crate::disk::device(dir) == Some(dev))
+        .last()
+        .unwrap_or(run)
+        .to_owned()
+}
+
 /// The device of the filesystem holding `path` (following symlinks, as `statvfs` does).
 pub fn device(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.dev())
@@ -189,4 +199,23 @@ pub fn orders_by_run(outcomes: &[FsOutcome]) -> HashMap<PathBuf, Vec<Order>> {
         }
     }
     by_run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_point_is_the_highest_directory_on_the_same_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("a/b");
+        std::fs::create_dir_all(&run).unwrap();
+        let dev = crate::disk::device(&run).unwrap();
+        let mount = mount_point(&run, dev);
+        assert!(run.starts_with(&mount));
+        assert_eq!(crate::disk::device(&mount), Some(dev));
+        if let Some(parent) = mount.parent() {
+            assert_ne!(crate::disk::device(parent), Some(dev));
+        }
+    }
 }

@@ -55,6 +55,8 @@ pub struct RunStats {
     pub deleted: u64,
     pub freed_bytes: u64,
     pub last_pass: Option<SystemTime>,
+    /// When the daemon last deleted a checkpoint of the run (for `ckptd status`).
+    pub last_deletion: Option<SystemTime>,
 }
 
 /// How many checkpoints, and how many bytes they hold.

@@ -24,6 +24,7 @@ fn run(run: &str) -> RunStats {
         deleted: 3,
         freed_bytes: 3072,
         last_pass: Some(at(1_700_000_000)),
+        last_deletion: None,
         ..RunStats::new("hf", run)
     }
 }

@@ -18,6 +18,7 @@ impl RunStats {
             deleted: 0,
             freed_bytes: 0,
             last_pass: None,
+            last_deletion: None,
         }
     }
 
@@ -27,6 +28,9 @@ impl RunStats {
     pub fn add_pass(&mut self, report: &PassReport, now: SystemTime) {
         self.watch.clone_from(&report.watch.name);
         self.deleted += report.executed.deleted.len() as u64;
+        if !report.executed.deleted.is_empty() {
+            self.last_deletion = Some(now);
+        }
         self.freed_bytes += report.executed.bytes_freed();
         if !matches!(report.reached, Reached::Planned) {
             return;

@@ -17,7 +17,7 @@ struct Document<'a> {
 }
 
 #[derive(Serialize, Default)]
-struct FilesystemJson {
+pub(crate) struct FilesystemJson {
     path: String,
     total_bytes: u64,
     free_bytes: u64,
@@ -38,7 +38,7 @@ struct FilesystemJson {
     error: Option<String>,
 }
 
-fn filesystem_json(fs: &crate::disk::FsOutcome) -> FilesystemJson {
+pub(crate) fn filesystem_json(fs: &crate::disk::FsOutcome) -> FilesystemJson {
     let path = fs.target.path.display().to_string();
     let state = match &fs.state {
         Ok(state) => *state,
