@@ -539,3 +539,32 @@ fn deletions_whose_space_does_not_come_back_at_once_are_not_followed_by_more() {
     drop(held);
     drop(mount);
 }
+
+#[test]
+fn prune_does_not_delete_again_for_its_own_deletions_held_open_by_a_reader() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    // An evaluation job reads the two oldest checkpoints: deleting them frees nothing until
+    // it closes them. prune's first pass deletes what the floor asks for (the three oldest);
+    // measured again after it, only one of them shows free: that is no reason to delete more.
+    let held: Vec<std::fs::File> = ["ckpt-1.pt", "ckpt-2.pt"]
+        .iter()
+        .map(|n| std::fs::File::open(f.path(&format!("mnt/runs/a/{n}"))).unwrap())
+        .collect();
+    unrelated(&f, 700);
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"],
+        "{text}"
+    );
+    assert!(
+        text.contains("deleted 3 checkpoints, 768.0 KiB freed"),
+        "{text}"
+    );
+    drop(held);
+    drop(mount);
+}
