@@ -99,9 +99,10 @@ pub fn pressure(
         return Vec::new();
     }
     let disks = crate::disk::Disks::new(&config.filesystems);
+    let now = tokio::time::Instant::now();
     for report in reports.iter().filter(|r| r.carried_out) {
         if let Some(u) = disks.index_of(&report.run).and_then(|i| unshown.get_mut(i)) {
-            u.freed(report.freed());
+            u.deleted(now, report.unshown());
         }
     }
     let summaries = reports

@@ -83,9 +83,9 @@ fn count(reports: &[PassReport], which: impl Fn(&PassReport) -> bool) -> usize {
 /// The pressure step after the rules' own deletions: each configured filesystem is measured
 /// and, where its target is not met, a second pass over the runs pressure chose carries its
 /// decisions out (a dry run folds them into the plans and says them). What the first pass
-/// deleted and the filesystem does not show free yet, measured against `unshown` (what the
-/// preview measured), counts as coming free: a reader holding a deleted checkpoint open is
-/// no reason to delete more. Returns how many filesystems cannot meet their target (an
+/// deleted and the filesystem did not show free (see `disk::Unshown`; `unshown` holds what
+/// the preview measured) counts as coming free: a reader holding a deleted checkpoint open
+/// is no reason to delete more. Returns how many filesystems cannot meet their target (an
 /// ERROR each).
 fn under_pressure(
     config: &Config,

@@ -141,8 +141,8 @@ pub fn relieve_each(
 }
 
 /// What each outcome measured (its free space and what its runs hold), as the baseline
-/// against which a later measure finds deletions whose space has not come free yet: `prune`
-/// measures before its first pass and again after it.
+/// against which a later measure sees deleted space come back: `prune` measures before its
+/// first pass and again after it.
 pub fn unshown_since(outcomes: &[FsOutcome]) -> Vec<Unshown> {
     let at = tokio::time::Instant::now();
     outcomes
