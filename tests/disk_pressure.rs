@@ -539,3 +539,66 @@ fn deletions_whose_space_does_not_come_back_at_once_are_not_followed_by_more() {
     drop(held);
     drop(mount);
 }
+
+#[test]
+fn prune_does_not_delete_again_for_its_own_deletions_held_open_by_a_reader() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    // An evaluation job reads the two oldest checkpoints: deleting them frees nothing until
+    // it closes them. prune's first pass deletes what the floor asks for (the three oldest);
+    // measured again after it, only one of them shows free: that is no reason to delete more.
+    let held: Vec<std::fs::File> = ["ckpt-1.pt", "ckpt-2.pt"]
+        .iter()
+        .map(|n| std::fs::File::open(f.path(&format!("mnt/runs/a/{n}"))).unwrap())
+        .collect();
+    unrelated(&f, 700);
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    let text = output(&out);
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-4.pt", "ckpt-5.pt", "ckpt-6.pt"],
+        "{text}"
+    );
+    assert!(
+        text.contains("deleted 3 checkpoints, 768.0 KiB freed"),
+        "{text}"
+    );
+    drop(held);
+    drop(mount);
+}
+
+#[test]
+fn a_save_under_a_temp_name_right_after_pressure_deletions_is_not_taken_for_space_held_open() {
+    let f = Fixture::new();
+    let Some(mount) = crossed_floor(&f) else {
+        return;
+    };
+    let d = Daemon::start(&f, &[]);
+    unrelated(&f, 700);
+    d.wait_log("checkpoint deleted under pressure: ckpt-3.pt in");
+    let trash = f.path("mnt/runs/a/.ckptd-trash");
+    wait_until(
+        "the trash emptied",
+        || std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none()),
+        || d.log(),
+    );
+    // The trainer's next save, under a temp name no run counts as held, takes 300 KiB before
+    // the next disk check: 132 KiB under the floor. The three deletions all showed at once
+    // (no reader): nothing is coming free, so the next oldest goes.
+    f.write(
+        "mnt/runs/a/tmp-ckpt-7.pt",
+        vec![7u8; usize::try_from(300 * KIB).unwrap()],
+    );
+    d.wait_log("checkpoint deleted under pressure: ckpt-4.pt in");
+    let log = d.log();
+    assert_eq!(d.stop().code(), Some(0));
+    assert!(!log.contains("have not come free yet"), "{log}");
+    assert_eq!(
+        left(&f, "mnt/runs/a"),
+        ["ckpt-5.pt", "ckpt-6.pt", "tmp-ckpt-7.pt"],
+        "{log}"
+    );
+    drop(mount);
+}

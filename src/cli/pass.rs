@@ -76,7 +76,7 @@ pub fn look(config: &Config, runs: &[Run]) -> Looked {
     let mut reports = passes(config, runs, &mut OneShot::looking(), &Shutdown::never());
     let mut failed = reports.iter().any(|r| r.failures() > 0);
     reports.retain(|r| matches!(r.reached, Reached::Planned));
-    let filesystems = pressure(config, &reports);
+    let filesystems = pressure(config, &reports, &mut []);
     fold_pressure(&mut reports, &filesystems);
     failed |= log_filesystem_errors(&filesystems) > 0;
     Looked {
@@ -87,21 +87,30 @@ pub fn look(config: &Config, runs: &[Run]) -> Looked {
 }
 
 /// The pressure step across each configured filesystem, over the runs `reports` planned
-/// (with RUNs named, only those). Empty without `[[filesystem]]` tables.
-pub fn pressure(config: &Config, reports: &[PassReport]) -> Vec<FsOutcome> {
+/// (with RUNs named, only those). Empty without `[[filesystem]]` tables. `unshown` (by
+/// filesystem, or empty) is what was measured before `reports`' passes: what they deleted
+/// and the filesystem does not show free yet (a reader holding a file) counts as coming free.
+pub fn pressure(
+    config: &Config,
+    reports: &[PassReport],
+    unshown: &mut [crate::disk::Unshown],
+) -> Vec<FsOutcome> {
     if config.filesystems.is_empty() {
         return Vec::new();
+    }
+    let disks = crate::disk::Disks::new(&config.filesystems);
+    let now = tokio::time::Instant::now();
+    for report in reports.iter().filter(|r| r.carried_out) {
+        if let Some(u) = disks.index_of(&report.run).and_then(|i| unshown.get_mut(i)) {
+            u.deleted(now, report.unshown());
+        }
     }
     let summaries = reports
         .iter()
         .filter(|r| matches!(r.reached, Reached::Planned))
         .map(PassReport::filesystem_summary)
         .collect();
-    crate::disk::relieve_each(
-        &crate::disk::Disks::new(&config.filesystems),
-        summaries,
-        SystemTime::now(),
-    )
+    crate::disk::relieve_each(&disks, summaries, SystemTime::now(), unshown)
 }
 
 /// An ERROR for each filesystem that cannot be measured or whose target cannot be met;

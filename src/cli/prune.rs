@@ -24,14 +24,14 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
             return EXIT_USAGE;
         }
     };
-    let (mut hooks, orders) = if dry_run {
+    let (mut hooks, (orders, mut unshown)) = if dry_run {
         (OneShot::dry_run(), pressure_first(config, &runs))
     } else if !yes && std::io::stdin().is_terminal() {
-        let Some((confirmed, orders)) = ask(config, &runs) else {
+        let Some((confirmed, first)) = ask(config, &runs) else {
             outln!("nothing deleted");
             return EXIT_OK;
         };
-        (OneShot::pruning(Some(confirmed)), orders)
+        (OneShot::pruning(Some(confirmed)), first)
     } else {
         (OneShot::pruning(None), pressure_first(config, &runs))
     };
@@ -45,7 +45,14 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     }
     let mut reports = pass::passes(config, &runs, &mut hooks, &shutdown);
     pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks, &shutdown);
-    let unmet = under_pressure(config, &runs, &mut reports, &mut hooks, &shutdown, dry_run);
+    let unmet = under_pressure(
+        config,
+        &runs,
+        &mut reports,
+        &mut hooks,
+        &shutdown,
+        (dry_run, &mut unshown),
+    );
     let tally = Tally {
         unmet,
         dry_run,
@@ -75,17 +82,20 @@ fn count(reports: &[PassReport], which: impl Fn(&PassReport) -> bool) -> usize {
 
 /// The pressure step after the rules' own deletions: each configured filesystem is measured
 /// and, where its target is not met, a second pass over the runs pressure chose carries its
-/// decisions out (a dry run folds them into the plans and says them). Returns how many
-/// filesystems cannot meet their target (an ERROR each).
+/// decisions out (a dry run folds them into the plans and says them). What the first pass
+/// deleted and the filesystem did not show free (see `disk::Unshown`; `unshown` holds what
+/// the preview measured) counts as coming free: a reader holding a deleted checkpoint open
+/// is no reason to delete more. Returns how many filesystems cannot meet their target (an
+/// ERROR each).
 fn under_pressure(
     config: &Config,
     runs: &[Run],
     reports: &mut Vec<PassReport>,
     hooks: &mut OneShot,
     shutdown: &crate::shutdown::Shutdown,
-    dry_run: bool,
+    (dry_run, unshown): (bool, &mut [crate::disk::Unshown]),
 ) -> usize {
-    let filesystems = pass::pressure(config, reports);
+    let filesystems = pass::pressure(config, reports, unshown);
     let unmet = pass::log_filesystem_errors(&filesystems);
     if dry_run {
         for (index, name) in pass::fold_pressure(reports, &filesystems) {
@@ -150,22 +160,32 @@ fn preview(config: &Config, runs: &[Run]) -> (Vec<PassReport>, Vec<crate::disk::
         .into_iter()
         .filter(|r| matches!(r.reached, Reached::Planned))
         .collect();
-    let filesystems = pass::pressure(config, &preview);
+    let filesystems = pass::pressure(config, &preview, &mut []);
     (preview, filesystems)
 }
 
-/// The pressure decisions to hand to the first pass (none without `[[filesystem]]` tables:
-/// no preview is made then).
-fn pressure_first(config: &Config, runs: &[Run]) -> Orders {
+/// The pressure decisions to hand to the first pass, and what the preview measured (for
+/// [`under_pressure`]); none without `[[filesystem]]` tables: no preview is made then.
+fn pressure_first(config: &Config, runs: &[Run]) -> First {
     if config.filesystems.is_empty() {
-        return Orders::new();
+        return (Orders::new(), Vec::new());
     }
-    crate::disk::orders_by_run(&preview(config, runs).1)
+    first(&preview(config, runs).1)
 }
 
-fn ask(config: &Config, runs: &[Run]) -> Option<(HashMap<PathBuf, HashSet<String>>, Orders)> {
+/// What the first pass takes from the preview's pressure step.
+type First = (Orders, Vec<crate::disk::Unshown>);
+
+fn first(filesystems: &[crate::disk::FsOutcome]) -> First {
+    (
+        crate::disk::orders_by_run(filesystems),
+        crate::disk::unshown_since(filesystems),
+    )
+}
+
+fn ask(config: &Config, runs: &[Run]) -> Option<(HashMap<PathBuf, HashSet<String>>, First)> {
     let (mut preview, filesystems) = preview(config, runs);
-    let orders = crate::disk::orders_by_run(&filesystems);
+    let orders = first(&filesystems);
     // What pressure would add is shown and asked about too; a dry-run watch still counts
     // for the filesystem it is on, but nothing of it is asked about.
     pass::fold_pressure(&mut preview, &filesystems);

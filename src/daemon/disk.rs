@@ -92,7 +92,7 @@ impl DiskWatch {
             self.summaries.remove(&report.run);
         }
         if let (Some(index), true) = (fs, report.carried_out) {
-            self.unshown[index].freed(report.freed());
+            self.unshown[index].deleted(Instant::now(), report.unshown());
         }
         // A pass that did not plan (busy, unreadable) says nothing new about the run.
         if fs.is_some() && matches!(report.reached, crate::pass::Reached::Planned) {

@@ -111,6 +111,9 @@ pub struct FsOutcome {
     pub relief: Relief,
     /// Deleted bytes and inodes not shown free yet, counted as coming free.
     pub coming: (u64, u64),
+    /// Bytes and inodes the runs on it hold, as their passes left them: with the free space,
+    /// what a later measure compares against to see deletions that have not come free yet.
+    pub held: (u64, u64),
 }
 
 impl FsOutcome {
@@ -125,15 +128,43 @@ impl FsOutcome {
 
 /// Measures every configured filesystem and runs the pressure step over the runs on it.
 /// `summaries` holds every run looked at; the ones on no configured filesystem are ignored
-/// (their own `max_bytes` is the pass's business).
-pub fn relieve_each(disks: &Disks, summaries: Vec<RunSummary>, now: SystemTime) -> Vec<FsOutcome> {
+/// (their own `max_bytes` is the pass's business). `unshown`, by filesystem (or empty),
+/// says what deletions made since an earlier measure still have to free.
+pub fn relieve_each(
+    disks: &Disks,
+    summaries: Vec<RunSummary>,
+    now: SystemTime,
+    unshown: &mut [Unshown],
+) -> Vec<FsOutcome> {
+    let at = tokio::time::Instant::now();
     relieve_grouped(
         disks,
         summaries,
         now,
         |run| disks.index_of(run),
-        |_, _| (0, 0),
+        |index, (free, held)| {
+            unshown
+                .get_mut(index)
+                .map_or((0, 0), |u| u.update(at, free, held))
+        },
     )
+}
+
+/// What each outcome measured (its free space and what its runs hold), as the baseline
+/// against which a later measure sees deleted space come back: `prune` measures before its
+/// first pass and again after it.
+pub fn unshown_since(outcomes: &[FsOutcome]) -> Vec<Unshown> {
+    let at = tokio::time::Instant::now();
+    outcomes
+        .iter()
+        .map(|outcome| {
+            let mut unshown = Unshown::default();
+            if let Ok(state) = &outcome.state {
+                unshown.update(at, (state.free_bytes, state.free_inodes), outcome.held);
+            }
+            unshown
+        })
+        .collect()
 }
 
 /// As [`relieve_each`], with the filesystem of each run given by `fs_of` (the daemon knows
@@ -182,6 +213,7 @@ pub fn relieve_grouped(
                 runs: runs.into_iter().map(|r| r.run).collect(),
                 relief,
                 coming,
+                held,
             }
         })
         .collect()

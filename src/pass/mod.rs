@@ -69,6 +69,9 @@ pub struct PassReport {
     pub carried_out: bool,
     /// The run's `max_bytes` cannot be met: what is missing and protected (an ERROR said so).
     pub budget_unmet: Option<crate::pressure::Unmet>,
+    /// Free bytes and inodes the filesystem gained while the plan was carried out, when it
+    /// could be measured before and after: what of [`Self::freed`] showed at once.
+    pub shown: Option<(u64, u64)>,
 }
 
 impl PassReport {
@@ -86,6 +89,7 @@ impl PassReport {
             recheck_at: None,
             carried_out: false,
             budget_unmet: None,
+            shown: None,
         }
     }
 
@@ -142,6 +146,16 @@ impl PassReport {
         } else {
             summary
         }
+    }
+
+    /// Bytes and inodes the pass's deletions and slims took out of the run and the
+    /// filesystem did not show free at once (none when that could not be measured).
+    pub fn unshown(&self) -> (u64, u64) {
+        let (freed, shown) = (self.freed(), self.shown.unwrap_or((u64::MAX, u64::MAX)));
+        (
+            freed.0.saturating_sub(shown.0),
+            freed.1.saturating_sub(shown.1),
+        )
     }
 
     /// Bytes and inodes the pass's deletions and slims took out of the run.
@@ -213,8 +227,21 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
     if report.held_back {
         // Nothing to do now: the caller looks again.
     } else if deleting {
+        // Measured right around the deletions, so what they free and the filesystem does
+        // not show (a reader holding a file) is told apart from what other writers take.
+        let before = measure_if(
+            run,
+            report.plan.deletions().next().is_some() || report.plan.slims().next().is_some(),
+        );
         report.executed = act(&report, hooks, shutdown, started.elapsed());
         report.carried_out = true;
+        report.shown = before.and_then(|before| {
+            let after = crate::disk::measure(run).ok()?;
+            Some((
+                after.free_bytes.saturating_sub(before.free_bytes),
+                after.free_inodes.saturating_sub(before.free_inodes),
+            ))
+        });
     } else if overrides_valid {
         // A dry run: said here, and only here, for the daemon and every command.
         for v in report.plan.deletions() {
@@ -233,6 +260,11 @@ pub fn run(run: &Path, base: &Watch, hooks: &mut impl Hooks, shutdown: &Shutdown
     report.recheck_at = settled.recheck.into_iter().chain(later).min();
     drop(lock);
     report
+}
+
+/// The free space on `run`'s filesystem, when `wanted` and measurable.
+fn measure_if(run: &Path, wanted: bool) -> Option<crate::pressure::FsState> {
+    wanted.then(|| crate::disk::measure(run).ok()).flatten()
 }
 
 /// Finishes interrupted slimming in `run`; true when that failed (an ERROR was logged).

@@ -28,9 +28,9 @@ pub struct RunSummary {
     candidates: Vec<Candidate>,
     /// Completion time and size of the newest complete checkpoint(s).
     newest: Vec<(Option<SystemTime>, u64)>,
-    /// Bytes already written of the save in progress: incomplete checkpoints written to
-    /// since the newest complete one. They already take their space, so headroom asks only
-    /// for the rest of the save.
+    /// Bytes already written of the save in progress: the incomplete checkpoint written to
+    /// last, when that was since the newest complete one. They already take their space, so
+    /// headroom asks only for the rest of the save.
     in_progress: u64,
     planned_to_free: (u64, u64),
     bytes_after: u64,
@@ -140,9 +140,10 @@ impl RunSummary {
     }
 }
 
-/// Bytes of incomplete checkpoints written to at or after the newest complete one completed:
-/// the save in progress. An older incomplete checkpoint (a crashed save) is not growing, so
-/// it does not count.
+/// Bytes of the save in progress: the incomplete checkpoint written to last, if that was at
+/// or after the newest complete one completed. A save is one checkpoint: any other
+/// incomplete one (a save that died, before or after the newest complete) is not growing
+/// into the next save, and its bytes are no part of it.
 fn in_progress(plan: &Plan, newest: &[(Option<SystemTime>, u64)]) -> u64 {
     let Some(since) = newest.iter().filter_map(|(at, _)| *at).max() else {
         return 0;
@@ -150,13 +151,10 @@ fn in_progress(plan: &Plan, newest: &[(Option<SystemTime>, u64)]) -> u64 {
     plan.verdicts
         .iter()
         .filter(|v| v.reasons.contains(&crate::plan::Reason::Incomplete))
-        .filter(|v| {
-            v.checkpoint
-                .fingerprint
-                .is_some_and(|f| f.newest_mtime >= since)
-        })
-        .filter_map(|v| v.bytes)
-        .sum()
+        .filter_map(|v| Some((v.checkpoint.fingerprint?.newest_mtime, v.bytes?)))
+        .filter(|&(written, _)| written >= since)
+        .max()
+        .map_or(0, |(_, bytes)| bytes)
 }
 
 /// What pressure does to one checkpoint.

@@ -299,6 +299,24 @@ fn headroom_counts_only_what_the_save_in_progress_has_still_to_write() {
 }
 
 #[test]
+fn only_the_save_being_written_counts_as_in_progress_not_every_incomplete_since_the_newest() {
+    // A save of 20 MiB died half-way 30 minutes ago (checkpoint-400: 15 MiB, its marker
+    // never written); the save under way since has written 2 MiB. Only the latter is the
+    // next save: 18 MiB are still to come, not 20 - (15 + 2) = 3.
+    let mut cps = run_of(3, 20);
+    let mut died = sized(400, 30 * 60, 15);
+    died.marker = crate::checkpoint::Marker::Missing("no marker".into());
+    cps.push(died);
+    let mut writing = sized(410, 0, 2);
+    writing.stable_since = Some(now());
+    cps.push(writing);
+    let p = plan(&cps, &Policy::keep_last(3), now());
+    let run = input(Path::new("/data/a"), &p);
+    assert_eq!(run.in_progress(), 2 * MIB);
+    assert_eq!(run.next_save(now()), 18 * MIB);
+}
+
+#[test]
 fn max_bytes_on_one_run_leaves_the_others_alone() {
     let policy = Policy::keep_last(5);
     let (a, b) = (
