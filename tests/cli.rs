@@ -357,6 +357,27 @@ fn log_format_flag_overrides_the_config_and_text_lines_say_the_detail_once() {
     assert!(line.contains(" reasons=unkept"), "{line}");
     assert!(line.len() < 300, "{} characters: {line}", line.len());
 
+    // Decision events carry the watch, as docs/logs.md says every event about a run does.
+    let out = f.ckptd(&[
+        "-v",
+        "--log-format",
+        "json",
+        "plan",
+        "--config",
+        "ckptd.toml",
+    ]);
+    let decisions: Vec<serde_json::Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("decision: "))
+        })
+        .collect();
+    assert_eq!(decisions.len(), 3, "{}", stderr(&out));
+    assert!(decisions.iter().all(|d| d["watch"] == "g"), "{decisions:?}");
+
     let bad = f.ckptd(&["--log-format", "xml", "plan", "--config", "ckptd.toml"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

@@ -373,7 +373,7 @@ pub fn look_again_where_the_clock_is_unknown(
 /// DEBUG lines for every decision, and one WARN for the checkpoints keep_best cannot rank.
 fn log_plan(run: &Path, watch: &Watch, plan: &Plan) {
     for v in &plan.verdicts {
-        crate::report::log_decision(run, v);
+        crate::report::log_decision(run, &watch.name, v);
     }
     let Some(best) = &watch.policy.keep_best else {
         return;

@@ -40,7 +40,7 @@ pub fn log(
             .as_mut()
             .is_none_or(|s| s.log_decision(v.decision, &v.reasons))
         {
-            crate::report::log_decision(run, v);
+            crate::report::log_decision(run, &watch.name, v);
         }
         said.unranked(v, seen.as_deref_mut());
         said.stale(v, seen, wall_now);

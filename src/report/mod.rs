@@ -19,9 +19,10 @@ pub struct RunPlan {
 }
 
 /// The DEBUG line of one decision, the same from `plan`/`prune` and the daemon.
-pub fn log_decision(run: &std::path::Path, v: &crate::plan::Verdict) {
+pub fn log_decision(run: &std::path::Path, watch: &str, v: &crate::plan::Verdict) {
     tracing::debug!(
         run = %run.display(),
+        watch,
         checkpoint = %v.name,
         step = v.step,
         bytes = v.bytes,
