@@ -62,13 +62,13 @@ fn main() {
         }),
         keep_every_steps: NonZeroU64::new(100_000),
         keep_every: vec![EveryWindow {
-            window: Duration::from_secs(86_400),
+            window: Duration::from_hours(24),
             count: None,
         }],
-        keep_within: Some(Duration::from_secs(12 * 3600)),
+        keep_within: Some(Duration::from_hours(12)),
         slim_after: None,
         settle: Duration::from_secs(30),
-        metric_timeout: Duration::from_secs(3600),
+        metric_timeout: Duration::from_hours(1),
     };
     let runs = 20;
     let mut times: Vec<Duration> = (0..runs)

@@ -14,7 +14,7 @@
 # checkpoint has settled. Safe to run again: demo/runs/ is removed and rebuilt each time (demo/live and demo/state,
 # the live demo's, are left alone).
 #
-#   scripts/make-demo.sh && cargo run -- plan --config config/demo.toml
+#   scripts/make-demo.sh && ckptd plan --config config/demo.toml
 #
 # Needs bash and GNU coreutils (head, touch -d @EPOCH, date).
 
@@ -154,4 +154,4 @@ echo "demo runs created in $demo/runs:"
 for run in "$demo"/runs/*; do
     echo "  ${run#"$root"/}: $(find "$run" -mindepth 1 -maxdepth 1 | wc -l) entries"
 done
-echo "next: cargo run -- plan --config config/demo.toml"
+echo "next: ckptd plan --config config/demo.toml   (ckptd on your PATH: README.md, Install)"

@@ -111,9 +111,16 @@ pub fn running(dir: &Path) -> Option<bool> {
     }
 }
 
-/// The state directory a daemon with this config uses (see `daemon::ledger::state_dir`).
+/// The state directory of the daemon that runs with this config, as a one-shot command finds
+/// it: the first place the daemon may have used that holds its `daemon.json` (the packaged
+/// unit's `/var/lib/ckptd` is not the state directory of a root shell, whose `$HOME` differs
+/// and which has no `$STATE_DIRECTORY`), else the one this process would use.
 pub fn dir(configured: Option<&Path>) -> Option<PathBuf> {
-    crate::daemon::ledger::state_dir(configured)
+    use crate::daemon::ledger::{find_in_state_dirs, state_dir, state_dirs_to_read};
+    find_in_state_dirs(&state_dirs_to_read(configured), FILE)
+        .ok()
+        .and_then(|file| file.parent().map(Path::to_path_buf))
+        .or_else(|| state_dir(configured))
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -123,6 +130,29 @@ fn unix(t: SystemTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_is_read_from_the_first_place_that_holds_it() {
+        use crate::daemon::ledger::find_in_state_dirs;
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = [first.path().to_owned(), second.path().to_owned()];
+        assert_eq!(
+            find_in_state_dirs(&dirs, FILE),
+            Err(vec![first.path().join(FILE), second.path().join(FILE)])
+        );
+        std::fs::write(second.path().join(FILE), "{}").unwrap();
+        assert_eq!(
+            find_in_state_dirs(&dirs, FILE),
+            Ok(second.path().join(FILE))
+        );
+        std::fs::write(first.path().join(FILE), "{}").unwrap();
+        assert_eq!(find_in_state_dirs(&dirs, FILE), Ok(first.path().join(FILE)));
+        // A configured state_dir is the only place looked in.
+        assert_eq!(
+            crate::daemon::ledger::state_dirs_to_read(Some(second.path())),
+            vec![second.path().to_owned()]
+        );
+    }
 
     #[test]
     fn the_state_survives_a_write_and_a_read_and_the_lock_says_who_runs() {

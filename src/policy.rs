@@ -71,7 +71,7 @@ impl Policy {
             keep_within: None,
             slim_after: None,
             settle: Duration::from_secs(30),
-            metric_timeout: Duration::from_secs(3600),
+            metric_timeout: Duration::from_hours(1),
         }
     }
 

@@ -203,7 +203,7 @@ fn warn_refused(path: &Path, watch: &str, refusal: &Refusal) {
     match refusal {
         Refusal::Symlink(link) => tracing::warn!(
             run = %path.display(),
-            watch,
+            watch = %watch,
             symlink = %link.display(),
             "run reached through a symlink: skipped; name the real directory in `runs`: {} ({} is a symlink)",
             path.display(),

@@ -1112,7 +1112,7 @@ fn a_dry_run_watch_gets_no_second_look_where_the_storage_clock_is_unknown() {
     f.config(&format!("{KEEP_LAST_1}dry_run = true\nsettle = \"1h\"\n"));
     let out = f.ckptd_within(
         &["prune", "--yes", "--config", "ckptd.toml"],
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     assert_success(&out);
     assert!(!stderr(&out).contains("looking again"), "{}", stderr(&out));

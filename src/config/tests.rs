@@ -77,7 +77,7 @@ mode = "max"
 "#,
     )
     .unwrap();
-    assert_eq!(config.daemon.rescan_interval, Duration::from_secs(600));
+    assert_eq!(config.daemon.rescan_interval, Duration::from_mins(10));
     assert_eq!(
         config.daemon.state_dir.as_deref(),
         Some(Path::new("/etc/ckptd/state"))
@@ -89,7 +89,7 @@ mode = "max"
     assert_eq!(
         hf.policy.keep_every,
         [EveryWindow {
-            window: Duration::from_secs(86400),
+            window: Duration::from_hours(24),
             count: None
         }]
     );
@@ -445,7 +445,7 @@ fn run_overrides_merge_policy_keys_field_by_field() {
     )
     .unwrap();
     assert_eq!(merged.policy.keep_last, Some(3));
-    assert_eq!(merged.policy.settle, Duration::from_secs(60));
+    assert_eq!(merged.policy.settle, Duration::from_mins(1));
     assert_eq!(merged.policy.keep_best.unwrap().metric, "eval_loss");
     assert_eq!(merged.name, "a");
 }

@@ -21,12 +21,12 @@ use crate::pattern::NamePattern;
 use crate::policy::{BestRule, EveryWindow, Mode, Policy};
 
 const SETTLE: Duration = Duration::from_secs(30);
-const METRIC_TIMEOUT: Duration = Duration::from_secs(3600);
+const METRIC_TIMEOUT: Duration = Duration::from_hours(1);
 const POLL_INTERVAL: Duration = Duration::from_secs(10);
-const STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
-const RESCAN_INTERVAL: Duration = Duration::from_secs(300);
+const STALE_AFTER: Duration = Duration::from_hours(6);
+const RESCAN_INTERVAL: Duration = Duration::from_mins(5);
 const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(30);
-const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86400);
+const MAX_DURATION: Duration = Duration::from_hours(100 * 365 * 24);
 
 /// Turns a TOML syntax or shape error into a located one.
 pub(super) fn syntax_error(locator: &Locator<'_>, e: &toml::de::Error) -> ConfigErrors {

@@ -14,7 +14,7 @@ use crate::config::Watch;
 use crate::plan::{Decision, MetricState, Plan, Reason, Verdict};
 
 /// The furthest ahead a pass schedules a look: later deadlines are left to rescans.
-const FAR_DEADLINE: Duration = Duration::from_secs(86_400 * 365);
+const FAR_DEADLINE: Duration = Duration::from_hours(8760);
 
 /// Logs what changed in `plan` since the last pass, and records completions in the ledger.
 pub fn log(

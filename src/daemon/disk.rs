@@ -22,7 +22,7 @@ use crate::prometheus::{FsStats, TargetStats};
 /// last one: a burst of passes is measured once.
 const AFTER_A_PASS: Duration = Duration::from_secs(1);
 /// A target that cannot be met, or a crossing, is said again after this long.
-const AGAIN: Duration = Duration::from_secs(3600);
+const AGAIN: Duration = Duration::from_hours(1);
 
 /// What the daemon knows about its filesystems between checks.
 #[derive(Debug, Default)]

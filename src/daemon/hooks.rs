@@ -104,7 +104,7 @@ impl Hooks for DaemonHooks<'_> {
         if self
             .memory
             .budget_error_at
-            .is_none_or(|at| now >= at + Duration::from_secs(3600))
+            .is_none_or(|at| now >= at + Duration::from_hours(1))
         {
             crate::pass::log_budget_unmet(run, watch, unmet);
             self.memory.budget_error_at = Some(now);

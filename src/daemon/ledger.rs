@@ -93,6 +93,11 @@ pub fn state_dir(configured: Option<&Path>) -> Option<PathBuf> {
 /// directory that holds one (a shell has no `$STATE_DIRECTORY`, the daemon under systemd
 /// does). `Err`: every place looked in.
 pub fn find_ledger(configured: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
+    find_in_state_dirs(&state_dirs_to_read(configured), "ledger.jsonl")
+}
+
+/// Where the one-shot commands look for a daemon's state, in order (see [`find_ledger`]).
+pub fn state_dirs_to_read(configured: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = configured {
         dirs.push(dir.to_owned());
@@ -102,7 +107,12 @@ pub fn find_ledger(configured: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
         dirs.extend(state_dir(None));
     }
     dirs.dedup();
-    let files: Vec<PathBuf> = dirs.iter().map(|d| d.join("ledger.jsonl")).collect();
+    dirs
+}
+
+/// `dir/file` for the first of `dirs` that holds `file`; `Err`: every path looked at.
+pub fn find_in_state_dirs(dirs: &[PathBuf], file: &str) -> Result<PathBuf, Vec<PathBuf>> {
+    let files: Vec<PathBuf> = dirs.iter().map(|d| d.join(file)).collect();
     files.iter().find(|f| f.is_file()).cloned().ok_or(files)
 }
 

@@ -47,7 +47,7 @@ const WORK_ROUND: Duration = Duration::from_secs(1);
 
 /// While the first look lasts, systemd's start timeout is pushed this far ahead every
 /// `EXTEND_EVERY` (looking at tens of thousands of runs takes a while).
-const EXTEND_BY: Duration = Duration::from_secs(60);
+const EXTEND_BY: Duration = Duration::from_mins(1);
 const EXTEND_EVERY: Duration = Duration::from_secs(10);
 
 /// How many of a run's newest kept checkpoint directories are watched (with their
@@ -81,7 +81,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             event_queue: 4096,
-            trash_retry: Duration::from_secs(60),
+            trash_retry: Duration::from_mins(1),
             deletion_slice: Duration::from_secs(1),
         }
     }
@@ -187,7 +187,7 @@ fn warn_unwatchable(dir: &Path, e: &notify::Error) {
 }
 
 fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365)
+    Instant::now() + Duration::from_hours(8760)
 }
 
 impl Daemon {
@@ -646,14 +646,12 @@ impl Daemon {
             n => format!("; {n} log lines lost (stderr closed)"),
         };
         format!(
-            "watching {} runs ({polled} polled); deleted {} checkpoint{}, freed {}{dropped}",
-            self.runs.len(),
-            self.ledger.counters.deletions,
-            if self.ledger.counters.deletions == 1 {
-                ""
-            } else {
-                "s"
-            },
+            "watching {} ({polled} polled); deleted {}, freed {}{dropped}",
+            crate::report::count(self.runs.len(), "run"),
+            crate::report::count(
+                usize::try_from(self.ledger.counters.deletions).unwrap_or(usize::MAX),
+                "checkpoint"
+            ),
             human_bytes(self.ledger.counters.bytes_freed)
         )
     }

@@ -308,7 +308,7 @@ mod tests {
     async fn an_old_checkpoint_seen_for_the_first_time_is_settled_at_once() {
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let tracker = Tracker::new(fp(3, 30, w0.now - Duration::from_secs(3600)), t0, w0);
+        let tracker = Tracker::new(fp(3, 30, w0.now - Duration::from_hours(1)), t0, w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
     }
 
@@ -316,7 +316,7 @@ mod tests {
     async fn a_change_that_keeps_old_mtimes_restarts_the_quiet_time() {
         // `cp -p` or `rsync -t` of an old checkpoint: bytes grow, mtimes stay in the past.
         let clock = Clock::new();
-        let old = clock.now().1.now - Duration::from_secs(3600);
+        let old = clock.now().1.now - Duration::from_hours(1);
         let (t0, w0) = clock.now();
         let mut tracker = Tracker::new(fp(1, 10, old), t0, w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
@@ -344,10 +344,10 @@ mod tests {
         // newest mtime. The mtime moved forward, but it does not date the change.
         let clock = Clock::new();
         let (t0, w0) = clock.now();
-        let mut tracker = Tracker::new(fp(1, 10, w0.now - Duration::from_secs(7200)), t0, w0);
+        let mut tracker = Tracker::new(fp(1, 10, w0.now - Duration::from_hours(2)), t0, w0);
         tokio::time::advance(Duration::from_secs(5)).await;
         let (t1, w1) = clock.now();
-        tracker.observe(fp(2, 20, w0.now - Duration::from_secs(3600)), t1, w1);
+        tracker.observe(fp(2, 20, w0.now - Duration::from_hours(1)), t1, w1);
         assert_eq!(
             tracker.state(SETTLE, t1, w1),
             Settle::Writing {
@@ -390,7 +390,7 @@ mod tests {
         // A truncate-and-rewrite of the same size whose mtime was set back: only the ctime
         // (or the inode) tells. The change is dated by our look.
         let clock = Clock::new();
-        let old = clock.now().1.now - Duration::from_secs(3600);
+        let old = clock.now().1.now - Duration::from_hours(1);
         let (t0, w0) = clock.now();
         let mut tracker = Tracker::new(fp(1, 10, old), t0, w0);
         assert_eq!(tracker.state(SETTLE, t0, w0), Settle::Settled);
@@ -417,11 +417,7 @@ mod tests {
             on_storage: false,
             ..known
         };
-        let tracker = Tracker::new(
-            fp(1, 10, known.now - Duration::from_secs(3600)),
-            t0,
-            unknown,
-        );
+        let tracker = Tracker::new(fp(1, 10, known.now - Duration::from_hours(1)), t0, unknown);
         assert_eq!(
             tracker.state(SETTLE, t0, unknown),
             Settle::Writing {
@@ -442,7 +438,7 @@ mod tests {
         // The storage stamps files two minutes behind us; its clock (the probe) is "now".
         let clock = Clock::new();
         let (t0, ours) = clock.now();
-        let lag = Duration::from_secs(120);
+        let lag = Duration::from_mins(2);
         let storage = RunClock {
             now: ours.now - lag,
             on_storage: true,

@@ -49,5 +49,5 @@ pub fn watchdog() {
 
 /// How often to ping the watchdog: half of `WatchdogSec`, or never.
 pub fn watchdog_interval() -> Option<Duration> {
-    sd_notify::watchdog_enabled().map(|d| (d / 2).min(Duration::from_secs(86400)))
+    sd_notify::watchdog_enabled().map(|d| (d / 2).min(Duration::from_hours(24)))
 }

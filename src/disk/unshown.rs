@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 /// How long deleted space that has not shown counts as coming free. A reader that holds a
 /// deleted checkpoint longer than this gets pressure asking for the space again.
-pub const HOLD: Duration = Duration::from_secs(300);
+pub const HOLD: Duration = Duration::from_mins(5);
 
 /// Bytes and inodes.
 type Amount = (u64, u64);

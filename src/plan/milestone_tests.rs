@@ -152,7 +152,7 @@ fn keep_every_steps_counts_only_complete_checkpoints_as_a_windows_first() {
     assert_eq!(reasons(&p, "checkpoint-10900"), [Reason::EverySteps]);
     assert_eq!(reasons(&p, "checkpoint-11700"), [Reason::NewestComplete]);
 
-    let later = now() + Duration::from_secs(3600);
+    let later = now() + Duration::from_hours(1);
     writing.marker = Marker::NotRequired;
     let mut input = input;
     input[1] = writing;

@@ -92,7 +92,7 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
             keep_within: within.map(Duration::from_secs),
             slim_after: None,
             settle: Duration::from_secs(30),
-            metric_timeout: Duration::from_secs(3600),
+            metric_timeout: Duration::from_hours(1),
         })
 }
 

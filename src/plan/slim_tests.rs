@@ -117,7 +117,7 @@ fn a_slimmed_checkpoint_keeps_its_place_by_its_original_completion_time() {
     let mut old = ck("checkpoint-100", 100, 7200);
     old.fingerprint.as_mut().unwrap().newest_mtime = now();
     old.slim = Slim::Slimmed {
-        completed_at: now() - Duration::from_secs(7200),
+        completed_at: now() - Duration::from_hours(2),
         interrupted: false,
     };
     let run = vec![old, ck("checkpoint-200", 200, 3600)];
@@ -139,7 +139,7 @@ fn a_slimmed_checkpoint_keeps_its_place_by_its_original_completion_time() {
 fn an_interrupted_slimming_shows_as_slimmed_and_says_so() {
     let mut old = ck("checkpoint-100", 100, 7200);
     old.slim = Slim::Slimmed {
-        completed_at: now() - Duration::from_secs(7200),
+        completed_at: now() - Duration::from_hours(2),
         interrupted: true,
     };
     let run = vec![old, ck("checkpoint-200", 200, 3600)];

@@ -310,7 +310,7 @@ fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
     let policy = Policy {
         keep_last: Some(1),
         keep_best: best(1, "val_loss", Mode::Min),
-        metric_timeout: Duration::from_secs(3600),
+        metric_timeout: Duration::from_hours(1),
         ..Policy::keep_last(0)
     };
     let mut old = ck("step-100", 100, 600);
@@ -339,7 +339,7 @@ fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
         value: None,
         later_record_seen: false,
     };
-    let p = plan(&[old, newest], &policy, now() + Duration::from_secs(3000));
+    let p = plan(&[old, newest], &policy, now() + Duration::from_mins(50));
     assert_eq!(reasons(&p, "step-100"), [Reason::Unkept]);
 }
 
@@ -347,7 +347,7 @@ fn a_run_level_metric_is_pending_until_a_later_record_or_the_timeout() {
 fn keep_within_keeps_everything_completed_recently() {
     let policy = Policy {
         keep_last: None,
-        keep_within: Some(Duration::from_secs(3 * 3600)),
+        keep_within: Some(Duration::from_hours(3)),
         ..Policy::keep_last(0)
     };
     let p = plan(&ten(), &policy, now());
@@ -480,7 +480,7 @@ fn unreadable_open_or_future_checkpoints_are_incomplete() {
     let mut open = ck("checkpoint-1200", 1200, 9999);
     open.writers = Writers::Checked { open: true };
     let mut future = ck("checkpoint-1300", 1300, 0);
-    future.stable_since = Some(now() + Duration::from_secs(60));
+    future.stable_since = Some(now() + Duration::from_mins(1));
     let mut input = ten();
     input.extend([unreadable, open, future]);
     let p = plan(&input, &Policy::keep_last(0), now());
@@ -596,7 +596,7 @@ fn a_metric_over_max_metric_bytes_keeps_the_checkpoint_and_is_never_ranked() {
         keep_last: Some(1),
         keep_best: best(1, "eval_loss", Mode::Min),
         // Long past: a timeout never turns an unknown metric into "unranked".
-        metric_timeout: Duration::from_secs(60),
+        metric_timeout: Duration::from_mins(1),
         ..Policy::keep_last(0)
     };
     let p = plan(&input, &policy, now());

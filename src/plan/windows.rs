@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::calendar;
 
-const DAY: Duration = Duration::from_secs(86_400);
-const WEEK: Duration = Duration::from_secs(7 * 86_400);
+const DAY: Duration = Duration::from_hours(24);
+const WEEK: Duration = Duration::from_hours(168);
 const NANOS_PER_SEC: i128 = 1_000_000_000;
 const NANOS_PER_DAY: i128 = 86_400 * NANOS_PER_SEC;
 
@@ -109,7 +109,7 @@ mod tests {
 
     #[test]
     fn seven_day_windows_run_thursday_to_wednesday_and_are_named_by_their_dates() {
-        let week = Windows::new(Duration::from_secs(7 * 86_400));
+        let week = Windows::new(Duration::from_hours(168));
         // Thursday 2026-11-26 00:00 opens the window holding Monday 2026-11-30.
         let thursday = MONDAY - 4 * 86_400;
         assert_eq!(week.slot(at(thursday)), week.slot(at(MONDAY)));

@@ -71,7 +71,7 @@ impl RunSummary {
         Self {
             run: run.to_owned(),
             max_bytes: None,
-            active_within: Duration::from_secs(6 * 3600),
+            active_within: Duration::from_hours(6),
             plan_pending: true,
             candidates: candidates::candidates(plan, slims),
             in_progress: in_progress(plan, &newest),

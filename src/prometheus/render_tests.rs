@@ -58,7 +58,7 @@ fn snapshot() -> Snapshot {
         ],
         last_pass: Some(at(1_700_000_001)),
         last_rescan: Some(at(1_700_000_002)),
-        rescan_interval: Duration::from_secs(300),
+        rescan_interval: Duration::from_mins(5),
         errors: 4,
         warnings: 5,
     }
@@ -181,7 +181,7 @@ fn a_label_set_is_never_repeated() {
 fn a_daemon_that_has_not_looked_yet_leaves_out_what_it_does_not_know() {
     let s = Snapshot {
         version: "0.1.0".into(),
-        rescan_interval: Duration::from_secs(300),
+        rescan_interval: Duration::from_mins(5),
         ..Snapshot::default()
     };
     let text = render(&s);

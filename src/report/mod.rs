@@ -22,7 +22,7 @@ pub struct RunPlan {
 pub fn log_decision(run: &std::path::Path, watch: &str, v: &crate::plan::Verdict) {
     tracing::debug!(
         run = %run.display(),
-        watch,
+        watch = %watch,
         checkpoint = %v.name,
         step = v.step,
         bytes = v.bytes,

@@ -129,7 +129,7 @@ mod tests {
             filetime::set_file_mtime(unit.join(p), filetime::FileTime::from_system_time(t))
                 .unwrap();
         }
-        let newer = t + Duration::from_secs(60);
+        let newer = t + Duration::from_mins(1);
         filetime::set_file_mtime(
             unit.join("sub/b"),
             filetime::FileTime::from_system_time(newer),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::Fixture;
 
-pub const DEADLINE: Duration = Duration::from_secs(60);
+pub const DEADLINE: Duration = Duration::from_mins(1);
 
 /// A running `ckptd run`, its stderr captured in a file.
 pub struct Daemon {
