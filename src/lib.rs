@@ -38,6 +38,7 @@ pub mod lock;
 pub mod log_line;
 pub mod logging;
 pub mod metrics;
+pub mod offload;
 pub mod pass;
 pub mod paths;
 pub mod pattern;
