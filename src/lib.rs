@@ -32,6 +32,7 @@ pub mod fs_kind;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod history;
+pub mod hook;
 pub mod io_hint;
 pub mod layout;
 pub mod lock;

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use crate::checkpoint::{Checkpoint, Fingerprint};
 use crate::config::{Config, Watch};
 use crate::disk::FsOutcome;
-use crate::execute::Journal;
+use crate::execute::{Approval, Journal};
 use crate::pass::{self, Hooks, PassReport, Reached, Settled};
 use crate::plan::{Plan, Verdict};
 use crate::report::RunPlan;
@@ -231,7 +231,24 @@ impl OneShot {
     }
 }
 
-impl Journal for OneShot {}
+impl Journal for OneShot {
+    /// `prune` runs `before_delete` itself, to its end or its timeout, one at a time.
+    fn approve(&mut self, run: &Path, watch: &Watch, v: &Verdict) -> Approval {
+        use crate::hook::{hook_env, log_finished, run_command, Event};
+        let Some(argv) = &watch.hooks.before_delete else {
+            return Approval::Approved;
+        };
+        let env = hook_env(Event::BeforeDelete, run, watch, v);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let done = run_command(argv, &env, watch.hooks.timeout, &stop);
+        log_finished(Event::BeforeDelete, run, &watch.name, &v.name, &done);
+        if done.status.success() {
+            Approval::Approved
+        } else {
+            Approval::Vetoed(done.veto())
+        }
+    }
+}
 
 impl Hooks for OneShot {
     fn acting(&self) -> bool {

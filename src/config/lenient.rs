@@ -16,8 +16,9 @@ use toml::Spanned;
 use super::error::{ConfigError, Locator};
 
 /// Keys whose value is a duration written as a string with a unit.
-const DURATION_KEYS: [&str; 6] = [
+const DURATION_KEYS: [&str; 7] = [
     "settle",
+    "hook_timeout",
     "poll_interval",
     "stale_after",
     "metric_timeout",
@@ -126,6 +127,17 @@ fn hinted(message: &str, key: Option<&str>) -> (String, Option<String>) {
         Some("runs") if message.contains("invalid type: string") => {
             let value = message.split('"').nth(1).unwrap_or("/data/runs/*");
             format!("`runs` is a list of globs: write runs = [\"{value}\"]")
+        }
+        Some(k @ ("on_complete" | "before_delete")) if message.contains("invalid type: string") => {
+            let value = message.split('"').nth(1).unwrap_or("/usr/local/bin/notify");
+            let argv: Vec<String> = value
+                .split_whitespace()
+                .map(|a| format!("\"{a}\""))
+                .collect();
+            format!(
+                "`{k}` is a command as an array, program first, run without a shell: write {k} = [{}]",
+                argv.join(", ")
+            )
         }
         Some(k) if DURATION_KEYS.contains(&k) && message.contains("invalid type: integer") => {
             let number: String = message

@@ -8,6 +8,7 @@
 mod error;
 mod exporter;
 mod filesystem;
+mod hooks;
 mod lenient;
 pub(crate) mod overrides;
 pub mod raw;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use hooks::{HookCommands, HOOK_TIMEOUT};
 pub use overrides::{apply_run_overrides, OVERRIDES_FILE};
 
 use crate::layout::Layout;
@@ -92,6 +94,8 @@ pub struct Watch {
     pub max_bytes: Option<u64>,
     /// What slimming removes from a checkpoint: set exactly when `policy.slim_after` is.
     pub slim_files: Option<crate::slim::SlimFiles>,
+    /// `on_complete`, `before_delete` and `hook_timeout`.
+    pub hooks: HookCommands,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }
@@ -167,6 +171,8 @@ impl Config {
 mod disk_tests;
 #[cfg(test)]
 mod exporter_tests;
+#[cfg(test)]
+mod hooks_tests;
 #[cfg(test)]
 mod keep_every_tests;
 #[cfg(test)]

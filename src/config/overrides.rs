@@ -122,6 +122,11 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
         at("slim_after", raw.slim_after.as_ref()),
         at("slim_items", raw.slim_items.as_ref()),
         at("slim_files", raw.slim_files.as_ref()),
+        // Commands the daemon runs (as root, often): never from a file in a run directory,
+        // which whoever can write the run can write.
+        at("on_complete", raw.on_complete.as_ref()),
+        at("before_delete", raw.before_delete.as_ref()),
+        at("hook_timeout", raw.hook_timeout.as_ref()),
     ]
     .into_iter()
     .flatten()

@@ -73,6 +73,9 @@ pub struct RawWatch {
     pub slim_after: Option<Spanned<i64>>,
     pub slim_items: Option<Spanned<Vec<Spanned<String>>>>,
     pub slim_files: Option<Spanned<Vec<Spanned<String>>>>,
+    pub on_complete: Option<Spanned<Vec<Spanned<String>>>>,
+    pub before_delete: Option<Spanned<Vec<Spanned<String>>>>,
+    pub hook_timeout: Option<Spanned<String>>,
 }
 
 /// `keep_every` as written: a duration (every window, forever), or a list of counted windows
@@ -180,6 +183,9 @@ impl RawWatch {
                 slim_after,
                 slim_items,
                 slim_files,
+                on_complete,
+                before_delete,
+                hook_timeout,
             ]
         );
         self

@@ -216,6 +216,7 @@ pub(super) fn watch(
         .unwrap_or(crate::metrics::DEFAULT_MAX_METRIC_BYTES);
     let max_bytes = size(e, raw.max_bytes.as_ref(), "max_bytes");
     let slim = super::slim::slimming(e, raw, layout.as_deref());
+    let hooks = super::hooks::hooks(e, raw);
     if e.list.len() > before {
         return None;
     }
@@ -238,6 +239,7 @@ pub(super) fn watch(
         max_metric_bytes,
         run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
         max_bytes,
+        hooks,
         source: Arc::clone(source),
     })
 }
@@ -674,7 +676,7 @@ fn window_length(e: &mut Errors<'_>, text: &Spanned<String>, key: &str) -> Optio
     duration(e, Some(text), key, false)
 }
 
-fn duration(
+pub(super) fn duration(
     e: &mut Errors<'_>,
     value: Option<&Spanned<String>>,
     key: &str,

@@ -17,14 +17,17 @@ use crate::plan::{Decision, MetricState, Plan, Reason, Verdict};
 const FAR_DEADLINE: Duration = Duration::from_hours(8760);
 
 /// Logs what changed in `plan` since the last pass, and records completions in the ledger.
-pub fn log(
+/// Returns the checkpoints seen complete for the first time while watching (not those
+/// adopted): what `on_complete` is run for.
+pub fn log<'p>(
     run: &Path,
     watch: &Watch,
     memory: &mut RunMemory,
     ledger: &mut Ledger,
-    plan: &Plan,
+    plan: &'p Plan,
     wall_now: SystemTime,
-) {
+) -> Vec<&'p Verdict> {
+    let mut completed = Vec::new();
     let said = RunLines {
         run,
         watch,
@@ -35,7 +38,9 @@ pub fn log(
     }
     for v in &plan.verdicts {
         let mut seen = memory.get_mut(&v.name);
-        said.completion(v, seen.as_deref_mut(), ledger);
+        if said.completion(v, seen.as_deref_mut(), ledger) {
+            completed.push(v);
+        }
         if seen
             .as_mut()
             .is_none_or(|s| s.log_decision(v.decision, &v.reasons))
@@ -53,6 +58,7 @@ pub fn log(
         }
     }
     memory.held_said = held;
+    completed
 }
 
 /// The run and watch a pass's lines are about.
@@ -98,7 +104,8 @@ impl RunLines<'_> {
 
     /// INFO and a ledger line when `v` is first seen complete, or when the run-level metric
     /// it was recorded without has arrived (or never will).
-    fn completion(&self, v: &Verdict, mut seen: Option<&mut Seen>, ledger: &mut Ledger) {
+    /// Returns whether `v` was first seen complete now.
+    fn completion(&self, v: &Verdict, mut seen: Option<&mut Seen>, ledger: &mut Ledger) -> bool {
         let completed = v.checkpoint.completed_at();
         if v.is_complete() && seen.as_mut().is_none_or(|s| s.set(Said::Complete)) {
             self.complete(v);
@@ -108,6 +115,7 @@ impl RunLines<'_> {
                     seen.set(Said::MetricPending);
                 }
             }
+            return true;
         } else if v.metric != MetricState::Pending
             && seen.is_some_and(|s| s.clear(Said::MetricPending))
         {
@@ -116,6 +124,7 @@ impl RunLines<'_> {
             self.metric_arrived(v);
             ledger.metrics(self.run, &self.watch.name, v, completed, self.metric);
         }
+        false
     }
 
     fn complete(&self, v: &Verdict) {

@@ -10,12 +10,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::events::OwnRemovals;
+use super::hook_answers::Next;
 use super::ledger::Ledger;
 use super::memory::{RunMemory, Said, Seen};
 use super::settle::{Settle, Tracker};
 use crate::checkpoint::{Checkpoint, Digest, Fingerprint, Kind, Slim, Writers};
 use crate::config::Watch;
-use crate::execute::{Journal, Outcome};
+use crate::execute::{Approval, Journal, Outcome};
+use crate::hook::runner::Job;
+use crate::hook::Event;
 use crate::pass::{Hooks, Limits, Settled};
 use crate::plan::{Decision, Plan, Verdict};
 use crate::storage_clock::RunClock;
@@ -41,6 +44,24 @@ pub struct DaemonHooks<'a> {
     pub only_known_failures: bool,
     /// Pressure decisions for this run, from the last check of its filesystem.
     pub orders: Vec<crate::pressure::Order>,
+    /// Runs `on_complete` and `before_delete` in the background.
+    pub hook_runner: &'a crate::hook::runner::Runner,
+}
+
+impl DaemonHooks<'_> {
+    /// Queues `event`'s hook for `v`.
+    fn submit(&self, event: Event, argv: &[String], run: &Path, watch: &Watch, v: &Verdict) {
+        self.hook_runner.submit(Job {
+            event,
+            run: run.to_owned(),
+            watch: watch.name.clone(),
+            checkpoint: v.name.clone(),
+            digest: v.checkpoint.fingerprint.map(|f| f.digest()),
+            argv: argv.to_vec(),
+            env: crate::hook::hook_env(event, run, watch, v),
+            timeout: watch.hooks.timeout,
+        });
+    }
 }
 
 impl Journal for DaemonHooks<'_> {
@@ -53,6 +74,24 @@ impl Journal for DaemonHooks<'_> {
     }
     fn deleted(&mut self, run: &Path, watch: &str, v: &Verdict) {
         self.ledger.deleted(run, watch, v);
+        self.memory.hook_answers.forget(&v.name);
+    }
+    /// The hook runs in the background: its answer brings the run back for another pass.
+    fn approve(&mut self, run: &Path, watch: &Watch, v: &Verdict) -> Approval {
+        let Some(argv) = &watch.hooks.before_delete else {
+            return Approval::Approved;
+        };
+        let digest = v.checkpoint.fingerprint.map(|f| f.digest());
+        match self.memory.hook_answers.next(&v.name, digest) {
+            Next::Approved => Approval::Approved,
+            Next::Vetoed(why) => Approval::Vetoed(why),
+            Next::Wait => Approval::Pending,
+            Next::Ask => {
+                self.submit(Event::BeforeDelete, argv, run, watch, v);
+                self.memory.hook_answers.asked(&v.name, digest);
+                Approval::Pending
+            }
+        }
     }
     fn not_deleted(&mut self, run: &Path, watch: &str, v: &Verdict, error: &str, in_trash: bool) {
         self.ledger.not_deleted(run, watch, v, error, in_trash);
@@ -216,7 +255,15 @@ impl Hooks for DaemonHooks<'_> {
     ) -> Option<std::time::Instant> {
         self.memory.scan_error_logged = false;
         remember_confirmed(run, &watch.name, self.memory, &plan.verdicts);
-        super::changes::log(run, watch, self.memory, self.ledger, plan, clock.now);
+        let completed = super::changes::log(run, watch, self.memory, self.ledger, plan, clock.now);
+        if let Some(argv) = &watch.hooks.on_complete {
+            for v in completed {
+                self.submit(Event::Complete, argv, run, watch, v);
+            }
+        }
+        self.memory
+            .hook_answers
+            .retain(|name| plan.verdict(name).is_some());
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)
             .into_iter()
             .min()

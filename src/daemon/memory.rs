@@ -45,6 +45,8 @@ pub struct RunMemory {
     pub dir_stamp: Option<DirStamp>,
     /// When the ERROR that its `max_bytes` cannot be met was last given (once an hour).
     pub budget_error_at: Option<tokio::time::Instant>,
+    /// Its `before_delete` hooks: running, and answers not yet used.
+    pub hook_answers: super::hook_answers::HookAnswers,
 }
 
 /// What the daemon remembers about one checkpoint.

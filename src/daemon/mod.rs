@@ -11,6 +11,7 @@ mod discovery;
 mod disk;
 mod events;
 mod exporter;
+mod hook_answers;
 mod hooks;
 pub mod ledger;
 mod memory;
@@ -114,6 +115,8 @@ struct Daemon {
     disks: disk::DiskWatch,
     /// Prometheus metrics: `metrics_file` and `metrics_listen`.
     exporter: exporter::Exporter,
+    /// `on_complete` and `before_delete` hooks, run in the background.
+    hook_runner: crate::hook::runner::Runner,
     options: Options,
 }
 
@@ -128,7 +131,16 @@ pub async fn run(
     let ledger = Ledger::open(ledger::state_dir(config.daemon.state_dir.as_deref()))?;
     let (watcher, mut events) =
         FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
-    let mut daemon = Daemon::new(config, watcher, ledger, shutdown.clone(), options);
+    let (hooks_done, mut hook_results) = mpsc::unbounded_channel();
+    let hook_runner = crate::hook::runner::Runner::start(&hooks_done);
+    let mut daemon = Daemon::new(
+        config,
+        watcher,
+        ledger,
+        shutdown.clone(),
+        options,
+        hook_runner,
+    );
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
     if let Some(idle) = daemon.config.idle_warning() {
         tracing::warn!(config = %config_path.display(), "{idle}");
@@ -147,6 +159,7 @@ pub async fn run(
                 // The signal thread is gone: no reload will come, but work goes on.
                 None => reloads_open = false,
             },
+            Some(done) = hook_results.recv() => daemon.hook_done(done),
             event = events.recv() => {
                 if let Some(event) = event {
                     daemon.on_event(event);
@@ -197,6 +210,7 @@ impl Daemon {
         ledger: Ledger,
         shutdown: Shutdown,
         options: Options,
+        hook_runner: crate::hook::runner::Runner,
     ) -> Self {
         let now = Instant::now();
         let mut exporter = exporter::Exporter::start(&config.daemon);
@@ -217,6 +231,7 @@ impl Daemon {
             shutdown,
             watchdog: systemd::watchdog_interval().map(|d| (d, now + d)),
             first_look: Some((now + FIRST_LOOK_DELETIONS, now + EXTEND_EVERY)),
+            hook_runner,
             options,
         }
     }
@@ -554,6 +569,7 @@ impl Daemon {
             },
             only_known_failures: false,
             orders: self.disks.orders_for(run),
+            hook_runner: &self.hook_runner,
         };
         let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
         let only_known_failures = hooks.only_known_failures;
@@ -593,7 +609,8 @@ impl Daemon {
         if self.runs[run].polled || waiting {
             by(now + report.watch.poll_interval);
         }
-        if report.executed.failed() > 0 || report.trash_left() {
+        if report.executed.failed() > 0 || report.trash_left() || report.executed.vetoed() > 0 {
+            // A vetoed deletion is asked about again on the same timer.
             // A deletion that failed (a mount point, an immutable file) is tried again on a
             // timer: a failed rename changes nothing the periodic rescan would notice.
             by(now + self.options.trash_retry);
@@ -607,6 +624,33 @@ impl Daemon {
             self.backlogged.remove(run);
         }
         next
+    }
+
+    /// A hook ended: its output at DEBUG; an `on_complete` that failed is a WARN; a
+    /// `before_delete` answer is kept for its run, which is due at once.
+    fn hook_done(&mut self, done: crate::hook::runner::Done) {
+        use crate::hook::Event;
+        let crate::hook::runner::Done { job, finished } = done;
+        crate::hook::log_finished(job.event, &job.run, &job.watch, &job.checkpoint, &finished);
+        match job.event {
+            Event::Complete if !finished.status.success() => {
+                tracing::warn!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, hook = "on_complete", "on_complete hook for {} in {} failed: {}", job.checkpoint, job.run.display(), finished.veto());
+            }
+            Event::Complete => {}
+            Event::BeforeDelete => {
+                if let Some(memory) = self.runs.get_mut(&job.run) {
+                    let answer = if finished.status.success() {
+                        Ok(())
+                    } else {
+                        Err(finished.veto())
+                    };
+                    memory
+                        .hook_answers
+                        .answered(&job.checkpoint, job.digest, answer);
+                    self.mark_due(&job.run, Instant::now());
+                }
+            }
+        }
     }
 
     /// SIGHUP: validate the whole new config first; keep the old one if it is invalid.

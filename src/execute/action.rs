@@ -34,6 +34,9 @@ pub enum ActionErrorKind {
     Changed(String),
     /// Reading or removing it failed: permission denied, read-only filesystem, immutable file.
     Io(io::Error),
+    /// The watch's `before_delete` hook said no (or did not answer in time): kept, asked
+    /// again at the run's next try.
+    Vetoed(String),
 }
 
 impl ActionError {
@@ -69,6 +72,7 @@ impl fmt::Display for ActionError {
         match &self.kind {
             ActionErrorKind::Gone => f.write_str("already gone"),
             ActionErrorKind::Changed(why) => f.write_str(why),
+            ActionErrorKind::Vetoed(why) => write!(f, "vetoed by before_delete: {why}"),
             ActionErrorKind::Io(e) => {
                 write!(f, "{}: {e}{}", self.path.display(), crate::io_hint::hint(e))
             }

@@ -36,6 +36,9 @@ pub struct Outcome {
     pub slimmed: Vec<Slimmed>,
     /// Checkpoints a dry run would have slimmed.
     pub would_slim: Vec<Slimmed>,
+    /// Deletions waiting for the `before_delete` hook's answer (the daemon's hooks run in
+    /// the background): the answer brings the run back.
+    pub awaiting_hook: usize,
 }
 
 impl Outcome {
@@ -72,7 +75,26 @@ impl Outcome {
         self.trash_left |= other.trash_left;
         self.slimmed.extend(other.slimmed);
         self.would_slim.extend(other.would_slim);
+        self.awaiting_hook += other.awaiting_hook;
     }
+
+    /// Deletions the `before_delete` hook vetoed.
+    pub fn vetoed(&self) -> usize {
+        self.errors
+            .iter()
+            .filter(|e| matches!(e.kind, ActionErrorKind::Vetoed(_)))
+            .count()
+    }
+}
+
+/// The `before_delete` hook's answer about one deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    Approved,
+    /// No: kept, with why (the hook's exit and last line of output).
+    Vetoed(String),
+    /// Not known yet: the deletion waits for a later pass.
+    Pending,
 }
 
 /// Where every deletion is recorded as it happens: the intent before the rename (flushed to
@@ -116,6 +138,12 @@ pub trait Journal {
     fn slim_finished(&mut self, _run: &Path, _name: &str, _after: Option<Fingerprint>) {}
     /// Makes everything recorded so far durable (it survives a power loss, not only a crash).
     fn sync(&mut self) {}
+    /// Asked before each deletion when the watch has a `before_delete` hook, before any
+    /// deletion of the pass is re-checked or made. Without a way to run hooks, nothing is
+    /// approved.
+    fn approve(&mut self, _run: &Path, _watch: &Watch, _v: &Verdict) -> Approval {
+        Approval::Vetoed("this command does not run hooks".to_owned())
+    }
 }
 
 /// The journal of commands that keep none.
@@ -231,6 +259,9 @@ fn carry_out_deletions(
             confirmed
         });
     }
+    if watch.hooks.before_delete.is_some() {
+        deletions.retain(|v| approved(run, watch, v, journal, &mut outcome));
+    }
     if deletions.is_empty() {
         return outcome;
     }
@@ -275,6 +306,34 @@ fn carry_out_deletions(
     executor.journal.sync();
     executor.dir.tidy_trash();
     executor.outcome
+}
+
+/// Whether the `before_delete` hook lets `v` go now; a veto is said (WARN) and counted as a
+/// skip, a pending answer as waiting.
+fn approved(
+    run: &Path,
+    watch: &Watch,
+    v: &Verdict,
+    journal: &mut dyn Journal,
+    outcome: &mut Outcome,
+) -> bool {
+    // No intent was recorded yet, so the ledger has nothing to answer: the WARN says it.
+    match journal.approve(run, watch, v) {
+        Approval::Approved => true,
+        Approval::Pending => {
+            outcome.awaiting_hook += 1;
+            false
+        }
+        Approval::Vetoed(why) => {
+            tracing::warn!(run = %run.display(), watch = %watch.name, checkpoint = %v.name, step = v.step, reasons = "vetoed", reason = %why, "deletion vetoed by before_delete: {} in {} kept: {why}; asked again at the next try", v.name, run.display());
+            outcome.errors.push(ActionError::new(
+                &v.name,
+                run.join(&v.name),
+                ActionErrorKind::Vetoed(why),
+            ));
+            false
+        }
+    }
 }
 
 /// The newest complete checkpoints are what makes the others deletable (the resume point). A
@@ -422,6 +481,8 @@ impl Executor<'_, '_> {
             ActionErrorKind::Io(_) => {
                 tracing::error!(run = %run.display(), checkpoint = %name, path = %error.path.display(), error = %error, "cannot delete checkpoint {name} in {}: {error}", run.display());
             }
+            // Said where the hook answered, before any re-check.
+            ActionErrorKind::Vetoed(_) => {}
         }
         self.outcome.errors.push(error);
     }

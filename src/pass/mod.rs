@@ -126,9 +126,10 @@ impl PassReport {
     /// everything in it held: pressure then takes from the runs it acts on.
     pub fn filesystem_summary(&self) -> crate::pressure::RunSummary {
         let mut summary = self.pressure_summary(!self.carried_out);
-        if self.carried_out && self.executed.deferred > 0 {
-            // Deletions left for the next pass (its time slice ran out) will still free space:
-            // counted, so pressure does not delete more meanwhile.
+        if self.carried_out && (self.executed.deferred > 0 || self.executed.awaiting_hook > 0) {
+            // Deletions left for the next pass (its time slice ran out, or the before_delete
+            // hook has not answered yet) will still free space: counted, so pressure does not
+            // delete more meanwhile. (A veto is an error: not counted.)
             let done = |name: &str| {
                 self.executed.deleted.iter().any(|d| d.name == name)
                     || self.executed.slimmed.iter().any(|s| s.name == name)

@@ -1,0 +1,210 @@
+//! `on_complete` and `before_delete` end to end: the real binary runs real hook scripts on
+//! real temp directories. A veto keeps the checkpoint; the daemon asks again later; a hook
+//! that hangs is killed at `hook_timeout` and holds up no other run.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use common::daemon::{wait_until, Daemon};
+use common::{stderr, Fixture};
+
+/// A hook script in the fixture: `body` runs under `/bin/sh`.
+fn script(f: &Fixture, name: &str, body: &str) -> PathBuf {
+    let path = f.write(name, format!("#!/bin/sh\n{body}\n"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn old_checkpoints(f: &Fixture, run: &str, steps: std::ops::RangeInclusive<u64>) {
+    for step in steps {
+        let name = format!("{run}/ckpt-{step}.pt");
+        f.write(&name, vec![0u8; 100]);
+        f.age(&name, 1000 - step);
+    }
+}
+
+fn config(f: &Fixture, runs: &[&str], hooks: &str) {
+    let runs: Vec<String> = runs.iter().map(|r| format!("\"{r}\"")).collect();
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [{}]\nlayout = \"generic\"\npattern = \"ckpt-{{step}}.pt\"\nkeep_last = 1\nsettle = \"1s\"\n{hooks}",
+        runs.join(", ")
+    ));
+}
+
+#[test]
+fn prune_asks_before_delete_and_a_veto_keeps_that_checkpoint() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    let seen = f.path("seen.txt");
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        &format!(
+            "echo \"$CKPTD_EVENT $CKPTD_WATCH $CKPTD_CHECKPOINT $CKPTD_STEP $CKPTD_BYTES $CKPTD_REASONS $CKPTD_PATH\" >> {}\n\
+             if [ \"$CKPTD_CHECKPOINT\" = ckpt-2.pt ]; then echo 'still copying ckpt-2' >&2; exit 3; fi",
+            seen.display()
+        ),
+    );
+    config(
+        &f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", hook.display()),
+    );
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    // A veto is a skip, like a checkpoint changed since planning: exit 0, counted.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.listing("run"), ["ckpt-2.pt", "ckpt-4.pt"]);
+    let err = stderr(&out);
+    let run = f.path("run");
+    assert!(
+        err.contains(&format!(
+            "deletion vetoed by before_delete: ckpt-2.pt in {} kept: exit status 3: still copying ckpt-2",
+            run.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        common::stdout(&out).contains("deleted 2 checkpoints, 200 B freed; 1 skipped, 0 failed"),
+        "{}",
+        common::stdout(&out)
+    );
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let lines: Vec<&str> = seen.lines().collect();
+    assert_eq!(
+        lines,
+        [1, 2, 3].map(|s| format!(
+            "before-delete w ckpt-{s}.pt {s} 100 unkept {}/ckpt-{s}.pt",
+            run.display()
+        )),
+        "{seen}"
+    );
+
+    // `plan` and `prune --dry-run` run no hook.
+    std::fs::remove_file(f.path("seen.txt")).unwrap();
+    f.ckptd(&["plan", "--config", "ckptd.toml"]);
+    f.ckptd(&["prune", "--dry-run", "--config", "ckptd.toml"]);
+    assert!(!f.path("seen.txt").exists());
+}
+
+#[test]
+fn a_before_delete_that_cannot_run_deletes_nothing() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=3);
+    config(
+        &f,
+        &["run"],
+        "before_delete = [\"/nonexistent/ckptd-hook\"]\n",
+    );
+    let out = f.ckptd(&["prune", "--config", "ckptd.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt"]);
+    assert!(
+        stderr(&out).contains("kept: could not be started: /nonexistent/ckptd-hook: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_daemon_runs_on_complete_once_per_new_checkpoint_and_retries_a_veto() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=2);
+    let completed = f.path("completed.txt");
+    let on_complete = script(
+        &f,
+        "on-complete.sh",
+        &format!(
+            "echo \"$CKPTD_EVENT $CKPTD_CHECKPOINT $CKPTD_STEP\" >> {}",
+            completed.display()
+        ),
+    );
+    let veto = f.path("veto");
+    std::fs::write(&veto, "").unwrap();
+    let before_delete = script(
+        &f,
+        "before-delete.sh",
+        &format!(
+            "if [ -e {} ]; then echo 'upload not done' >&2; exit 1; fi",
+            veto.display()
+        ),
+    );
+    config(
+        &f,
+        &["run"],
+        &format!(
+            "on_complete = [\"{}\"]\nbefore_delete = [\"{}\"]\n",
+            on_complete.display(),
+            before_delete.display()
+        ),
+    );
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "300ms")]);
+    // Adopted checkpoints are not "seen complete": no on_complete for them. The veto keeps
+    // ckpt-1 and is said.
+    d.wait_log("deletion vetoed by before_delete: ckpt-1.pt in");
+    assert!(
+        d.log().contains("kept: exit status 1: upload not done"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt"]);
+
+    // A new save: on_complete runs for it, once.
+    f.write("run/ckpt-3.pt", vec![0u8; 100]);
+    wait_until(
+        "on_complete for ckpt-3.pt",
+        || std::fs::read_to_string(&completed).is_ok_and(|s| s.contains("complete ckpt-3.pt 3")),
+        || d.log(),
+    );
+    // Vetoed still, asked again on the retry timer: nothing goes while the veto stands.
+    assert!(f.path("run/ckpt-1.pt").exists());
+    std::fs::remove_file(&veto).unwrap();
+    wait_until(
+        "ckpt-1 and ckpt-2 deleted once the hook approves",
+        || f.listing("run") == ["ckpt-3.pt"],
+        || format!("{:?}\n{}", f.listing("run"), d.log()),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&completed).unwrap(),
+        "complete ckpt-3.pt 3\n"
+    );
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_no_other_run() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "slow", 1..=2);
+    old_checkpoints(&f, "fast", 1..=2);
+    // Hangs for the slow run, approves at once for the fast one.
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        "case \"$CKPTD_RUN\" in */slow) echo hanging; sleep 600;; esac",
+    );
+    config(
+        &f,
+        &["slow", "fast"],
+        &format!(
+            "before_delete = [\"{}\"]\nhook_timeout = \"2s\"\n",
+            hook.display()
+        ),
+    );
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
+    wait_until(
+        "the fast run pruned while the slow run's hook hangs",
+        || f.listing("fast") == ["ckpt-2.pt"],
+        || d.log(),
+    );
+    assert_eq!(f.listing("slow"), ["ckpt-1.pt", "ckpt-2.pt"]);
+    d.wait_log("deletion vetoed by before_delete: ckpt-1.pt in");
+    assert!(
+        d.log()
+            .contains("kept: killed at its timeout of 2s: hanging"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(f.listing("slow"), ["ckpt-1.pt", "ckpt-2.pt"]);
+    assert!(d.stop().success());
+}
