@@ -31,6 +31,7 @@ pub fn explain(config: &Config, path: &Path) -> u8 {
             return EXIT_FAILED;
         }
     };
+    crate::plan::want_views();
     let looked = pass::look(config, &runs);
     let Some(report) = looked.reports.iter().find(|r| r.run == run) else {
         errln!(

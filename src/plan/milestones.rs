@@ -44,7 +44,7 @@ pub(super) fn keep_every_steps(
             // it wrote twice) are as much the milestone: 0.1 kept every one at a multiple.
             Some((window, first)) if window == start && sorted[first].step == Some(step) => {
                 let first = format!("first at or after step {start}");
-                out[i].kept_by(Reason::EverySteps, &rule, first.clone());
+                out[i].kept_by(Reason::EverySteps, &rule, || first.clone());
                 out[i].details.push(first);
             }
             Some((window, first)) if window == start => {
@@ -61,7 +61,7 @@ pub(super) fn keep_every_steps(
             _ => {
                 current = Some((start, i));
                 let first = format!("first at or after step {start}");
-                out[i].kept_by(Reason::EverySteps, &rule, first.clone());
+                out[i].kept_by(Reason::EverySteps, &rule, || first.clone());
                 out[i].details.push(first);
             }
         }
@@ -126,11 +126,9 @@ pub(super) fn keep_every_window(
                 ),
             ),
             _ if oldest_kept.is_some_and(|oldest| slot >= oldest) => {
-                out[i].kept_by(
-                    Reason::EveryWindow,
-                    &name_of_rule,
-                    format!("first of {name}"),
-                );
+                out[i].kept_by(Reason::EveryWindow, &name_of_rule, || {
+                    format!("first of {name}")
+                });
                 out[i].details.push(format!("first of {name}"));
             }
             _ => out[i].not_kept_by(

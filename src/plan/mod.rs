@@ -24,6 +24,7 @@ mod slim_tests;
 pub(crate) mod tests;
 
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::time::SystemTime;
 
 use crate::checkpoint::Checkpoint;
@@ -149,8 +150,38 @@ pub fn checkpoint_order(a: &Checkpoint, b: &Checkpoint) -> Ordering {
         .then_with(|| a.name.cmp(&b.name))
 }
 
+/// Whether plans carry every rule's view of each checkpoint ([`Verdict::views`]): set by
+/// `ckptd explain` alone, whose plan comes through the same pass engine as every other. The
+/// views change no decision; they cost more to write than the decisions, so the daemon and
+/// the other commands go without.
+static VIEWS_WANTED: AtomicBool = AtomicBool::new(false);
+
+/// From now on, plans in this process carry every rule's view ([`Verdict::views`]).
+pub fn want_views() {
+    VIEWS_WANTED.store(true, AtomicOrdering::Relaxed);
+}
+
 /// Decides every checkpoint of one run.
 pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Plan {
+    plan_with(
+        checkpoints,
+        policy,
+        now,
+        VIEWS_WANTED.load(AtomicOrdering::Relaxed),
+    )
+}
+
+/// As [`plan`], with every rule's view of each checkpoint.
+pub fn plan_with_views(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Plan {
+    plan_with(checkpoints, policy, now, true)
+}
+
+fn plan_with(
+    checkpoints: &[Checkpoint],
+    policy: &Policy,
+    now: SystemTime,
+    views_wanted: bool,
+) -> Plan {
     let mut sorted: Vec<&Checkpoint> = checkpoints.iter().collect();
     sorted.sort_by(|a, b| checkpoint_order(a, b));
 
@@ -158,7 +189,7 @@ pub fn plan(checkpoints: &[Checkpoint], policy: &Policy, now: SystemTime) -> Pla
         .iter()
         .map(|c| assess::assess(c, policy, now))
         .collect();
-    let kept = rules::apply(&sorted, &assessed, policy, now);
+    let kept = rules::apply(&sorted, &assessed, policy, now, views_wanted);
     let best = kept
         .iter()
         .position(|outcome| outcome.best_of_run)

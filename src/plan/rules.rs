@@ -20,33 +20,46 @@ pub(super) struct Outcome {
     pub best_of_run: bool,
     pub details: Vec<String>,
     pub why_not: Vec<String>,
-    /// Every configured rule's view of the checkpoint, keeping or not (for `explain`).
+    /// Every configured rule's view of the checkpoint, keeping or not (for `explain`); empty
+    /// unless wanted: writing them costs more than the decisions themselves.
     pub views: Vec<View>,
+    views_wanted: bool,
 }
 
 impl Outcome {
-    /// `rule` keeps the checkpoint with `reason`; `text` says how.
-    pub fn kept_by(&mut self, reason: Reason, rule: &str, text: String) {
+    /// `rule` keeps the checkpoint with `reason`; `text` says how (for the views).
+    pub fn kept_by(&mut self, reason: Reason, rule: &str, text: impl FnOnce() -> String) {
         self.reasons.push(reason);
-        self.views.push(View {
-            rule: rule.to_owned(),
-            keeps: true,
-            text,
-        });
+        if self.views_wanted {
+            self.views.push(View {
+                rule: rule.to_owned(),
+                keeps: true,
+                text: text(),
+            });
+        }
     }
 
     /// `rule` does not keep the checkpoint; `text` says why (also the deletion's detail).
     pub fn not_kept_by(&mut self, rule: &str, text: String) {
-        self.not_kept_by_seen(rule, text.clone(), text);
+        if self.views_wanted {
+            self.views.push(View {
+                rule: rule.to_owned(),
+                keeps: false,
+                text: text.clone(),
+            });
+        }
+        self.why_not.push(text);
     }
 
     /// As [`Self::not_kept_by`], with more in the view than the deletion's detail says.
-    pub fn not_kept_by_seen(&mut self, rule: &str, why: String, view: String) {
-        self.views.push(View {
-            rule: rule.to_owned(),
-            keeps: false,
-            text: view,
-        });
+    pub fn not_kept_by_seen(&mut self, rule: &str, why: String, view: impl FnOnce() -> String) {
+        if self.views_wanted {
+            self.views.push(View {
+                rule: rule.to_owned(),
+                keeps: false,
+                text: view(),
+            });
+        }
         self.why_not.push(why);
     }
 }
@@ -57,8 +70,15 @@ pub(super) fn apply(
     assessed: &[Assessment],
     policy: &Policy,
     now: SystemTime,
+    views_wanted: bool,
 ) -> Vec<Outcome> {
-    let mut out: Vec<Outcome> = sorted.iter().map(|_| Outcome::default()).collect();
+    let mut out: Vec<Outcome> = sorted
+        .iter()
+        .map(|_| Outcome {
+            views_wanted,
+            ..Outcome::default()
+        })
+        .collect();
     let complete = |i: usize| assessed[i].completeness == Completeness::Complete;
 
     for (i, checkpoint) in sorted.iter().enumerate() {
@@ -99,17 +119,15 @@ pub(super) fn apply(
         super::milestones::keep_every_window(sorted, &candidates, rule, &mut out);
     }
     if let Some(within) = policy.keep_within {
+        let rule = format!("keep_within {}", show(within));
         for &i in &candidates {
             let age = sorted[i].completed_at().map_or(Duration::ZERO, |t| {
                 now.duration_since(t).unwrap_or_default()
             });
-            let rule = format!("keep_within {}", show(within));
             if age <= within {
-                out[i].kept_by(
-                    Reason::Within,
-                    &rule,
-                    format!("completed {} ago", show(age)),
-                );
+                out[i].kept_by(Reason::Within, &rule, || {
+                    format!("completed {} ago", show(age))
+                });
             } else {
                 out[i].not_kept_by(
                     &rule,
@@ -153,18 +171,16 @@ fn keep_last(candidates: &[usize], n: u64, out: &mut [Outcome]) {
     let first_kept = candidates.len().saturating_sub(n_usize);
     let rule = format!("keep_last {n}");
     for (position, &i) in candidates.iter().enumerate() {
-        let newest = match candidates.len() - position {
+        let newest = || match candidates.len() - position {
             1 => "the newest".to_owned(),
             n => format!("the {} newest", ordinal(n)),
         };
         if position >= first_kept {
             out[i].kept_by(Reason::Last, &rule, newest);
         } else {
-            out[i].not_kept_by_seen(
-                &rule,
-                format!("older than the last {n}"),
-                format!("older than the last {n} ({newest})"),
-            );
+            out[i].not_kept_by_seen(&rule, format!("older than the last {n}"), || {
+                format!("older than the last {n} ({})", newest())
+            });
         }
     }
 }
@@ -186,17 +202,13 @@ fn keep_best(
     for &i in candidates {
         match &assessed[i].metric {
             MetricState::Value(v) => ranked.push((i, *v)),
-            MetricState::Pending => out[i].kept_by(
-                Reason::MetricPending,
-                &name,
-                format!("{} not known yet: kept until it is", rule.metric),
-            ),
+            MetricState::Pending => out[i].kept_by(Reason::MetricPending, &name, || {
+                format!("{} not known yet: kept until it is", rule.metric)
+            }),
             // Unknown, not absent: ranking it (even last) or ignoring it could delete the best.
-            MetricState::TooLarge(_) => out[i].kept_by(
-                Reason::MetricTooLarge,
-                &name,
-                "metric unknown (its file is too large to read): kept".to_owned(),
-            ),
+            MetricState::TooLarge(_) => out[i].kept_by(Reason::MetricTooLarge, &name, || {
+                "metric unknown (its file is too large to read): kept".to_owned()
+            }),
             MetricState::Unranked | MetricState::NotWanted => {
                 out[i].not_kept_by(&name, format!("unranked: no {} found", rule.metric));
             }
@@ -214,14 +226,12 @@ fn keep_best(
         .any(|&i| matches!(assessed[i].metric, MetricState::Unranked));
     if ranked.is_empty() && !pending && unranked {
         for &i in candidates {
-            out[i].kept_by(
-                Reason::Held,
-                &name,
+            out[i].kept_by(Reason::Held, &name, || {
                 format!(
                     "the run is held: no complete checkpoint has a readable {}",
                     rule.metric
-                ),
-            );
+                )
+            });
             out[i].details.push(format!(
                 // Shown after the reason (`held: no complete …`), so not named again.
                 "no complete checkpoint has a readable {}",
@@ -238,13 +248,11 @@ fn keep_best(
     let total = ranked.len();
     for (rank, &(i, value)) in ranked.iter().enumerate() {
         out[i].best_of_run = rank == 0;
-        let value = crate::report::metric_text(value);
         if rank < count {
-            out[i].kept_by(
-                Reason::Best,
-                &name,
-                format!("rank {} of {total} by {} ({value})", rank + 1, rule.metric),
-            );
+            out[i].kept_by(Reason::Best, &name, || {
+                let value = crate::report::metric_text(value);
+                format!("rank {} of {total} by {} ({value})", rank + 1, rule.metric)
+            });
         } else {
             out[i].not_kept_by(
                 &name,

@@ -107,7 +107,21 @@ fn every_rule_says_what_it_thinks_of_every_checkpoint() {
         keep_every_steps: NonZeroU64::new(500),
         ..Policy::keep_last(3)
     };
-    let p = plan(&cps, &policy, now());
+    let p = super::plan_with_views(&cps, &policy, now());
+    // Without asking for them, a plan has none (and the same decisions).
+    let plain = plan(&cps, &policy, now());
+    assert!(plain.verdicts.iter().all(|v| v.views.is_empty()));
+    assert_eq!(
+        plain
+            .verdicts
+            .iter()
+            .map(|v| (&v.name, v.decision, &v.reasons, &v.detail))
+            .collect::<Vec<_>>(),
+        p.verdicts
+            .iter()
+            .map(|v| (&v.name, v.decision, &v.reasons, &v.detail))
+            .collect::<Vec<_>>()
+    );
     let views = |name: &str| -> Vec<(String, bool, String)> {
         p.verdict(name)
             .unwrap()
