@@ -6,6 +6,10 @@
 
 pub mod manifest;
 pub mod remote_plan;
+pub mod select;
+pub mod target;
 
 pub use manifest::{FileEntry, Manifest, ManifestError, MANIFEST_NAME};
 pub use remote_plan::{deletion_order, plan_remote, RemoteDeletion};
+pub use select::{hold_uploading, Which};
+pub use target::{Scheme, Target, TargetError};

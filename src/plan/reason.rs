@@ -15,6 +15,9 @@ pub enum Reason {
     MetricPending,
     MetricTooLarge,
     Held,
+    /// Chosen for upload, and its remote copy is not committed yet: never deleted or slimmed
+    /// locally until it is (offload).
+    Uploading,
     Last,
     Best,
     EverySteps,
@@ -36,7 +39,7 @@ impl Reason {
     /// The reasons that keep a checkpoint whatever else is asked of it: the resume point, what
     /// a user or a framework protects, and what waits for a metric (its fate is not known
     /// yet). Neither slimming nor pressure touches a checkpoint with one of them.
-    pub const PROTECTIONS: [Reason; 8] = [
+    pub const PROTECTIONS: [Reason; 9] = [
         Reason::Incomplete,
         Reason::NewestComplete,
         Reason::Pinned,
@@ -45,6 +48,7 @@ impl Reason {
         Reason::MetricPending,
         Reason::MetricTooLarge,
         Reason::Held,
+        Reason::Uploading,
     ];
 
     /// This reason as one bit of a set (the daemon remembers a decision's reasons in 32 bits).
@@ -62,6 +66,7 @@ impl Reason {
             Self::MetricPending => "metric-pending",
             Self::MetricTooLarge => "metric-too-large",
             Self::Held => "held",
+            Self::Uploading => "uploading",
             Self::Last => "last",
             Self::Best => "best",
             Self::EverySteps => "every-steps",

@@ -1,0 +1,146 @@
+//! Where a run's checkpoints go: `upload = { to = "s3://bucket/prefix/{watch}/{run}" }`. The
+//! template is checked when the config is read; each run's prefix is the template with its
+//! placeholders filled. `{run}` is the run's path below the literal part of the watch's
+//! `runs` glob (`/data/runs/*` and `/data/runs/bert` give `bert`; `/data/*/exp` and
+//! `/data/alice/exp` give `alice/exp`), so two runs of one watch never share a prefix.
+
+use std::path::Path;
+
+/// The stores ckptd can write to (the `object_store` crate's backends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    S3,
+    Gcs,
+    Azure,
+    /// A directory on a filesystem: `file:///mnt/archive/{watch}/{run}`.
+    File,
+}
+
+/// A checked `to` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: Scheme,
+    /// The bucket or container; for `file`, the directory the prefix is under (absolute).
+    pub root: String,
+    /// The key template under the root, without leading or trailing `/`.
+    template: String,
+}
+
+/// Why a `to` template is refused (said at its line and column).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("\"{0}\" has no scheme: write s3://BUCKET/PREFIX, gs://, az:// or file:///DIRECTORY")]
+    NoScheme(String),
+    #[error("scheme \"{0}://\" is not one ckptd uploads to: s3, gs, az or file")]
+    Scheme(String),
+    #[error("no bucket in \"{0}\"")]
+    NoBucket(String),
+    #[error("file:// needs an absolute directory: file:///mnt/archive/{{watch}}/{{run}}")]
+    FileRoot,
+    #[error("unknown placeholder {{{0}}}: the placeholders are {{watch}} and {{run}}")]
+    Placeholder(String),
+    #[error("\"{0}\": an empty, `.` or `..` segment in the prefix")]
+    Segment(String),
+    #[error("the prefix has no {{run}}, and the runs glob {0} matches many runs: their checkpoints would share one prefix")]
+    NoRun(String),
+}
+
+impl Target {
+    /// Checks `to` for a watch whose `runs` globs are `runs`.
+    pub fn parse(to: &str, runs: &[String]) -> Result<Self, TargetError> {
+        let (scheme, rest) = to
+            .split_once("://")
+            .ok_or_else(|| TargetError::NoScheme(to.to_owned()))?;
+        let scheme = match scheme {
+            "s3" => Scheme::S3,
+            "gs" => Scheme::Gcs,
+            "az" | "azure" => Scheme::Azure,
+            "file" => Scheme::File,
+            other => return Err(TargetError::Scheme(other.to_owned())),
+        };
+        let (root, template) = if scheme == Scheme::File {
+            // file:///mnt/archive/{watch}: the root is the literal directory before the
+            // first placeholder.
+            if !rest.starts_with('/') {
+                return Err(TargetError::FileRoot);
+            }
+            let literal_end = rest.find('{').unwrap_or(rest.len());
+            let cut = rest[..literal_end].rfind('/').unwrap_or(0);
+            let root = if cut == 0 { "/" } else { &rest[..cut] };
+            (root.to_owned(), rest[cut..].trim_matches('/').to_owned())
+        } else {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() || bucket.contains('{') {
+                return Err(TargetError::NoBucket(to.to_owned()));
+            }
+            (bucket.to_owned(), prefix.trim_matches('/').to_owned())
+        };
+        for segment in template.split('/').filter(|_| !template.is_empty()) {
+            if segment.is_empty() || segment == "." || segment == ".." {
+                return Err(TargetError::Segment(to.to_owned()));
+            }
+        }
+        let mut rest = template.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+            let name = &rest[open + 1..close];
+            if name != "watch" && name != "run" {
+                return Err(TargetError::Placeholder(name.to_owned()));
+            }
+            rest = &rest[(close + 1).min(rest.len())..];
+        }
+        if !template.contains("{run}") {
+            if let Some(glob) = runs.iter().find(|g| has_glob(g)) {
+                return Err(TargetError::NoRun(glob.clone()));
+            }
+        }
+        Ok(Self {
+            scheme,
+            root: root.clone(),
+            template,
+        })
+    }
+
+    /// The prefix of `run`'s checkpoints (no leading or trailing `/`): `None` when `run` is
+    /// not under any of `runs`' literal parts (it is not this watch's run).
+    pub fn prefix(&self, watch: &str, runs: &[String], run: &Path) -> Option<String> {
+        let key = runs.iter().find_map(|glob| run_key(glob, run))?;
+        Some(
+            self.template
+                .replace("{watch}", watch)
+                .replace("{run}", &key),
+        )
+    }
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// `run` below the literal directories of `glob`, `/`-separated; `None` when it is not below
+/// them, or a part would not be a plain name.
+fn run_key(glob: &str, run: &Path) -> Option<String> {
+    let literal: std::path::PathBuf = Path::new(glob)
+        .components()
+        .take_while(|c| !has_glob(&c.as_os_str().to_string_lossy()))
+        .collect();
+    // A glob without wildcards is one run: its own name is its key.
+    let base = if literal.as_path() == Path::new(glob) {
+        literal.parent()?.to_path_buf()
+    } else {
+        literal
+    };
+    let below = run.strip_prefix(&base).ok()?;
+    let parts: Vec<&str> = below
+        .components()
+        .map(|c| match c {
+            std::path::Component::Normal(name) => name.to_str(),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+#[cfg(test)]
+#[path = "target_tests.rs"]
+mod tests;
