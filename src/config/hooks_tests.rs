@@ -1,11 +1,9 @@
 //! The hook keys: argv arrays with an absolute program, a timeout, inherited from
 //! `[defaults]`, never set by a run's `.ckptd.toml`.
 
-use std::path::Path;
 use std::time::Duration;
 
-use super::overrides;
-use super::tests::{assert_one_error, parse};
+use super::tests::{assert_one_error, one_override_error, parse};
 use super::HOOK_TIMEOUT;
 
 fn watch(extra: &str) -> String {
@@ -83,18 +81,10 @@ fn bad_hooks_are_refused_where_they_are_written() {
 #[test]
 fn hooks_cannot_be_set_per_run() {
     let config = parse(&watch("run_overrides = true\n")).unwrap();
-    let err = overrides::parse(
-        "before_delete = [\"/bin/true\"]\n",
-        Path::new("/r/.ckptd.toml"),
+    let error = one_override_error(
         &config.watches[0],
-    )
-    .unwrap_err();
-    assert_eq!(err.0.len(), 1);
-    assert!(
-        err.0[0]
-            .message
-            .contains("`before_delete` cannot be set per run"),
-        "{}",
-        err.0[0].message
+        "before_delete = [\"/bin/true\"]\n",
+        "`before_delete` cannot be set per run",
     );
+    assert_eq!((error.line, error.column), (1, 17));
 }

@@ -1,9 +1,6 @@
 //! The slimming keys: accepted where the layout's training state is in files of its own,
 //! refused with the reason and the key's line:column elsewhere.
 
-use std::path::Path;
-
-use super::overrides;
 use super::tests::{assert_one_error, parse};
 use crate::slim::SlimFiles;
 
@@ -136,19 +133,10 @@ fn slim_items_and_slim_files_are_checked_and_refused_on_other_layouts() {
 #[test]
 fn slimming_cannot_be_set_per_run() {
     let config = parse(&watch("huggingface", "run_overrides = true\n")).unwrap();
-    let err = overrides::parse(
-        "slim_after = 1\n",
-        Path::new("/r/.ckptd.toml"),
+    let error = super::tests::one_override_error(
         &config.watches[0],
-    )
-    .unwrap_err();
-    assert_eq!(err.0.len(), 1);
-    assert!(
-        err.0[0]
-            .message
-            .contains("`slim_after` cannot be set per run"),
-        "{}",
-        err.0[0].message
+        "slim_after = 1\n",
+        "`slim_after` cannot be set per run",
     );
-    assert_eq!((err.0[0].line, err.0[0].column), (1, 14));
+    assert_eq!((error.line, error.column), (1, 14));
 }

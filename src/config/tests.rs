@@ -26,6 +26,22 @@ fn errors(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The one error of the run override `text` over `watch`, which must contain `contains`.
+pub(super) fn one_override_error(
+    watch: &super::Watch,
+    text: &str,
+    contains: &str,
+) -> super::ConfigError {
+    let err = super::overrides::parse(text, Path::new("/r/.ckptd.toml"), watch).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err:?}");
+    assert!(
+        err.0[0].message.contains(contains),
+        "{} should contain {contains}",
+        err.0[0].message
+    );
+    err.0.into_iter().next().unwrap()
+}
+
 pub(super) fn assert_one_error(text: &str, location: &str, contains: &str) {
     let errors = errors(text);
     assert_eq!(errors.len(), 1, "{errors:?}");
