@@ -208,3 +208,115 @@ fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_no_other_run() {
     assert_eq!(f.listing("slow"), ["ckpt-1.pt", "ckpt-2.pt"]);
     assert!(d.stop().success());
 }
+
+#[test]
+fn a_veto_stands_until_the_retry_each_checkpoint_is_asked_once_and_said_once() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    let asked = f.path("asked.txt");
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        &format!("echo $CKPTD_CHECKPOINT >> {}; exit 1", asked.display()),
+    );
+    config(
+        &f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", hook.display()),
+    );
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
+    let vetoes = |d: &Daemon| d.log().matches("deletion vetoed by before_delete").count();
+    wait_until("three vetoes", || vetoes(&d) == 3, || d.log());
+    // A new save makes ckpt-4 deletable: it is asked about; the standing vetoes are not
+    // asked or said again, however often the run is woken.
+    f.write("run/ckpt-5.pt", vec![0u8; 100]);
+    wait_until("the veto of ckpt-4", || vetoes(&d) == 4, || d.log());
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    let mut names: Vec<&str> = asked.lines().collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["ckpt-1.pt", "ckpt-2.pt", "ckpt-3.pt", "ckpt-4.pt"],
+        "{}",
+        d.log()
+    );
+    assert_eq!(f.listing("run").len(), 5);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn an_approval_from_a_hook_replaced_by_a_reload_is_not_used() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=2);
+    let started = f.path("slow-started");
+    let slow_yes = script(
+        &f,
+        "slow-yes.sh",
+        &format!("touch {}; sleep 3; exit 0", started.display()),
+    );
+    let no = script(&f, "no.sh", "echo 'the new hook says no' >&2; exit 1");
+    config(
+        &f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", slow_yes.display()),
+    );
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
+    wait_until("the slow hook to start", || started.exists(), || d.log());
+    config(
+        &f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", no.display()),
+    );
+    d.signal(rustix::process::Signal::HUP);
+    d.wait_log("config reloaded");
+    d.wait_log("kept: exit status 1: the new hook says no");
+    assert_eq!(f.listing("run"), ["ckpt-1.pt", "ckpt-2.pt"], "{}", d.log());
+    assert!(!d.log().contains("checkpoint deleted"), "{}", d.log());
+    assert!(d.stop().success());
+}
+
+#[test]
+fn ctrl_c_stops_prune_in_a_hook_and_nothing_more_is_asked_or_deleted() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    let asked = f.path("asked.txt");
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        &format!("echo $CKPTD_CHECKPOINT >> {}; sleep 60", asked.display()),
+    );
+    config(
+        &f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", hook.display()),
+    );
+    let mut prune = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["prune", "--yes", "--config", "ckptd.toml"])
+        .current_dir(f.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the first hook to run", || asked.exists(), String::new);
+    let pid = rustix::process::Pid::from_raw(i32::try_from(prune.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let started = std::time::Instant::now();
+    let out = loop {
+        if prune.try_wait().unwrap().is_some() {
+            break prune.wait_with_output().unwrap();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "prune still running 20 s after SIGINT"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&asked).unwrap(), "ckpt-1.pt\n");
+    assert_eq!(f.listing("run").len(), 4);
+}

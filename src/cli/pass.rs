@@ -190,6 +190,8 @@ pub struct OneShot {
     /// Runs whose unmet `max_bytes` was said: `prune`'s second pass over a run plans it
     /// again, and must not say it twice.
     budgets_said: HashSet<PathBuf>,
+    /// `prune`'s Ctrl-C and SIGTERM: a `before_delete` hook running then is killed.
+    stop_hooks: Option<Shutdown>,
 }
 
 /// The fingerprints of a run's checkpoints at a first look, and when it was made.
@@ -220,6 +222,11 @@ impl OneShot {
         }
     }
 
+    /// `prune`'s interrupt kills a `before_delete` hook still running.
+    pub fn stop_hooks_on(&mut self, shutdown: Shutdown) {
+        self.stop_hooks = Some(shutdown);
+    }
+
     /// `prune`; with `confirmed`, only those deletions (by run) may be made.
     pub fn pruning(confirmed: Option<HashMap<PathBuf, HashSet<String>>>) -> Self {
         Self {
@@ -239,13 +246,20 @@ impl Journal for OneShot {
             return Approval::Approved;
         };
         let env = hook_env(Event::BeforeDelete, run, watch, v);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let done = run_command(argv, &env, watch.hooks.timeout, &stop);
+        let stopping = || self.stop_hooks.as_ref().is_some_and(Shutdown::requested);
+        if stopping() {
+            // Interrupted: nothing more is asked, so nothing more is deleted.
+            return Approval::Pending;
+        }
+        let done = run_command(argv, &env, watch.hooks.timeout, &stopping);
         log_finished(Event::BeforeDelete, run, &watch.name, &v.name, &done);
         if done.status.success() {
             Approval::Approved
         } else {
-            Approval::Vetoed(done.veto())
+            Approval::Vetoed {
+                why: done.veto(),
+                first: true,
+            }
         }
     }
 }

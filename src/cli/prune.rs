@@ -43,6 +43,9 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
     if let Err(e) = crate::shutdown::stop_on_signals(trigger) {
         tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM ({e}): an interrupt stops prune at once");
     }
+    // A before_delete hook running then is killed (it is in a process group of its own, out
+    // of the terminal's reach), and no other is asked.
+    hooks.stop_hooks_on(shutdown.clone());
     let mut reports = pass::passes(config, &runs, &mut hooks, &shutdown);
     pass::look_again_where_the_clock_is_unknown(config, &runs, &mut reports, &mut hooks, &shutdown);
     let unmet = under_pressure(

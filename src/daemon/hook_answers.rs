@@ -1,88 +1,159 @@
 //! What the daemon knows of its `before_delete` hooks in one run: which checkpoint a hook is
-//! running for, and the answers not yet used. An answer is about the checkpoint's content when
-//! it was asked (its fingerprint): a checkpoint written again is asked again. One hook runs
-//! per run at a time, so a backlog of thousands of deletions does not start thousands of
-//! processes; other runs' hooks run beside it.
+//! running for, and the answers not yet used. An answer is about one question: the checkpoint's
+//! content when it was asked (its fingerprint) and the command that answered (a reload that
+//! changes `before_delete` makes every earlier answer void). One hook runs per run at a time,
+//! so a backlog of thousands of deletions does not start thousands of processes.
+//!
+//! Time is passed in: an approval holds for [`approval_lasts`], a veto for the retry interval
+//! (the checkpoint is not asked about again before, whatever wakes the run), and a hook whose
+//! answer never came (its run was set aside meanwhile) is given up on after its timeout.
+
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::Digest;
 
-/// The state of one checkpoint's question.
+/// The least an approval holds: enough for the deletion's pass, or the next one.
+const APPROVAL_AT_LEAST: Duration = Duration::from_mins(1);
+
+/// How long after its timeout a hook's answer is still waited for.
+const LOST_AFTER: Duration = Duration::from_secs(30);
+
+/// How long an approval holds, given the retry interval.
+pub fn approval_lasts(retry: Duration) -> Duration {
+    retry.max(APPROVAL_AT_LEAST)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Answer {
-    /// The hook is running.
-    Asked(Option<Digest>),
-    /// It exited 0: the deletion may go ahead (until it is made, or the content changes).
-    Approved(Option<Digest>),
-    /// It said no: used once, by the next try, which then asks again the time after.
-    Vetoed(Option<Digest>, String),
+enum State {
+    /// The hook is running since then.
+    Asked(Instant),
+    /// It exited 0 then: the deletion may go ahead.
+    Approved(Instant),
+    /// It said no: kept until then; `said` once the veto was logged.
+    Vetoed {
+        why: String,
+        until: Instant,
+        said: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Question {
+    name: String,
+    digest: Option<Digest>,
+    argv: Vec<String>,
+    state: State,
 }
 
 /// What to do about one deletion now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Approved,
-    Vetoed(String),
+    /// Kept; `first` when this veto was not said yet.
+    Vetoed {
+        why: String,
+        first: bool,
+    },
     /// A hook is running in this run: wait for its answer.
     Wait,
     /// Start the hook for it (then [`HookAnswers::asked`]).
     Ask,
 }
 
-/// A run's questions, by checkpoint name (few at a time: a short vector).
+/// The times an answer depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub now: Instant,
+    /// How long a veto stands, and an approval at least.
+    pub retry: Duration,
+    /// The hook's `hook_timeout`.
+    pub timeout: Duration,
+}
+
+/// A run's questions (few at a time: a short vector).
 #[derive(Debug, Default)]
-pub struct HookAnswers(Vec<(String, Answer)>);
+pub struct HookAnswers(Vec<Question>);
 
 impl HookAnswers {
-    pub fn next(&mut self, name: &str, digest: Option<Digest>) -> Next {
-        if let Some(i) = self.0.iter().position(|(n, _)| n == name) {
-            match &self.0[i].1 {
-                Answer::Asked(_) => return Next::Wait,
-                Answer::Approved(d) if *d == digest => return Next::Approved,
-                Answer::Vetoed(d, why) if *d == digest => {
-                    let why = why.clone();
-                    self.0.swap_remove(i);
-                    return Next::Vetoed(why);
+    pub fn next(&mut self, name: &str, digest: Option<Digest>, argv: &[String], t: Clock) -> Next {
+        if let Some(i) = self.0.iter().position(|q| q.name == name) {
+            let q = &mut self.0[i];
+            let same = q.digest == digest && q.argv == argv;
+            match &mut q.state {
+                State::Asked(since) if t.now < *since + t.timeout + LOST_AFTER => {
+                    return Next::Wait;
                 }
-                // About content it no longer has.
-                Answer::Approved(_) | Answer::Vetoed(..) => {
+                State::Approved(at) if same && t.now < *at + approval_lasts(t.retry) => {
+                    return Next::Approved;
+                }
+                State::Vetoed { why, until, said } if same && t.now < *until => {
+                    let first = !*said;
+                    *said = true;
+                    return Next::Vetoed {
+                        why: why.clone(),
+                        first,
+                    };
+                }
+                // Lost, expired, or about other content or another command.
+                _ => {
                     self.0.swap_remove(i);
                 }
             }
         }
-        if self.0.iter().any(|(_, a)| matches!(a, Answer::Asked(_))) {
+        if self.0.iter().any(|q| q.running(t)) {
             Next::Wait
         } else {
             Next::Ask
         }
     }
 
-    pub fn asked(&mut self, name: &str, digest: Option<Digest>) {
+    pub fn asked(&mut self, name: &str, digest: Option<Digest>, argv: &[String], now: Instant) {
         self.forget(name);
-        self.0.push((name.to_owned(), Answer::Asked(digest)));
+        self.0.push(Question {
+            name: name.to_owned(),
+            digest,
+            argv: argv.to_vec(),
+            state: State::Asked(now),
+        });
     }
 
-    /// The hook asked about `name` at `digest` ended: `Ok` to approve, `Err(why)` to veto.
-    pub fn answered(&mut self, name: &str, digest: Option<Digest>, answer: Result<(), String>) {
+    /// The hook `argv` asked about `name` at `digest` ended: `Ok` to approve, `Err(why)` to
+    /// veto. An answer nobody waits for any more is still kept: [`Self::next`] only takes it
+    /// for the same content and command.
+    pub fn answered(
+        &mut self,
+        name: &str,
+        (digest, argv): (Option<Digest>, &[String]),
+        answer: Result<(), String>,
+        t: Clock,
+    ) {
         self.forget(name);
-        self.0.push((
-            name.to_owned(),
-            match answer {
-                Ok(()) => Answer::Approved(digest),
-                Err(why) => Answer::Vetoed(digest, why),
+        self.0.push(Question {
+            name: name.to_owned(),
+            digest,
+            argv: argv.to_vec(),
+            state: match answer {
+                Ok(()) => State::Approved(t.now),
+                Err(why) => State::Vetoed {
+                    why,
+                    until: t.now + t.retry,
+                    said: false,
+                },
             },
-        ));
+        });
     }
 
     /// `name` is deleted (or gone): its answer is spent.
     pub fn forget(&mut self, name: &str) {
-        self.0.retain(|(n, _)| n != name);
+        self.0.retain(|q| q.name != name);
     }
 
-    /// Keeps only the answers about checkpoints `exists` still finds; a running hook stays
-    /// until it ends.
-    pub fn retain(&mut self, exists: impl Fn(&str) -> bool) {
+    /// Keeps only the answers about checkpoints the plan still deletes (`deleting`); one
+    /// kept since (pinned, ranked best again) is asked again if it comes back. A running hook
+    /// stays until it ends.
+    pub fn retain(&mut self, deleting: impl Fn(&str) -> bool) {
         self.0
-            .retain(|(n, a)| matches!(a, Answer::Asked(_)) || exists(n));
+            .retain(|q| matches!(q.state, State::Asked(_)) || deleting(&q.name));
     }
 
     #[cfg(test)]
@@ -91,65 +162,12 @@ impl HookAnswers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::UNIX_EPOCH;
-
-    use super::*;
-    use crate::checkpoint::Fingerprint;
-
-    fn digest(bytes: u64) -> Option<Digest> {
-        let fingerprint = Fingerprint {
-            files: 1,
-            bytes,
-            newest_mtime: UNIX_EPOCH,
-            newest_ctime: UNIX_EPOCH,
-            inodes: 1,
-        };
-        // As the daemon has it: `None` when the checkpoint could not be fingerprinted.
-        (bytes > 0).then(|| fingerprint.digest())
-    }
-
-    #[test]
-    fn one_hook_at_a_time_and_an_approval_holds_until_the_content_changes() {
-        let mut answers = HookAnswers::default();
-        assert_eq!(answers.next("a", digest(1)), Next::Ask);
-        answers.asked("a", digest(1));
-        assert_eq!(answers.next("a", digest(1)), Next::Wait);
-        // Another checkpoint of the same run waits for the running hook.
-        assert_eq!(answers.next("b", digest(1)), Next::Wait);
-        answers.answered("a", digest(1), Ok(()));
-        assert_eq!(answers.next("a", digest(1)), Next::Approved);
-        // Still approved until the deletion is made (a deferred deletion keeps it).
-        assert_eq!(answers.next("a", digest(1)), Next::Approved);
-        // Written again since: asked again.
-        assert_eq!(answers.next("a", digest(2)), Next::Ask);
-        answers.asked("a", digest(2));
-        answers.answered("a", digest(2), Ok(()));
-        answers.forget("a");
-        assert!(answers.is_empty());
-    }
-
-    #[test]
-    fn a_veto_is_used_once_then_the_hook_is_asked_again() {
-        let mut answers = HookAnswers::default();
-        answers.asked("a", digest(1));
-        answers.answered("a", digest(1), Err("exit status 1: busy".to_owned()));
-        assert_eq!(
-            answers.next("a", digest(1)),
-            Next::Vetoed("exit status 1: busy".to_owned())
-        );
-        assert_eq!(answers.next("a", digest(1)), Next::Ask);
-    }
-
-    #[test]
-    fn answers_about_checkpoints_gone_are_dropped_but_a_running_hook_is_not() {
-        let mut answers = HookAnswers::default();
-        answers.answered("gone", digest(1), Ok(()));
-        answers.asked("running", digest(1));
-        answers.retain(|_| false);
-        assert_eq!(answers.next("gone", digest(1)), Next::Wait);
-        answers.answered("running", digest(1), Ok(()));
-        assert_eq!(answers.next("gone", digest(1)), Next::Ask);
+impl Question {
+    fn running(&self, t: Clock) -> bool {
+        matches!(self.state, State::Asked(since) if t.now < since + t.timeout + LOST_AFTER)
     }
 }
+
+#[cfg(test)]
+#[path = "hook_answers_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::events::OwnRemovals;
-use super::hook_answers::Next;
+use super::hook_answers::{Clock, Next};
 use super::ledger::Ledger;
 use super::memory::{RunMemory, Said, Seen};
 use super::settle::{Settle, Tracker};
@@ -46,6 +46,8 @@ pub struct DaemonHooks<'a> {
     pub orders: Vec<crate::pressure::Order>,
     /// Runs `on_complete` and `before_delete` in the background.
     pub hook_runner: &'a crate::hook::runner::Runner,
+    /// How long a `before_delete` veto stands before the checkpoint is asked about again.
+    pub hook_retry: Duration,
 }
 
 impl DaemonHooks<'_> {
@@ -82,13 +84,20 @@ impl Journal for DaemonHooks<'_> {
             return Approval::Approved;
         };
         let digest = v.checkpoint.fingerprint.map(|f| f.digest());
-        match self.memory.hook_answers.next(&v.name, digest) {
+        let clock = Clock {
+            now: std::time::Instant::now(),
+            retry: self.hook_retry,
+            timeout: watch.hooks.timeout,
+        };
+        match self.memory.hook_answers.next(&v.name, digest, argv, clock) {
             Next::Approved => Approval::Approved,
-            Next::Vetoed(why) => Approval::Vetoed(why),
+            Next::Vetoed { why, first } => Approval::Vetoed { why, first },
             Next::Wait => Approval::Pending,
             Next::Ask => {
                 self.submit(Event::BeforeDelete, argv, run, watch, v);
-                self.memory.hook_answers.asked(&v.name, digest);
+                self.memory
+                    .hook_answers
+                    .asked(&v.name, digest, argv, clock.now);
                 Approval::Pending
             }
         }
@@ -256,14 +265,16 @@ impl Hooks for DaemonHooks<'_> {
         self.memory.scan_error_logged = false;
         remember_confirmed(run, &watch.name, self.memory, &plan.verdicts);
         let completed = super::changes::log(run, watch, self.memory, self.ledger, plan, clock.now);
-        if let Some(argv) = &watch.hooks.on_complete {
+        // A dry run runs no hook.
+        if let (Some(argv), false) = (&watch.hooks.on_complete, watch.dry_run) {
             for v in completed {
                 self.submit(Event::Complete, argv, run, watch, v);
             }
         }
-        self.memory
-            .hook_answers
-            .retain(|name| plan.verdict(name).is_some());
+        self.memory.hook_answers.retain(|name| {
+            plan.verdict(name)
+                .is_some_and(|v| v.decision == crate::plan::Decision::Delete)
+        });
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)
             .into_iter()
             .min()

@@ -570,6 +570,7 @@ impl Daemon {
             only_known_failures: false,
             orders: self.disks.orders_for(run),
             hook_runner: &self.hook_runner,
+            hook_retry: self.options.trash_retry,
         };
         let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
         let only_known_failures = hooks.only_known_failures;
@@ -638,15 +639,31 @@ impl Daemon {
             }
             Event::Complete => {}
             Event::BeforeDelete => {
-                if let Some(memory) = self.runs.get_mut(&job.run) {
-                    let answer = if finished.status.success() {
-                        Ok(())
-                    } else {
-                        Err(finished.veto())
-                    };
-                    memory
-                        .hook_answers
-                        .answered(&job.checkpoint, job.digest, answer);
+                let answer = if finished.status.success() {
+                    Ok(())
+                } else {
+                    Err(finished.veto())
+                };
+                let clock = hook_answers::Clock {
+                    now: std::time::Instant::now(),
+                    retry: self.options.trash_retry,
+                    timeout: Duration::ZERO,
+                };
+                // A run set aside meanwhile (a parent unreadable) gets its answer too: it
+                // would otherwise wait for it until the hook's time is up.
+                let memory = match self.runs.get_mut(&job.run) {
+                    Some(memory) => Some(memory),
+                    None => self.set_aside.get_mut(&job.run),
+                };
+                if let Some(memory) = memory {
+                    memory.hook_answers.answered(
+                        &job.checkpoint,
+                        (job.digest, &job.argv),
+                        answer,
+                        clock,
+                    );
+                }
+                if self.runs.contains_key(&job.run) {
                     self.mark_due(&job.run, Instant::now());
                 }
             }

@@ -91,8 +91,12 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approval {
     Approved,
-    /// No: kept, with why (the hook's exit and last line of output).
-    Vetoed(String),
+    /// No: kept, with why (the hook's exit and last line of output); `first` when this answer
+    /// was not said before (the daemon keeps a veto for a while and says it once).
+    Vetoed {
+        why: String,
+        first: bool,
+    },
     /// Not known yet: the deletion waits for a later pass.
     Pending,
 }
@@ -142,7 +146,10 @@ pub trait Journal {
     /// deletion of the pass is re-checked or made. Without a way to run hooks, nothing is
     /// approved.
     fn approve(&mut self, _run: &Path, _watch: &Watch, _v: &Verdict) -> Approval {
-        Approval::Vetoed("this command does not run hooks".to_owned())
+        Approval::Vetoed {
+            why: "this command does not run hooks".to_owned(),
+            first: true,
+        }
     }
 }
 
@@ -324,8 +331,10 @@ fn approved(
             outcome.awaiting_hook += 1;
             false
         }
-        Approval::Vetoed(why) => {
-            tracing::warn!(run = %run.display(), watch = %watch.name, checkpoint = %v.name, step = v.step, reasons = "vetoed", reason = %why, "deletion vetoed by before_delete: {} in {} kept: {why}; asked again at the next try", v.name, run.display());
+        Approval::Vetoed { why, first } => {
+            if first {
+                tracing::warn!(run = %run.display(), watch = %watch.name, checkpoint = %v.name, step = v.step, reasons = "vetoed", reason = %why, "deletion vetoed by before_delete: {} in {} kept: {why}; asked again at the next try", v.name, run.display());
+            }
             outcome.errors.push(ActionError::new(
                 &v.name,
                 run.join(&v.name),

@@ -1,12 +1,12 @@
 //! Runs one hook command to its end, its timeout, or ckptd's shutdown: in a process group of
-//! its own (so a timeout kills what it started too), stdin from /dev/null, stdout and stderr
-//! captured (the first [`OUTPUT_CAP`] bytes of each).
+//! its own (so a timeout kills what it started too, unless it left the group), stdin from
+//! /dev/null, stdout and stderr captured (the first [`OUTPUT_CAP`] bytes of each).
 
+use std::fs::File;
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Output kept per stream; the rest is read and dropped, so the hook never blocks on a full
@@ -65,13 +65,21 @@ impl Finished {
 /// How often a running hook is checked for its end, its timeout and `stop`.
 const TICK: Duration = Duration::from_millis(10);
 
+/// How long the output may take to arrive after the hook ended.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+
 /// Runs `argv` with `env` added to ckptd's own environment; kills its process group at
-/// `timeout`, or as soon as `stop` is set.
+/// `timeout`, or as soon as `stop` says so.
+///
+/// No thread is spawned: the pipes are non-blocking and read between checks, so a process
+/// that escapes the group (`setsid`) and keeps them open costs nothing once they are closed
+/// here. The hook is not reaped until its group was killed for the last time: while it is a
+/// zombie its process group id cannot be reused, so the kill never reaches another group.
 pub fn run_command(
     argv: &[String],
     env: &[(String, String)],
     timeout: Duration,
-    stop: &AtomicBool,
+    stop: &dyn Fn() -> bool,
 ) -> Finished {
     let Some((program, arguments)) = argv.split_first() else {
         return not_started("no command");
@@ -88,72 +96,61 @@ pub fn run_command(
         Ok(child) => child,
         Err(e) => return not_started(&format!("{program}: {e}")),
     };
-    let (tx, rx) = mpsc::channel();
-    for stream in [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .enumerate()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let (i, mut stream) = stream;
-            let _ = tx.send((i, drain(&mut stream)));
-        });
+    let mut pipes = [
+        child.stdout.take().map(|s| File::from(OwnedFd::from(s))),
+        child.stderr.take().map(|s| File::from(OwnedFd::from(s))),
+    ];
+    for pipe in pipes.iter().flatten() {
+        let _ = rustix::fs::fcntl_setfl(pipe, rustix::fs::OFlags::NONBLOCK);
     }
-    drop(tx);
+    let mut output = [Vec::new(), Vec::new()];
     let started = Instant::now();
     let pid = child.id();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                break match (status.code(), status.signal()) {
-                    (Some(code), _) => Status::Exited(code),
-                    (None, Some(signal)) => Status::Signalled(signal),
-                    (None, None) => Status::Signalled(0),
-                };
-            }
-            Ok(None) => {}
-            Err(e) => break Status::NotStarted(format!("cannot wait for it: {e}")),
+    let killed = loop {
+        read_available(&mut pipes, &mut output);
+        if exited(pid) {
+            break None;
         }
-        let killed = if stop.load(Ordering::Relaxed) {
+        let kill = if stop() {
             Some(Status::Stopped)
         } else if started.elapsed() >= timeout {
             Some(Status::TimedOut(timeout))
         } else {
             None
         };
-        if let Some(status) = killed {
+        if let Some(status) = kill {
             kill_group(pid);
-            let _ = child.wait();
-            break status;
+            break Some(status);
         }
         std::thread::sleep(TICK);
     };
     // Something the hook left running in its group may hold the pipes open: once the output
-    // had a second to arrive, it goes too. (Only then: a group with a member left cannot have
-    // had its id reused, an empty one could.)
-    let mut parts = [Vec::new(), Vec::new()];
-    let mut streams = 0;
-    let until = Instant::now() + Duration::from_secs(1);
-    while let Ok((i, bytes)) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        parts[i] = bytes;
-        streams += 1;
+    // had a moment to arrive, it goes too (the hook, a zombie until reaped below, keeps the
+    // group's id from being reused).
+    let grace = Instant::now() + OUTPUT_GRACE;
+    while pipes.iter().any(Option::is_some) && Instant::now() < grace {
+        std::thread::sleep(TICK);
+        read_available(&mut pipes, &mut output);
     }
-    if streams < 2 {
+    if pipes.iter().any(Option::is_some) {
         kill_group(pid);
     }
-    let mut output = String::from_utf8_lossy(&parts[0]).into_owned();
-    output.push_str(&String::from_utf8_lossy(&parts[1]));
-    Finished { status, output }
+    drop(pipes);
+    let reaped = child.wait();
+    let status = killed.unwrap_or_else(|| match reaped {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => Status::Exited(code),
+            (None, Some(signal)) => Status::Signalled(signal),
+            (None, None) => Status::Signalled(0),
+        },
+        Err(e) => Status::NotStarted(format!("cannot wait for it: {e}")),
+    });
+    let mut text = String::from_utf8_lossy(&output[0]).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output[1]));
+    Finished {
+        status,
+        output: text,
+    }
 }
 
 fn not_started(why: &str) -> Finished {
@@ -163,16 +160,39 @@ fn not_started(why: &str) -> Finished {
     }
 }
 
-/// The first [`OUTPUT_CAP`] bytes of `stream`, reading it to its end.
-fn drain(stream: &mut dyn Read) -> Vec<u8> {
-    let mut kept = Vec::new();
+/// Whether the hook has ended, without reaping it.
+fn exited(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    let options = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOHANG
+        | rustix::process::WaitIdOptions::NOWAIT;
+    // An error (it was reaped already, which cannot happen here) counts as ended.
+    !matches!(
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), options),
+        Ok(None)
+    )
+}
+
+/// Reads what each pipe holds now, keeping the first [`OUTPUT_CAP`] bytes of each; a pipe at
+/// its end (or failing) is closed.
+fn read_available(pipes: &mut [Option<File>; 2], output: &mut [Vec<u8>; 2]) {
     let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return kept,
-            Ok(n) => {
-                let room = OUTPUT_CAP.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
+    for (pipe, kept) in pipes.iter_mut().zip(output.iter_mut()) {
+        while let Some(file) = pipe {
+            match file.read(&mut buf) {
+                Ok(0) => *pipe = None,
+                Ok(n) => {
+                    let room = OUTPUT_CAP.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => *pipe = None,
             }
         }
     }

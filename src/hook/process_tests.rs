@@ -1,4 +1,3 @@
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -16,7 +15,7 @@ fn the_exit_status_the_output_and_the_environment_come_back() {
         &sh("echo \"saw $CKPTD_CHECKPOINT\"; echo oops >&2; exit 3"),
         &env,
         LONG,
-        &AtomicBool::new(false),
+        &|| false,
     );
     assert_eq!(done.status, Status::Exited(3));
     assert!(!done.status.success());
@@ -24,7 +23,7 @@ fn the_exit_status_the_output_and_the_environment_come_back() {
     assert_eq!(done.last_line(), Some("oops"));
     assert_eq!(done.status.describe(), "exit status 3");
 
-    let ok = run_command(&sh("true"), &[], LONG, &AtomicBool::new(false));
+    let ok = run_command(&sh("true"), &[], LONG, &|| false);
     assert!(ok.status.success());
 }
 
@@ -35,7 +34,7 @@ fn arguments_reach_the_program_as_they_are_with_no_shell_between() {
         "a b".to_owned(),
         "$(touch /nonexistent-ckptd-test)".to_owned(),
     ];
-    let done = run_command(&argv, &[], LONG, &AtomicBool::new(false));
+    let done = run_command(&argv, &[], LONG, &|| false);
     assert_eq!(done.output, "a b $(touch /nonexistent-ckptd-test)\n");
 }
 
@@ -49,12 +48,7 @@ fn a_hook_past_its_timeout_is_killed_with_what_it_started() {
         pid_file.display()
     );
     let started = Instant::now();
-    let done = run_command(
-        &sh(&script),
-        &[],
-        Duration::from_millis(300),
-        &AtomicBool::new(false),
-    );
+    let done = run_command(&sh(&script), &[], Duration::from_millis(300), &|| false);
     assert_eq!(done.status, Status::TimedOut(Duration::from_millis(300)));
     assert_eq!(done.output, "started\n");
     assert!(
@@ -86,16 +80,12 @@ fn a_hook_past_its_timeout_is_killed_with_what_it_started() {
 
 #[test]
 fn a_stop_kills_a_running_hook_and_a_missing_program_is_said() {
-    let stop = AtomicBool::new(true);
-    let done = run_command(&sh("sleep 60"), &[], LONG, &stop);
+    let done = run_command(&sh("sleep 60"), &[], LONG, &|| true);
     assert_eq!(done.status, Status::Stopped);
 
-    let done = run_command(
-        &["/nonexistent/ckptd-hook".to_owned()],
-        &[],
-        LONG,
-        &AtomicBool::new(false),
-    );
+    let done = run_command(&["/nonexistent/ckptd-hook".to_owned()], &[], LONG, &|| {
+        false
+    });
     assert!(
         matches!(&done.status, Status::NotStarted(e) if e.starts_with("/nonexistent/ckptd-hook: ")),
         "{:?}",
@@ -109,9 +99,42 @@ fn output_beyond_the_cap_is_read_and_dropped() {
         &sh("head -c 1000000 /dev/zero | tr '\\0' x; echo; echo end >&2"),
         &[],
         LONG,
-        &AtomicBool::new(false),
+        &|| false,
     );
     assert!(done.status.success());
     assert_eq!(done.output.len(), OUTPUT_CAP + "end\n".len());
     assert!(done.output.ends_with("end\n"));
+}
+
+#[test]
+fn a_child_that_leaves_the_group_with_the_pipes_open_does_not_hold_the_hook_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("escaped.pid");
+    // setsid: a new session, so a new process group the timeout cannot reach; it keeps
+    // stdout open for a minute.
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; sleep 60' & echo hook done",
+        pid_file.display()
+    );
+    let started = Instant::now();
+    let done = run_command(&sh(&script), &[], LONG, &|| false);
+    assert_eq!(done.status, Status::Exited(0));
+    assert_eq!(done.output, "hook done\n");
+    // The output's grace period, not the escaped child's minute.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pid_file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        let pid = pid.trim().parse::<i32>().unwrap();
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
 }
