@@ -320,3 +320,48 @@ fn ctrl_c_stops_prune_in_a_hook_and_nothing_more_is_asked_or_deleted() {
     assert_eq!(std::fs::read_to_string(&asked).unwrap(), "ckpt-1.pt\n");
     assert_eq!(f.listing("run").len(), 4);
 }
+
+#[test]
+fn pressure_deletions_wait_for_before_delete_and_each_is_asked_once() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    let asked = f.path("asked.txt");
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        &format!(
+            "echo \"$CKPTD_CHECKPOINT $CKPTD_REASONS\" >> {}",
+            asked.display()
+        ),
+    );
+    // A floor no filesystem meets: pressure deletes everything it may (the rules keep all 4),
+    // and each deletion waits for the hook's answer, given at another pass than the one
+    // pressure ordered it in.
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\ndisk_check_interval = \"1s\"\n\n\
+         [[filesystem]]\npath = \"run\"\nmin_free = \"99.9%\"\n\n\
+         [[watch]]\nname = \"w\"\nruns = [\"run\"]\nlayout = \"generic\"\npattern = \"ckpt-{{step}}.pt\"\n\
+         keep_last = 4\nsettle = \"1s\"\nbefore_delete = [\"{}\"]\n",
+        hook.display()
+    ));
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
+    wait_until(
+        "pressure to delete all but the newest",
+        || f.listing("run") == ["ckpt-4.pt"],
+        || format!("{:?}\n{}", f.listing("run"), d.log()),
+    );
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    let mut lines: Vec<&str> = asked.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "ckpt-1.pt pressure",
+            "ckpt-2.pt pressure",
+            "ckpt-3.pt pressure"
+        ],
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success());
+}

@@ -148,12 +148,12 @@ impl HookAnswers {
         self.0.retain(|q| q.name != name);
     }
 
-    /// Keeps only the answers about checkpoints the plan still deletes (`deleting`); one
-    /// kept since (pinned, ranked best again) is asked again if it comes back. A running hook
-    /// stays until it ends.
-    pub fn retain(&mut self, deleting: impl Fn(&str) -> bool) {
+    /// Keeps only the answers about checkpoints that may still be deleted (`deletable`);
+    /// one protected since is asked again if it comes back. A running hook stays until it
+    /// ends.
+    pub fn retain(&mut self, deletable: impl Fn(&str) -> bool) {
         self.0
-            .retain(|q| matches!(q.state, State::Asked(_)) || deleting(&q.name));
+            .retain(|q| matches!(q.state, State::Asked(_)) || deletable(&q.name));
     }
 
     #[cfg(test)]

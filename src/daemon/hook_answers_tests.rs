@@ -101,20 +101,20 @@ fn a_hook_whose_answer_never_came_is_given_up_after_its_timeout() {
 }
 
 #[test]
-fn answers_about_checkpoints_no_longer_deleted_are_dropped_but_a_running_hook_is_not() {
+fn answers_about_checkpoints_protected_since_are_dropped_but_a_running_hook_is_not() {
     let t0 = Instant::now();
     let a = hook("a");
     let mut answers = HookAnswers::default();
-    answers.answered("kept-now", (digest(1), &a), Ok(()), at(t0, 0));
+    answers.answered("pinned-now", (digest(1), &a), Ok(()), at(t0, 0));
     answers.asked("running", digest(1), &a, t0);
     answers.retain(|_| false);
     assert_eq!(
-        answers.next("kept-now", digest(1), &a, at(t0, 1)),
+        answers.next("pinned-now", digest(1), &a, at(t0, 1)),
         Next::Wait
     );
     answers.answered("running", (digest(1), &a), Ok(()), at(t0, 2));
     assert_eq!(
-        answers.next("kept-now", digest(1), &a, at(t0, 3)),
+        answers.next("pinned-now", digest(1), &a, at(t0, 3)),
         Next::Ask
     );
 }

@@ -271,9 +271,15 @@ impl Hooks for DaemonHooks<'_> {
                 self.submit(Event::Complete, argv, run, watch, v);
             }
         }
+        // An answer about a checkpoint protected since (pinned, pointed at, the newest) is
+        // dropped: if it comes back, it is asked again. One the rules keep now is not: a
+        // pressure order may delete it at another pass than the one that asked.
         self.memory.hook_answers.retain(|name| {
-            plan.verdict(name)
-                .is_some_and(|v| v.decision == crate::plan::Decision::Delete)
+            plan.verdict(name).is_some_and(|v| {
+                !v.reasons
+                    .iter()
+                    .any(|r| crate::plan::Reason::PROTECTIONS.contains(r))
+            })
         });
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)
             .into_iter()

@@ -47,19 +47,25 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     pub status: Status,
-    /// stdout, then stderr, each cut at [`OUTPUT_CAP`].
+    /// stdout, then stderr (on a line of its own), each cut at [`OUTPUT_CAP`].
     pub output: String,
+    /// Where stderr starts in `output`.
+    stderr_from: usize,
 }
 
 impl Finished {
-    /// The last non-empty line of its output, for a one-line WARN.
+    /// The last non-empty line of stderr, else of stdout, for a one-line WARN: a hook says
+    /// why it refuses on stderr, whatever it printed before.
     pub fn last_line(&self) -> Option<&str> {
-        self.output
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
+        let (stdout, stderr) = self
+            .output
+            .split_at(self.stderr_from.min(self.output.len()));
+        last_line(stderr).or_else(|| last_line(stdout))
     }
+}
+
+fn last_line(text: &str) -> Option<&str> {
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty())
 }
 
 /// How often a running hook is checked for its end, its timeout and `stop`.
@@ -146,10 +152,15 @@ pub fn run_command(
         Err(e) => Status::NotStarted(format!("cannot wait for it: {e}")),
     });
     let mut text = String::from_utf8_lossy(&output[0]).into_owned();
+    if !text.is_empty() && !text.ends_with('\n') && !output[1].is_empty() {
+        text.push('\n');
+    }
+    let stderr_from = text.len();
     text.push_str(&String::from_utf8_lossy(&output[1]));
     Finished {
         status,
         output: text,
+        stderr_from,
     }
 }
 
@@ -157,6 +168,7 @@ fn not_started(why: &str) -> Finished {
     Finished {
         status: Status::NotStarted(why.to_owned()),
         output: String::new(),
+        stderr_from: 0,
     }
 }
 
@@ -198,6 +210,8 @@ fn read_available(pipes: &mut [Option<File>; 2], output: &mut [Vec<u8>; 2]) {
     }
 }
 
+/// Kills the hook's process group, and the hook itself, which may have left the group
+/// (`setpgid`): it is not reaped yet, so its pid is still its own.
 fn kill_group(pid: u32) {
     let Some(pid) = i32::try_from(pid)
         .ok()
@@ -207,6 +221,7 @@ fn kill_group(pid: u32) {
     };
     // ESRCH: the group is already gone.
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
 }
 
 #[cfg(test)]

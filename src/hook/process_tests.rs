@@ -102,7 +102,8 @@ fn output_beyond_the_cap_is_read_and_dropped() {
         &|| false,
     );
     assert!(done.status.success());
-    assert_eq!(done.output.len(), OUTPUT_CAP + "end\n".len());
+    // stdout cut at the cap, then stderr on a line of its own.
+    assert_eq!(done.output.len(), OUTPUT_CAP + "\nend\n".len());
     assert!(done.output.ends_with("end\n"));
 }
 
@@ -137,4 +138,43 @@ fn a_child_that_leaves_the_group_with_the_pipes_open_does_not_hold_the_hook_up()
             rustix::process::Signal::KILL,
         );
     }
+}
+
+#[test]
+fn the_reason_is_stderrs_last_line_even_after_stdout_without_a_newline() {
+    let done = run_command(
+        &sh("printf 'progress 99%%'; echo 'quota exceeded' >&2; exit 2"),
+        &[],
+        LONG,
+        &|| false,
+    );
+    assert_eq!(done.output, "progress 99%\nquota exceeded\n");
+    assert_eq!(done.last_line(), Some("quota exceeded"));
+    let quiet = run_command(&sh("echo only stdout; exit 2"), &[], LONG, &|| false);
+    assert_eq!(quiet.last_line(), Some("only stdout"));
+}
+
+#[test]
+fn a_hook_that_leaves_its_group_is_still_killed_at_its_timeout() {
+    // The hook moves itself out of the process group the timeout kills: it is killed by its
+    // pid.
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+        eprintln!("skipped: no {python}");
+        return;
+    }
+    let argv = vec![
+        python.to_owned(),
+        "-c".to_owned(),
+        // Into its parent's group (a group leader cannot setsid).
+        "import os, time; os.setpgid(0, os.getpgid(os.getppid())); time.sleep(60)".to_owned(),
+    ];
+    let started = Instant::now();
+    let done = run_command(&argv, &[], Duration::from_millis(500), &|| false);
+    assert_eq!(done.status, Status::TimedOut(Duration::from_millis(500)));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -126,13 +126,26 @@ fn pool(
     tx
 }
 
+/// How long stopping waits for the workers to kill their hooks.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 impl Drop for Runner {
-    /// Kills the hooks still running (each notices within a tick) and drops the queues.
+    /// Kills the hooks still running (each worker notices within a tick) and drops the
+    /// queues. A worker still waiting after [`STOP_WAIT`] (a hook stuck in the kernel, on a
+    /// hung mount) is left behind: ckptd's exit must not wait for it.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         self.before_delete = None;
         self.on_complete = None;
-        for worker in self.workers.drain(..) {
+        let until = std::time::Instant::now() + STOP_WAIT;
+        while self.workers.iter().any(|w| !w.is_finished()) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        for worker in self
+            .workers
+            .drain(..)
+            .filter(std::thread::JoinHandle::is_finished)
+        {
             let _ = worker.join();
         }
     }
