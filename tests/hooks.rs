@@ -365,3 +365,37 @@ fn pressure_deletions_wait_for_before_delete_and_each_is_asked_once() {
     );
     assert!(d.stop().success());
 }
+
+#[test]
+fn a_vetoed_checkpoint_is_passed_over_by_pressure_which_takes_the_next() {
+    let f = Fixture::new();
+    old_checkpoints(&f, "run", 1..=4);
+    let hook = script(
+        &f,
+        "before-delete.sh",
+        "if [ \"$CKPTD_CHECKPOINT\" = ckpt-1.pt ]; then echo 'ckpt-1 is still being copied' >&2; exit 1; fi",
+    );
+    // The rules keep all four (400 B); the budget wants 250 B: two must go. ckpt-1 is refused,
+    // so pressure takes ckpt-2 and ckpt-3.
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"run\"]\n\
+         layout = \"generic\"\npattern = \"ckpt-{{step}}.pt\"\nkeep_last = 4\nmax_bytes = 250\n\
+         settle = \"1s\"\nbefore_delete = [\"{}\"]\n",
+        hook.display()
+    ));
+    let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
+    wait_until(
+        "pressure to pass over the vetoed ckpt-1",
+        || f.listing("run") == ["ckpt-1.pt", "ckpt-4.pt"],
+        || format!("{:?}\n{}", f.listing("run"), d.log()),
+    );
+    assert_eq!(
+        d.log()
+            .matches("deletion vetoed by before_delete: ckpt-1.pt")
+            .count(),
+        1,
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success());
+}

@@ -4,7 +4,7 @@
 //! changes `before_delete` makes every earlier answer void). One hook runs per run at a time,
 //! so a backlog of thousands of deletions does not start thousands of processes.
 //!
-//! Time is passed in: an approval holds for [`approval_lasts`], a veto for the retry interval
+//! Time is passed in: an approval holds for a minute, a veto for the retry interval
 //! (the checkpoint is not asked about again before, whatever wakes the run), and a hook whose
 //! answer never came (its run was set aside meanwhile) is given up on after its timeout.
 
@@ -12,16 +12,11 @@ use std::time::{Duration, Instant};
 
 use crate::checkpoint::Digest;
 
-/// The least an approval holds: enough for the deletion's pass, or the next one.
-const APPROVAL_AT_LEAST: Duration = Duration::from_mins(1);
+/// How long an approval holds: enough for the deletion's pass, or the next one.
+const APPROVAL_LASTS: Duration = Duration::from_mins(1);
 
 /// How long after its timeout a hook's answer is still waited for.
 const LOST_AFTER: Duration = Duration::from_secs(30);
-
-/// How long an approval holds, given the retry interval.
-pub fn approval_lasts(retry: Duration) -> Duration {
-    retry.max(APPROVAL_AT_LEAST)
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
@@ -37,11 +32,21 @@ enum State {
     },
 }
 
+/// What a question is about, besides the checkpoint's name: its content, the command asked,
+/// and the plan's reasons for deleting it (in `CKPTD_REASONS`: a hook may answer a pressure
+/// deletion and a rule's differently).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub digest: Option<Digest>,
+    pub argv: Vec<String>,
+    /// The reasons' bits ([`crate::plan::Reason::bit`]).
+    pub reasons: u32,
+}
+
 #[derive(Debug, Clone)]
 struct Question {
     name: String,
-    digest: Option<Digest>,
-    argv: Vec<String>,
+    subject: Subject,
     state: State,
 }
 
@@ -60,11 +65,20 @@ pub enum Next {
     Ask,
 }
 
+/// A veto in force: why, whether it is said for the first time, and when it lapses (the
+/// checkpoint is asked about again then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandingVeto {
+    pub why: String,
+    pub first: bool,
+    pub until: Instant,
+}
+
 /// The times an answer depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     pub now: Instant,
-    /// How long a veto stands, and an approval at least.
+    /// How long a veto stands.
     pub retry: Duration,
     /// The hook's `hook_timeout`.
     pub timeout: Duration,
@@ -75,15 +89,15 @@ pub struct Clock {
 pub struct HookAnswers(Vec<Question>);
 
 impl HookAnswers {
-    pub fn next(&mut self, name: &str, digest: Option<Digest>, argv: &[String], t: Clock) -> Next {
+    pub fn next(&mut self, name: &str, subject: &Subject, t: Clock) -> Next {
         if let Some(i) = self.0.iter().position(|q| q.name == name) {
             let q = &mut self.0[i];
-            let same = q.digest == digest && q.argv == argv;
+            let same = q.subject == *subject;
             match &mut q.state {
                 State::Asked(since) if t.now < *since + t.timeout + LOST_AFTER => {
                     return Next::Wait;
                 }
-                State::Approved(at) if same && t.now < *at + approval_lasts(t.retry) => {
+                State::Approved(at) if same && t.now < *at + APPROVAL_LASTS => {
                     return Next::Approved;
                 }
                 State::Vetoed { why, until, said } if same && t.now < *until => {
@@ -94,7 +108,7 @@ impl HookAnswers {
                         first,
                     };
                 }
-                // Lost, expired, or about other content or another command.
+                // Lost, expired, or about other content, another command or other reasons.
                 _ => {
                     self.0.swap_remove(i);
                 }
@@ -107,31 +121,52 @@ impl HookAnswers {
         }
     }
 
-    pub fn asked(&mut self, name: &str, digest: Option<Digest>, argv: &[String], now: Instant) {
+    /// A veto that stands for `name` at this content and command, whatever the reasons it
+    /// was asked for (a checkpoint the hook refused to let go is kept from every deletion,
+    /// pressure's included, so pressure turns to others): why, and whether it is said for
+    /// the first time.
+    pub fn standing_veto(
+        &mut self,
+        name: &str,
+        digest: Option<Digest>,
+        argv: &[String],
+        now: Instant,
+    ) -> Option<StandingVeto> {
+        let q = self.0.iter_mut().find(|q| q.name == name)?;
+        if q.subject.digest != digest || q.subject.argv != argv {
+            return None;
+        }
+        match &mut q.state {
+            State::Vetoed { why, until, said } if now < *until => {
+                let first = !*said;
+                *said = true;
+                Some(StandingVeto {
+                    why: why.clone(),
+                    first,
+                    until: *until,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn asked(&mut self, name: &str, subject: Subject, now: Instant) {
         self.forget(name);
         self.0.push(Question {
             name: name.to_owned(),
-            digest,
-            argv: argv.to_vec(),
+            subject,
             state: State::Asked(now),
         });
     }
 
-    /// The hook `argv` asked about `name` at `digest` ended: `Ok` to approve, `Err(why)` to
+    /// The hook asked about `name` and `subject` ended: `Ok` to approve, `Err(why)` to
     /// veto. An answer nobody waits for any more is still kept: [`Self::next`] only takes it
-    /// for the same content and command.
-    pub fn answered(
-        &mut self,
-        name: &str,
-        (digest, argv): (Option<Digest>, &[String]),
-        answer: Result<(), String>,
-        t: Clock,
-    ) {
+    /// for the same subject.
+    pub fn answered(&mut self, name: &str, subject: Subject, answer: Result<(), String>, t: Clock) {
         self.forget(name);
         self.0.push(Question {
             name: name.to_owned(),
-            digest,
-            argv: argv.to_vec(),
+            subject,
             state: match answer {
                 Ok(()) => State::Approved(t.now),
                 Err(why) => State::Vetoed {

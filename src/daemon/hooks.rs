@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::events::OwnRemovals;
-use super::hook_answers::{Clock, Next};
+use super::hook_answers::{Clock, Next, Subject};
 use super::ledger::Ledger;
 use super::memory::{RunMemory, Said, Seen};
 use super::settle::{Settle, Tracker};
@@ -20,7 +20,7 @@ use crate::execute::{Approval, Journal, Outcome};
 use crate::hook::runner::Job;
 use crate::hook::Event;
 use crate::pass::{Hooks, Limits, Settled};
-use crate::plan::{Decision, Plan, Verdict};
+use crate::plan::{Decision, Plan, Reason, Verdict};
 use crate::storage_clock::RunClock;
 
 /// How long a pass may spend deleting: at least `at_least`, or as long as its look took (so
@@ -48,6 +48,8 @@ pub struct DaemonHooks<'a> {
     pub hook_runner: &'a crate::hook::runner::Runner,
     /// How long a `before_delete` veto stands before the checkpoint is asked about again.
     pub hook_retry: Duration,
+    /// When the first veto standing in this pass lapses: the run is looked at again then.
+    pub veto_lapses: Option<std::time::Instant>,
 }
 
 impl DaemonHooks<'_> {
@@ -59,6 +61,7 @@ impl DaemonHooks<'_> {
             watch: watch.name.clone(),
             checkpoint: v.name.clone(),
             digest: v.checkpoint.fingerprint.map(|f| f.digest()),
+            reasons: reason_bits(&v.reasons),
             argv: argv.to_vec(),
             env: crate::hook::hook_env(event, run, watch, v),
             timeout: watch.hooks.timeout,
@@ -83,21 +86,23 @@ impl Journal for DaemonHooks<'_> {
         let Some(argv) = &watch.hooks.before_delete else {
             return Approval::Approved;
         };
-        let digest = v.checkpoint.fingerprint.map(|f| f.digest());
+        let subject = Subject {
+            digest: v.checkpoint.fingerprint.map(|f| f.digest()),
+            argv: argv.clone(),
+            reasons: reason_bits(&v.reasons),
+        };
         let clock = Clock {
             now: std::time::Instant::now(),
             retry: self.hook_retry,
             timeout: watch.hooks.timeout,
         };
-        match self.memory.hook_answers.next(&v.name, digest, argv, clock) {
+        match self.memory.hook_answers.next(&v.name, &subject, clock) {
             Next::Approved => Approval::Approved,
             Next::Vetoed { why, first } => Approval::Vetoed { why, first },
             Next::Wait => Approval::Pending,
             Next::Ask => {
                 self.submit(Event::BeforeDelete, argv, run, watch, v);
-                self.memory
-                    .hook_answers
-                    .asked(&v.name, digest, argv, clock.now);
+                self.memory.hook_answers.asked(&v.name, subject, clock.now);
                 Approval::Pending
             }
         }
@@ -255,6 +260,47 @@ impl Hooks for DaemonHooks<'_> {
         settled
     }
 
+    /// Checkpoints whose `before_delete` veto stands are kept (`vetoed`, a protection) before
+    /// pressure looks at the plan: pressure then turns to others instead of ordering the same
+    /// refused deletion again.
+    fn standing_vetoes(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
+        let Some(argv) = &watch.hooks.before_delete else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        for v in &mut plan.verdicts {
+            if v.decision == Decision::Slim {
+                continue;
+            }
+            let digest = v.checkpoint.fingerprint.map(|f| f.digest());
+            let Some(veto) = self
+                .memory
+                .hook_answers
+                .standing_veto(&v.name, digest, argv, now)
+            else {
+                continue;
+            };
+            if veto.first {
+                crate::execute::log_veto(run, watch, v, &veto.why);
+            }
+            // Asked again when it lapses, whether or not anything else happens in the run.
+            self.veto_lapses = Some(self.veto_lapses.map_or(veto.until, |t| t.min(veto.until)));
+            let why = veto.why;
+            if v.decision == Decision::Delete {
+                v.decision = Decision::Keep;
+                v.reasons
+                    .retain(|r| *r != Reason::Unkept && *r != Reason::Pressure);
+                v.detail = format!(
+                    "would be deleted ({}), but before_delete said no: {why}",
+                    v.detail
+                );
+            }
+            v.reasons.push(Reason::Vetoed);
+            v.reasons.sort_unstable();
+            v.reasons.dedup();
+        }
+    }
+
     fn planned(
         &mut self,
         run: &Path,
@@ -278,13 +324,15 @@ impl Hooks for DaemonHooks<'_> {
             plan.verdict(name).is_some_and(|v| {
                 !v.reasons
                     .iter()
-                    .any(|r| crate::plan::Reason::PROTECTIONS.contains(r))
+                    // Its own veto keeps it too: that answer must stay.
+                    .any(|r| *r != Reason::Vetoed && Reason::PROTECTIONS.contains(r))
             })
         });
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)
             .into_iter()
-            .min()
             .map(Instant::into_std)
+            .chain(self.veto_lapses)
+            .min()
     }
 
     fn limits(&self, _run: &Path, looked: Duration) -> Limits {
@@ -423,4 +471,9 @@ fn mark_kept_directories(memory: &mut RunMemory, verdicts: &[Verdict]) -> Vec<St
     }
     let newest = kept.len().saturating_sub(super::WATCHED_KEPT_DIRS);
     kept.split_off(newest)
+}
+
+/// A verdict's reasons as bits ([`Reason::bit`]).
+fn reason_bits(reasons: &[Reason]) -> u32 {
+    reasons.iter().fold(0, |bits, r| bits | r.bit())
 }

@@ -571,6 +571,7 @@ impl Daemon {
             orders: self.disks.orders_for(run),
             hook_runner: &self.hook_runner,
             hook_retry: self.options.trash_retry,
+            veto_lapses: None,
         };
         let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
         let only_known_failures = hooks.only_known_failures;
@@ -656,12 +657,14 @@ impl Daemon {
                     None => self.set_aside.get_mut(&job.run),
                 };
                 if let Some(memory) = memory {
-                    memory.hook_answers.answered(
-                        &job.checkpoint,
-                        (job.digest, &job.argv),
-                        answer,
-                        clock,
-                    );
+                    let subject = hook_answers::Subject {
+                        digest: job.digest,
+                        argv: job.argv.clone(),
+                        reasons: job.reasons,
+                    };
+                    memory
+                        .hook_answers
+                        .answered(&job.checkpoint, subject, answer, clock);
                 }
                 if self.runs.contains_key(&job.run) {
                     self.mark_due(&job.run, Instant::now());

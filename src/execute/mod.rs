@@ -333,7 +333,7 @@ fn approved(
         }
         Approval::Vetoed { why, first } => {
             if first {
-                tracing::warn!(run = %run.display(), watch = %watch.name, checkpoint = %v.name, step = v.step, reasons = "vetoed", reason = %why, "deletion vetoed by before_delete: {} in {} kept: {why}; asked again at the next try", v.name, run.display());
+                log_veto(run, watch, v, &why);
             }
             outcome.errors.push(ActionError::new(
                 &v.name,
@@ -343,6 +343,11 @@ fn approved(
             false
         }
     }
+}
+
+/// The WARN for a deletion the `before_delete` hook refused.
+pub fn log_veto(run: &Path, watch: &Watch, v: &Verdict, why: &str) {
+    tracing::warn!(run = %run.display(), watch = %watch.name, checkpoint = %v.name, step = v.step, reasons = "vetoed", reason = %why, "deletion vetoed by before_delete: {} in {} kept: {why}; asked again at the next try", v.name, run.display());
 }
 
 /// The newest complete checkpoints are what makes the others deletable (the resume point). A

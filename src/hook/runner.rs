@@ -31,6 +31,8 @@ pub struct Job {
     /// The checkpoint's fingerprint when the hook was asked for: a `before_delete` answer is
     /// about that content only.
     pub digest: Option<Digest>,
+    /// The plan's reasons for deleting it (their bits), as the hook saw them.
+    pub reasons: u32,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub timeout: Duration,

@@ -88,6 +88,10 @@ pub trait Hooks: Journal {
         Settled::default()
     }
 
+    /// The plan is made, before pressure: checkpoints the caller knows a `before_delete`
+    /// hook refused are kept in it (the daemon; one-shot commands ask at deletion time).
+    fn standing_vetoes(&mut self, _run: &Path, _watch: &Watch, _plan: &mut Plan) {}
+
     /// The plan is made: log it. Returns when to look again, if a decision may change
     /// without any file event.
     fn planned(

@@ -18,6 +18,8 @@ pub enum Reason {
     /// Chosen for upload, and its remote copy is not committed yet: never deleted or slimmed
     /// locally until it is (offload).
     Uploading,
+    /// The watch's `before_delete` hook refused its deletion: kept while the veto stands.
+    Vetoed,
     Last,
     Best,
     EverySteps,
@@ -39,7 +41,7 @@ impl Reason {
     /// The reasons that keep a checkpoint whatever else is asked of it: the resume point, what
     /// a user or a framework protects, and what waits for a metric (its fate is not known
     /// yet). Neither slimming nor pressure touches a checkpoint with one of them.
-    pub const PROTECTIONS: [Reason; 9] = [
+    pub const PROTECTIONS: [Reason; 10] = [
         Reason::Incomplete,
         Reason::NewestComplete,
         Reason::Pinned,
@@ -49,6 +51,7 @@ impl Reason {
         Reason::MetricTooLarge,
         Reason::Held,
         Reason::Uploading,
+        Reason::Vetoed,
     ];
 
     /// This reason as one bit of a set (the daemon remembers a decision's reasons in 32 bits).
@@ -67,6 +70,7 @@ impl Reason {
             Self::MetricTooLarge => "metric-too-large",
             Self::Held => "held",
             Self::Uploading => "uploading",
+            Self::Vetoed => "vetoed",
             Self::Last => "last",
             Self::Best => "best",
             Self::EverySteps => "every-steps",
