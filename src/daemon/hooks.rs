@@ -260,18 +260,16 @@ impl Hooks for DaemonHooks<'_> {
         settled
     }
 
-    /// Checkpoints whose `before_delete` veto stands are kept (`vetoed`, a protection) before
-    /// pressure looks at the plan: pressure then turns to others instead of ordering the same
-    /// refused deletion again.
+    /// Checkpoints whose `before_delete` veto stands are kept (`vetoed`) before pressure
+    /// looks at the plan: pressure then turns to others instead of ordering the same refused
+    /// deletion again. It may still slim them (the hook is about deletions), and a slim
+    /// decision of the rules stands.
     fn standing_vetoes(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
         let Some(argv) = &watch.hooks.before_delete else {
             return;
         };
         let now = std::time::Instant::now();
         for v in &mut plan.verdicts {
-            if v.decision == Decision::Slim {
-                continue;
-            }
             let digest = v.checkpoint.fingerprint.map(|f| f.digest());
             let Some(veto) = self
                 .memory
@@ -321,12 +319,8 @@ impl Hooks for DaemonHooks<'_> {
         // dropped: if it comes back, it is asked again. One the rules keep now is not: a
         // pressure order may delete it at another pass than the one that asked.
         self.memory.hook_answers.retain(|name| {
-            plan.verdict(name).is_some_and(|v| {
-                !v.reasons
-                    .iter()
-                    // Its own veto keeps it too: that answer must stay.
-                    .any(|r| *r != Reason::Vetoed && Reason::PROTECTIONS.contains(r))
-            })
+            plan.verdict(name)
+                .is_some_and(|v| !v.reasons.iter().any(|r| Reason::PROTECTIONS.contains(r)))
         });
         super::changes::pending_deadlines(watch, &plan.verdicts, Instant::now(), clock.now)
             .into_iter()

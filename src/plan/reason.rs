@@ -18,7 +18,9 @@ pub enum Reason {
     /// Chosen for upload, and its remote copy is not committed yet: never deleted or slimmed
     /// locally until it is (offload).
     Uploading,
-    /// The watch's `before_delete` hook refused its deletion: kept while the veto stands.
+    /// The watch's `before_delete` hook refused its deletion: not deleted while the veto
+    /// stands, by a rule or by pressure (which may still slim it: the hook is about
+    /// deletions).
     Vetoed,
     Last,
     Best,
@@ -41,7 +43,7 @@ impl Reason {
     /// The reasons that keep a checkpoint whatever else is asked of it: the resume point, what
     /// a user or a framework protects, and what waits for a metric (its fate is not known
     /// yet). Neither slimming nor pressure touches a checkpoint with one of them.
-    pub const PROTECTIONS: [Reason; 10] = [
+    pub const PROTECTIONS: [Reason; 9] = [
         Reason::Incomplete,
         Reason::NewestComplete,
         Reason::Pinned,
@@ -51,7 +53,6 @@ impl Reason {
         Reason::MetricTooLarge,
         Reason::Held,
         Reason::Uploading,
-        Reason::Vetoed,
     ];
 
     /// This reason as one bit of a set (the daemon remembers a decision's reasons in 32 bits).

@@ -67,9 +67,12 @@ pub fn reachable(best: Option<&str>, v: &Verdict) -> bool {
 }
 
 /// The deletion step a kept checkpoint falls in: the strongest rule that keeps it decides.
+/// None for one whose deletion a `before_delete` hook refused: pressure turns to others.
 pub fn deletion_step(v: &Verdict) -> Option<Step> {
     let has = |r: Reason| v.reasons.contains(&r);
-    if has(Reason::EverySteps) {
+    if has(Reason::Vetoed) {
+        None
+    } else if has(Reason::EverySteps) {
         Some(Step::EverySteps)
     } else if has(Reason::Best) {
         Some(Step::Best)

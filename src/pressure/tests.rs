@@ -617,3 +617,61 @@ fn deletions_left_for_the_next_pass_still_count_as_coming_free() {
     assert_eq!(relieve(&[done], Some(fs), now()).orders.len(), 1);
     assert!(relieve(&[deferred], Some(fs), now()).orders.is_empty());
 }
+
+#[test]
+fn a_vetoed_checkpoint_is_never_a_deletion_but_may_be_slimmed() {
+    let mut cps = run_of(4, 10);
+    for c in &mut cps {
+        c.slim = Slim::Whole {
+            bytes: 8 * MIB,
+            files: 3,
+        };
+    }
+    let mut p = plan(&cps, &Policy::keep_last(4), now());
+    // The daemon marks a checkpoint whose before_delete veto stands.
+    let vetoed = p
+        .verdicts
+        .iter_mut()
+        .find(|v| v.name == "checkpoint-100")
+        .unwrap();
+    vetoed.reasons.push(Reason::Vetoed);
+    vetoed.reasons.sort_unstable();
+    // Deleting only: 200 and 300 go, never 100.
+    let mut run = input(Path::new("/data/a"), &p);
+    run.max_bytes = Some(20 * MIB);
+    let relief = relieve(&[run], None, now());
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-200", Action::Delete),
+            (0, "checkpoint-300", Action::Delete),
+        ]
+    );
+    // With slimming, 100 is slimmed like the others (the hook is about deletions).
+    let mut run = slimming(Path::new("/data/a"), &p);
+    run.max_bytes = Some(20 * MIB);
+    let relief = relieve(&[run], None, now());
+    assert_eq!(
+        ordered(&relief),
+        [
+            (0, "checkpoint-100", Action::Slim),
+            (0, "checkpoint-200", Action::Slim),
+            (0, "checkpoint-300", Action::Slim),
+        ]
+    );
+    // An order to delete it from an older look is dropped against the fresh plan.
+    let order = Order {
+        run: 0,
+        checkpoint: "checkpoint-100".to_owned(),
+        action: Action::Delete,
+        step: Step::Last,
+        detail: String::new(),
+        bytes: 10 * MIB,
+        inodes: 5,
+    };
+    assert_eq!(apply(&mut p, [&order]), 1);
+    assert_eq!(
+        p.verdict("checkpoint-100").unwrap().decision,
+        Decision::Keep
+    );
+}
