@@ -25,6 +25,24 @@ fn old_checkpoints(f: &Fixture, run: &str, steps: std::ops::RangeInclusive<u64>)
     }
 }
 
+/// `run` with checkpoints 1..=`n` and a `before_delete` hook that appends
+/// `$CKPTD_CHECKPOINT` to `asked.txt`, then runs `then`; returns that file's path.
+fn run_asking(f: &Fixture, n: u64, then: &str) -> PathBuf {
+    old_checkpoints(f, "run", 1..=n);
+    let asked = f.path("asked.txt");
+    let hook = script(
+        f,
+        "before-delete.sh",
+        &format!("echo $CKPTD_CHECKPOINT >> {}; {then}", asked.display()),
+    );
+    config(
+        f,
+        &["run"],
+        &format!("before_delete = [\"{}\"]\n", hook.display()),
+    );
+    asked
+}
+
 fn config(f: &Fixture, runs: &[&str], hooks: &str) {
     let runs: Vec<String> = runs.iter().map(|r| format!("\"{r}\"")).collect();
     f.config(&format!(
@@ -212,18 +230,7 @@ fn a_hanging_hook_is_killed_at_its_timeout_and_holds_up_no_other_run() {
 #[test]
 fn a_veto_stands_until_the_retry_each_checkpoint_is_asked_once_and_said_once() {
     let f = Fixture::new();
-    old_checkpoints(&f, "run", 1..=4);
-    let asked = f.path("asked.txt");
-    let hook = script(
-        &f,
-        "before-delete.sh",
-        &format!("echo $CKPTD_CHECKPOINT >> {}; exit 1", asked.display()),
-    );
-    config(
-        &f,
-        &["run"],
-        &format!("before_delete = [\"{}\"]\n", hook.display()),
-    );
+    let asked = run_asking(&f, 4, "exit 1");
     let d = Daemon::start(&f, &[("CKPTD_TRASH_RETRY", "1h")]);
     let vetoes = |d: &Daemon| d.log().matches("deletion vetoed by before_delete").count();
     wait_until("three vetoes", || vetoes(&d) == 3, || d.log());
@@ -278,18 +285,7 @@ fn an_approval_from_a_hook_replaced_by_a_reload_is_not_used() {
 #[test]
 fn ctrl_c_stops_prune_in_a_hook_and_nothing_more_is_asked_or_deleted() {
     let f = Fixture::new();
-    old_checkpoints(&f, "run", 1..=4);
-    let asked = f.path("asked.txt");
-    let hook = script(
-        &f,
-        "before-delete.sh",
-        &format!("echo $CKPTD_CHECKPOINT >> {}; sleep 60", asked.display()),
-    );
-    config(
-        &f,
-        &["run"],
-        &format!("before_delete = [\"{}\"]\n", hook.display()),
-    );
+    let asked = run_asking(&f, 4, "sleep 60");
     let mut prune = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
         .args(["prune", "--yes", "--config", "ckptd.toml"])
         .current_dir(f.dir.path())
