@@ -8,13 +8,14 @@ use std::process::Command;
 use common::{assert_success, Fixture};
 
 /// Every visible command; completions and the man page must name each of them.
-const COMMANDS: [&str; 10] = [
+const COMMANDS: [&str; 11] = [
     "run",
     "check",
     "plan",
     "prune",
     "status",
     "pin",
+    "explain",
     "unpin",
     "history",
     "completions",

@@ -173,17 +173,15 @@ mod tests {
             "the preamble's two lines, once"
         );
         assert!(page.contains(".TH ckptd 8  \"ckptd "), "{page}");
-        for sub in [
-            "run",
-            "check",
-            "plan",
-            "prune",
-            "status",
-            "pin",
-            "unpin",
-            "history",
-            "completions",
-        ] {
+        // Every visible command of the clap definitions, so a new one cannot be forgotten.
+        let cli = Cli::command();
+        let subs: Vec<&str> = cli
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(Command::get_name)
+            .collect();
+        assert!(subs.contains(&"explain") && subs.len() >= 11, "{subs:?}");
+        for sub in subs {
             assert!(
                 page.contains(&format!(".SS \"ckptd {sub}\"")),
                 "{sub} missing"

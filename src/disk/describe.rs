@@ -125,8 +125,9 @@ fn floor_text(key: &str, floor: Floor, unit: Unit, total: u64) -> String {
     }
 }
 
+/// `part` as a percentage of `total` (0 for an empty total).
 #[allow(clippy::cast_precision_loss)]
-fn percent(part: u64, total: u64) -> f64 {
+pub fn percent(part: u64, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use crate::config::Filesystem;
 use crate::pressure::{self, FilesystemTarget, FsState, Order, Relief, RunSummary};
 
-pub use describe::{amount, describe, describe_state, log_unmet, unmet_text};
+pub use describe::{amount, describe, describe_state, log_unmet, percent, unmet_text};
 pub use unshown::{Unshown, HOLD};
 
 /// What an unprivileged writer can use on the filesystem holding `path`.

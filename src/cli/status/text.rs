@@ -4,6 +4,7 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{DaemonView, RunStatus, Status};
+use crate::disk::percent;
 use crate::report::human_bytes;
 
 pub fn render(status: &Status) -> String {
@@ -178,13 +179,4 @@ fn when(at: Option<u64>, now: SystemTime) -> String {
         "{} ({ago})",
         crate::plan::calendar::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX), 0)
     )
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn percent(part: u64, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / total as f64
-    }
 }
