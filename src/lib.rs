@@ -57,3 +57,4 @@ pub mod size;
 pub mod slim;
 pub mod storage_clock;
 pub mod suggest;
+pub mod upload;

@@ -54,6 +54,7 @@ pub fn passes(
     hooks: &mut OneShot,
     shutdown: &Shutdown,
 ) -> Vec<PassReport> {
+    hooks.state_dir.clone_from(&config.daemon.state_dir);
     runs.iter()
         .take_while(|_| !shutdown.requested())
         .map(|r| pass::run(&r.path, &config.watches[r.watch], hooks, shutdown))
@@ -192,6 +193,10 @@ pub struct OneShot {
     budgets_said: HashSet<PathBuf>,
     /// `prune`'s Ctrl-C and SIGTERM: a `before_delete` hook running then is killed.
     stop_hooks: Option<Shutdown>,
+    /// The config's `state_dir` (the daemon's upload queue is read from there).
+    state_dir: Option<PathBuf>,
+    /// Uploads, started at the first run whose watch has `upload`.
+    uploads: Option<crate::upload::oneshot::OneShotUploads>,
 }
 
 /// The fingerprints of a run's checkpoints at a first look, and when it was made.
@@ -267,6 +272,20 @@ impl Journal for OneShot {
 impl Hooks for OneShot {
     fn acting(&self) -> bool {
         self.acting
+    }
+
+    /// `prune` uploads what is to be uploaded before deleting; the others ask the store.
+    fn offload(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
+        if watch.upload.is_none() {
+            return;
+        }
+        let acting = self.acting && !watch.dry_run;
+        let state_dir = self.state_dir.clone();
+        self.uploads
+            .get_or_insert_with(|| {
+                crate::upload::oneshot::OneShotUploads::new(state_dir.as_deref())
+            })
+            .offload(run, watch, plan, acting);
     }
 
     fn busy(&mut self, run: &Path) {

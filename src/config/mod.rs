@@ -13,6 +13,7 @@ mod lenient;
 pub(crate) mod overrides;
 pub mod raw;
 mod slim;
+mod upload;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use std::time::Duration;
 pub use error::{ConfigError, ConfigErrors};
 pub use hooks::{HookCommands, HOOK_TIMEOUT};
 pub use overrides::{apply_run_overrides, OVERRIDES_FILE};
+pub use upload::{UploadSettings, UPLOAD_CONCURRENCY};
 
 use crate::layout::Layout;
 use crate::metrics::MetricSource;
@@ -96,6 +98,8 @@ pub struct Watch {
     pub slim_files: Option<crate::slim::SlimFiles>,
     /// `on_complete`, `before_delete` and `hook_timeout`.
     pub hooks: HookCommands,
+    /// `upload`: where and which checkpoints are copied before they may go locally.
+    pub upload: Option<UploadSettings>,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }
@@ -179,3 +183,5 @@ mod keep_every_tests;
 mod slim_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upload_tests;

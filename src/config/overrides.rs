@@ -18,7 +18,7 @@ use super::{Watch, WatchSource};
 pub const OVERRIDES_FILE: &str = ".ckptd.toml";
 
 /// Keys a run may override.
-const ALLOWED: &str = "keep_last, keep_best, keep_every_steps, keep_every, keep_within, metric, mode, settle, dry_run, max_metric_bytes, max_bytes";
+const ALLOWED: &str = "keep_last, keep_best, keep_every_steps, keep_every, keep_within, metric, mode, settle, dry_run, max_metric_bytes, max_bytes, upload.which";
 
 /// The watch as it applies to `run`: `Ok(None)` when overrides are off or the run has none.
 pub fn apply_run_overrides(watch: &Watch, run: &Path) -> Result<Option<Watch>, ConfigErrors> {
@@ -67,7 +67,26 @@ pub fn parse(text: &str, file: &Path, watch: &Watch) -> Result<Watch, ConfigErro
         return Err(ConfigErrors(errors.list));
     }
     let base = &watch.source.raw;
+    let upload = overrides
+        .upload
+        .as_ref()
+        .map(|u| (u.span(), u.get_ref().which.clone()));
     let mut merged = overrides.inherit_from(base);
+    if let Some((span, which)) = upload {
+        // Only `which` comes from the run; where and how fast stay the watch's.
+        let Some(own) = &base.upload else {
+            errors.push(
+                span,
+                "`upload.which` needs the watch to have `upload` (set in the daemon's config)",
+            );
+            return Err(ConfigErrors(errors.list));
+        };
+        let mut own = own.clone();
+        if which.is_some() {
+            own.get_mut().which = which;
+        }
+        merged.upload = Some(own);
+    }
     merged.name.clone_from(&base.name);
     merged.runs.clone_from(&base.runs);
     let source = Arc::new(WatchSource {
@@ -127,6 +146,23 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
         at("on_complete", raw.on_complete.as_ref()),
         at("before_delete", raw.before_delete.as_ref()),
         at("hook_timeout", raw.hook_timeout.as_ref()),
+        // Where checkpoints go is written with the node's credentials: the daemon's choice.
+        at(
+            "upload.to",
+            raw.upload.as_ref().and_then(|u| u.get_ref().to.as_ref()),
+        ),
+        at(
+            "upload.upload_rate",
+            raw.upload
+                .as_ref()
+                .and_then(|u| u.get_ref().upload_rate.as_ref()),
+        ),
+        at(
+            "upload.concurrency",
+            raw.upload
+                .as_ref()
+                .and_then(|u| u.get_ref().concurrency.as_ref()),
+        ),
     ]
     .into_iter()
     .flatten()

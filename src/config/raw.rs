@@ -76,6 +76,17 @@ pub struct RawWatch {
     pub on_complete: Option<Spanned<Vec<Spanned<String>>>>,
     pub before_delete: Option<Spanned<Vec<Spanned<String>>>>,
     pub hook_timeout: Option<Spanned<String>>,
+    pub upload: Option<Spanned<RawUpload>>,
+}
+
+/// `upload = { to = "s3://…", which = ["best"], upload_rate = "100MiB", concurrency = 4 }`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpload {
+    pub to: Option<Spanned<String>>,
+    pub which: Option<Spanned<Vec<Spanned<String>>>>,
+    pub upload_rate: Option<Spanned<RawSize>>,
+    pub concurrency: Option<Spanned<i64>>,
 }
 
 /// `keep_every` as written: a duration (every window, forever), or a list of counted windows
@@ -186,6 +197,7 @@ impl RawWatch {
                 on_complete,
                 before_delete,
                 hook_timeout,
+                upload,
             ]
         );
         self

@@ -217,6 +217,7 @@ pub(super) fn watch(
     let max_bytes = size(e, raw.max_bytes.as_ref(), "max_bytes");
     let slim = super::slim::slimming(e, raw, layout.as_deref());
     let hooks = super::hooks::hooks(e, raw);
+    let upload = super::upload::upload(e, raw);
     if e.list.len() > before {
         return None;
     }
@@ -240,6 +241,7 @@ pub(super) fn watch(
         run_overrides: raw.run_overrides.as_ref().is_some_and(|d| *d.get_ref()),
         max_bytes,
         hooks,
+        upload,
         source: Arc::clone(source),
     })
 }

@@ -50,6 +50,8 @@ pub struct DaemonHooks<'a> {
     pub hook_retry: Duration,
     /// When the first veto standing in this pass lapses: the run is looked at again then.
     pub veto_lapses: Option<std::time::Instant>,
+    /// Uploads: what is held for them, and the queue.
+    pub uploads: &'a mut super::uploads::DaemonUploads,
 }
 
 impl DaemonHooks<'_> {
@@ -264,6 +266,28 @@ impl Hooks for DaemonHooks<'_> {
     /// looks at the plan: pressure then turns to others instead of ordering the same refused
     /// deletion again. It may still slim them (the hook is about deletions), and a slim
     /// decision of the rules stands.
+    fn offload(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
+        // A dry-run watch writes nothing, remote copies included; what it would upload is
+        // still shown as held.
+        if watch.dry_run {
+            if let Some(upload) = &watch.upload {
+                let wanted: Vec<String> = plan
+                    .verdicts
+                    .iter()
+                    .filter(|v| upload.which.wants(v))
+                    .map(|v| v.name.clone())
+                    .collect();
+                crate::offload::hold_uploading(
+                    plan,
+                    &|n| wanted.iter().any(|w| w == n),
+                    &upload.to,
+                );
+            }
+            return;
+        }
+        self.uploads.offload(run, watch, plan);
+    }
+
     fn standing_vetoes(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
         let Some(argv) = &watch.hooks.before_delete else {
             return;

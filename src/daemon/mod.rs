@@ -18,6 +18,7 @@ mod memory;
 pub mod settle;
 pub mod signals;
 mod systemd;
+mod uploads;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -117,6 +118,9 @@ struct Daemon {
     exporter: exporter::Exporter,
     /// `on_complete` and `before_delete` hooks, run in the background.
     hook_runner: crate::hook::runner::Runner,
+    /// Uploads (`upload`), run in the background; reports come back on `upload_reports`.
+    uploads: uploads::DaemonUploads,
+    upload_reports: mpsc::UnboundedSender<crate::upload::Report>,
     options: Options,
 }
 
@@ -133,6 +137,8 @@ pub async fn run(
         FsWatcher::start(options.event_queue).map_err(DaemonError::Watcher)?;
     let (hooks_done, mut hook_results) = mpsc::unbounded_channel();
     let hook_runner = crate::hook::runner::Runner::start(&hooks_done);
+    let (upload_reports, mut uploaded) = mpsc::unbounded_channel();
+    let uploads = uploads::DaemonUploads::start(&config, ledger.dir(), &upload_reports);
     let mut daemon = Daemon::new(
         config,
         watcher,
@@ -141,6 +147,8 @@ pub async fn run(
         options,
         hook_runner,
     );
+    daemon.uploads = uploads;
+    daemon.upload_reports = upload_reports;
     tracing::info!(watches = daemon.config.watches.len(), config = %config_path.display(), "ckptd starting");
     if let Some(idle) = daemon.config.idle_warning() {
         tracing::warn!(config = %config_path.display(), "{idle}");
@@ -160,6 +168,13 @@ pub async fn run(
                 None => reloads_open = false,
             },
             Some(done) = hook_results.recv() => daemon.hook_done(done),
+            Some(report) = uploaded.recv() => {
+                if let Some(run) = daemon.uploads.reported(report) {
+                    if daemon.runs.contains_key(&run) {
+                        daemon.mark_due(&run, Instant::now());
+                    }
+                }
+            }
             event = events.recv() => {
                 if let Some(event) = event {
                     daemon.on_event(event);
@@ -232,6 +247,8 @@ impl Daemon {
             watchdog: systemd::watchdog_interval().map(|d| (d, now + d)),
             first_look: Some((now + FIRST_LOOK_DELETIONS, now + EXTEND_EVERY)),
             hook_runner,
+            uploads: uploads::DaemonUploads::none(),
+            upload_reports: mpsc::unbounded_channel().0,
             options,
         }
     }
@@ -572,12 +589,14 @@ impl Daemon {
             hook_runner: &self.hook_runner,
             hook_retry: self.options.trash_retry,
             veto_lapses: None,
+            uploads: &mut self.uploads,
         };
         let report = crate::pass::run(run, watch, &mut hooks, &self.shutdown);
         let only_known_failures = hooks.only_known_failures;
         if matches!(report.reached, Reached::Gone) {
             tracing::info!(run = %run.display(), "run directory gone: forgotten");
             self.runs.remove(run);
+            self.uploads.forget_run(run);
             self.disks.forget(run);
             self.backlogged.remove(run);
             return true;
@@ -682,6 +701,7 @@ impl Daemon {
                 self.disks = disk::DiskWatch::new(&config);
                 self.exporter.reload(&config.daemon);
                 self.exporter.looked(true);
+                self.uploads.reload(&config, &self.upload_reports);
                 self.config = config;
                 // Their watch indices belong to the old config.
                 self.set_aside.clear();

@@ -101,6 +101,16 @@ impl Target {
         })
     }
 
+    /// The part of the prefix before any placeholder (whole directories only): where every
+    /// run of the watch goes, for a first look at the store.
+    pub fn fixed_prefix(&self) -> &str {
+        let literal = &self.template[..self.template.find('{').unwrap_or(self.template.len())];
+        if literal.len() == self.template.len() {
+            return literal;
+        }
+        literal.rfind('/').map_or("", |cut| &literal[..cut])
+    }
+
     /// The prefix of `run`'s checkpoints (no leading or trailing `/`): `None` when `run` is
     /// not under any of `runs`' literal parts (it is not this watch's run).
     pub fn prefix(&self, watch: &str, runs: &[String], run: &Path) -> Option<String> {

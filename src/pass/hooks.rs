@@ -92,6 +92,22 @@ pub trait Hooks: Journal {
     /// hook refused are kept in it (the daemon; one-shot commands ask at deletion time).
     fn standing_vetoes(&mut self, _run: &Path, _watch: &Watch, _plan: &mut Plan) {}
 
+    /// The plan is made, before pressure: each checkpoint the watch's `upload` wants whose
+    /// copy is not known to be committed is kept (reason `uploading`); the caller uploads
+    /// it (the daemon in the background, `prune` inline). By default every such checkpoint
+    /// is kept: a caller that does not look at uploads never deletes ahead of one.
+    fn offload(&mut self, _run: &Path, watch: &Watch, plan: &mut Plan) {
+        if let Some(upload) = &watch.upload {
+            let wanted: Vec<String> = plan
+                .verdicts
+                .iter()
+                .filter(|v| upload.which.wants(v))
+                .map(|v| v.name.clone())
+                .collect();
+            crate::offload::hold_uploading(plan, &|n| wanted.iter().any(|w| w == n), &upload.to);
+        }
+    }
+
     /// The plan is made: log it. Returns when to look again, if a decision may change
     /// without any file event.
     fn planned(

@@ -339,6 +339,7 @@ fn scan_and_plan(
     let mut settled = hooks.settle(run, watch, &mut checkpoints, report.clock, deleting);
     report.plan = plan(&checkpoints, &watch.policy, report.clock.now);
     hooks.standing_vetoes(run, watch, &mut report.plan);
+    hooks.offload(run, watch, &mut report.plan);
     under_pressure(report, hooks);
     let (run, watch) = (report.run.as_path(), &report.watch);
     settled
