@@ -1,8 +1,49 @@
 //! Which directories to watch so that a run directory created after start is seen: for a glob
 //! such as `/scratch/*/ckpt`, the literal prefix `/scratch` and every directory matching
 //! `/scratch/*`. A prefix that does not exist yet is replaced by its nearest existing ancestor.
+//! Where events from other nodes never come (network and FUSE filesystems, `watcher =
+//! "poll"`), these directories are polled as well (see `parents`).
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Config, WatcherMode};
+
+/// How a directory above the runs is watched.
+#[derive(Debug, Clone, Copy)]
+pub struct GlobParent {
+    /// Polled as well as watched: on a filesystem `auto` polls, for a `poll` watch, or when
+    /// it cannot be watched.
+    pub polled: bool,
+    /// The shortest `poll_interval` of the watches whose globs walk through it.
+    pub poll_interval: Duration,
+}
+
+/// The directories whose changes may add or remove runs of `config`'s watches.
+pub fn glob_parents_of(config: &Config) -> HashMap<PathBuf, GlobParent> {
+    let mut parents: HashMap<PathBuf, GlobParent> = HashMap::new();
+    for watch in &config.watches {
+        for dir in watch.runs.iter().flat_map(|p| glob_parents(p)) {
+            let polled = match watch.watcher {
+                WatcherMode::Poll => true,
+                WatcherMode::Events => false,
+                WatcherMode::Auto => crate::fs_kind::network_filesystem(&dir).is_some(),
+            };
+            let parent = parents.entry(dir).or_insert(GlobParent {
+                polled,
+                poll_interval: watch.poll_interval,
+            });
+            // Shared by several watches: polled if any of them polls it, as often as the
+            // most frequent one asks.
+            if polled && (!parent.polled || watch.poll_interval < parent.poll_interval) {
+                parent.poll_interval = watch.poll_interval;
+            }
+            parent.polled |= polled;
+        }
+    }
+    parents
+}
 
 /// The directories whose changes may create or remove a run matching `pattern`.
 pub fn glob_parents(pattern: &str) -> Vec<PathBuf> {

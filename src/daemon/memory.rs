@@ -150,6 +150,30 @@ pub fn dir_stamp(dir: &std::path::Path) -> Option<DirStamp> {
     })
 }
 
+/// The stamp of `dir` as the server has it now, not as this node cached it: NFS keeps a
+/// directory's attributes up to `acdirmax` (60 s by default), FUSE for its `attr_timeout`
+/// (1 s by default), and a poll must not wait for that. One GETATTR to the server per call
+/// there; a plain `stat` on local filesystems. Falls back to a cached `stat` where `statx`
+/// is missing (Linux before 4.11, or refused by a seccomp filter).
+pub fn fresh_dir_stamp(dir: &std::path::Path) -> Option<DirStamp> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    let st = match rustix::fs::statx(
+        rustix::fs::CWD,
+        dir,
+        AtFlags::SYMLINK_NOFOLLOW | AtFlags::STATX_FORCE_SYNC,
+        StatxFlags::INO | StatxFlags::MTIME | StatxFlags::CTIME,
+    ) {
+        Ok(st) => st,
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => return dir_stamp(dir),
+        Err(_) => return None,
+    };
+    Some(DirStamp {
+        ino: st.stx_ino,
+        mtime: (st.stx_mtime.tv_sec, i64::from(st.stx_mtime.tv_nsec)),
+        ctime: (st.stx_ctime.tv_sec, i64::from(st.stx_ctime.tv_nsec)),
+    })
+}
+
 impl RunMemory {
     pub fn new(watch: usize, polled: bool) -> Self {
         Self {

@@ -15,12 +15,13 @@ mod hook_answers;
 mod hooks;
 pub mod ledger;
 mod memory;
+mod parents;
 pub mod settle;
 pub mod signals;
 mod systemd;
 mod uploads;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -97,8 +98,11 @@ struct Daemon {
     set_aside: BTreeMap<PathBuf, RunMemory>,
     /// When each run is due for a pass.
     due: BTreeMap<PathBuf, Instant>,
-    /// Directories whose changes may add or remove runs.
-    glob_parents: HashSet<PathBuf>,
+    /// Directories whose changes may add or remove runs, and how each is to be polled.
+    glob_parents: HashMap<PathBuf, discovery::GlobParent>,
+    /// Those among them that are polled (events from other nodes never come), with their
+    /// stamps.
+    polled_parents: parents::PolledParents,
     rediscover: bool,
     next_rescan: Instant,
     watcher: FsWatcher,
@@ -238,7 +242,8 @@ impl Daemon {
             runs: BTreeMap::new(),
             set_aside: BTreeMap::new(),
             due: BTreeMap::new(),
-            glob_parents: HashSet::new(),
+            glob_parents: HashMap::new(),
+            polled_parents: parents::PolledParents::default(),
             backlogged: HashSet::new(),
             rediscover: true,
             watcher,
@@ -290,7 +295,11 @@ impl Daemon {
         let due = self.due.values().min().copied().unwrap_or_else(far_future);
         let disks = self.disks.next_check().unwrap_or_else(far_future);
         let metrics = self.exporter.next_publish().unwrap_or_else(far_future);
-        due.min(self.next_rescan).min(disks).min(metrics)
+        let parents = self.polled_parents.next_due().unwrap_or_else(far_future);
+        due.min(self.next_rescan)
+            .min(disks)
+            .min(metrics)
+            .min(parents)
     }
 
     fn mark_due(&mut self, run: &Path, at: Instant) {
@@ -354,8 +363,10 @@ impl Daemon {
             if events::is_own_file(&path) {
                 continue;
             }
-            if self.glob_parents.contains(&path)
-                || path.parent().is_some_and(|p| self.glob_parents.contains(p))
+            if self.glob_parents.contains_key(&path)
+                || path
+                    .parent()
+                    .is_some_and(|p| self.glob_parents.contains_key(p))
             {
                 self.rediscover = true;
             }
@@ -406,14 +417,26 @@ impl Daemon {
             }
             unreadable
         });
-        self.glob_parents = self
-            .config
-            .watches
-            .iter()
-            .flat_map(|w| w.runs.iter())
-            .flat_map(|pattern| discovery::glob_parents(pattern))
-            .collect();
+        self.glob_parents = discovery::glob_parents_of(&self.config);
         self.sync_watches();
+        self.poll_parents();
+    }
+
+    /// Polls the glob parents that are to be polled, from now on.
+    fn poll_parents(&mut self) {
+        let polled: BTreeMap<PathBuf, Duration> = self
+            .glob_parents
+            .iter()
+            .filter_map(|(dir, p)| p.polled.then_some((dir.clone(), p.poll_interval)))
+            .collect();
+        if polled.len() != self.polled_parents.len() {
+            tracing::debug!(
+                directories = polled.len(),
+                "polling {} directories above runs",
+                polled.len()
+            );
+        }
+        self.polled_parents.set(polled, Instant::now());
     }
 
     /// A run the globs no longer find: forgotten, unless a directory above it could not be
@@ -468,8 +491,9 @@ impl Daemon {
     }
 
     /// Watches exactly: glob parents, event-driven runs, and their metric log directories.
+    /// A glob parent that cannot be watched is polled (see `poll_parents`).
     fn sync_watches(&mut self) {
-        let mut wanted: Vec<PathBuf> = self.glob_parents.iter().cloned().collect();
+        let mut wanted: Vec<PathBuf> = self.glob_parents.keys().cloned().collect();
         let mut trees: Vec<PathBuf> = Vec::new();
         for (run, memory) in &self.runs {
             if !memory.polled {
@@ -500,6 +524,9 @@ impl Daemon {
                 if self.runs.contains_key(dir) {
                     failed_runs.push(dir.clone());
                 }
+                if let Some(parent) = self.glob_parents.get_mut(dir) {
+                    parent.polled = true;
+                }
                 warn_unwatchable(dir, &e);
             }
         }
@@ -521,6 +548,10 @@ impl Daemon {
         if now >= self.next_rescan {
             self.next_rescan = now + self.config.daemon.rescan_interval;
             self.periodic_rescan();
+        }
+        // Stat-first: the globs are expanded again only when a polled parent changed.
+        if self.polled_parents.poll(now) {
+            self.rediscover = true;
         }
         if self.rediscover {
             self.discover(false);

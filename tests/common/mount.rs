@@ -1,6 +1,6 @@
-//! Small real filesystems for tests: tmpfs and loop-mounted ext4 under the test's own temp
-//! directory, always unmounted when the guard drops (lazily as a last resort), and filled to
-//! the last block or inode on request.
+//! Small real filesystems for tests: tmpfs, loop-mounted ext4 and FUSE (bindfs) under the
+//! test's own temp directory, always unmounted when the guard drops (lazily as a last resort),
+//! and filled to the last block or inode on request.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +24,36 @@ impl Mount {
     pub fn bind(source: &Path, at: &Path) -> Option<Self> {
         std::fs::create_dir_all(at).unwrap();
         mount(&["--bind", source.to_str().unwrap()], at)
+    }
+
+    /// `source` mounted at `at` through FUSE with bindfs: what a network filesystem looks
+    /// like from this node when `source` is written directly (another node's writes raise no
+    /// event here). `None` (with a message) where FUSE is not available: no `/dev/fuse`, or
+    /// the mount fails. bindfs itself must be installed (`.ci/run` installs it).
+    pub fn bindfs(source: &Path, at: &Path) -> Option<Self> {
+        if !Path::new("/dev/fuse").exists() {
+            eprintln!("skipped: FUSE is not available here (no /dev/fuse)");
+            return None;
+        }
+        std::fs::create_dir_all(at).unwrap();
+        let out = match Command::new("bindfs").arg(source).arg(at).output() {
+            Ok(out) => out,
+            Err(e) => panic!("cannot run bindfs ({e}): apt-get install bindfs (.ci/run does)"),
+        };
+        if !out.status.success() {
+            eprintln!(
+                "skipped: FUSE is not available here: bindfs {} {} failed: {}",
+                source.display(),
+                at.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return None;
+        }
+        let dev = rustix::fs::stat(at).unwrap().st_dev;
+        Some(Mount {
+            path: at.to_owned(),
+            device: format!("{}:{}", rustix::fs::major(dev), rustix::fs::minor(dev)),
+        })
     }
 
     /// An ext4 image of `kib` KiB with 1 KiB blocks and no reserved blocks, loop-mounted.
