@@ -115,6 +115,43 @@ mod tests {
     }
 
     #[test]
+    fn parents_are_polled_for_a_poll_watch_at_its_shortest_interval_and_never_for_events() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["a", "b"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        let watch = |name: &str, runs: &str, extra: &str| {
+            format!("[[watch]]\nname = \"{name}\"\nruns = [\"{runs}\"]\nlayout = \"generic\"\npattern = \"c-{{step}}\"\nkeep_last = 1\n{extra}")
+        };
+        let text = [
+            watch(
+                "slow",
+                "a/*",
+                "watcher = \"poll\"\npoll_interval = \"30s\"\n",
+            ),
+            watch(
+                "fast",
+                "a/*",
+                "watcher = \"poll\"\npoll_interval = \"5s\"\n",
+            ),
+            watch(
+                "events",
+                "b/*",
+                "watcher = \"events\"\npoll_interval = \"1s\"\n",
+            ),
+            // A local temp directory: `auto` watches it.
+            watch("auto", "b/*", ""),
+        ]
+        .join("\n");
+        let config = Config::parse(&text, &dir.path().join("ckptd.toml")).unwrap();
+        let parents = glob_parents_of(&config);
+        let a = parents[&dir.path().join("a")];
+        assert!(a.polled);
+        assert_eq!(a.poll_interval, Duration::from_secs(5));
+        assert!(!parents[&dir.path().join("b")].polled);
+    }
+
+    #[test]
     fn a_missing_prefix_watches_its_nearest_ancestor() {
         let dir = tempfile::tempdir().unwrap();
         let pattern = format!("{}/not/yet/*", dir.path().display());
