@@ -18,15 +18,34 @@ use crate::config::LogFormat;
 // Counts ERRORs and WARNs for the daemon's metrics, whatever the format.
 use crate::prometheus::LogCounter;
 
-/// `CKPTD_LOG` as given, with notify's own lines kept to errors unless it names notify: a
-/// `CKPTD_LOG=info` set for ckptd's lines should not bring back notify's internal WARNs
-/// (`Unable to remove the path from the watches` when a watched checkpoint is deleted).
+/// Libraries whose own lines are kept to errors unless `CKPTD_LOG` names them: notify's
+/// internal WARNs (`Unable to remove the path from the watches` when a watched checkpoint is
+/// deleted), and object_store's and its HTTP stack's line per retried request (the upload's
+/// outcome is ckptd's own line, with the run and checkpoint it concerns).
+const QUIET: [&str; 6] = [
+    "notify",
+    "object_store",
+    "reqwest",
+    "hyper",
+    "hyper_util",
+    "h2",
+];
+
+/// `CKPTD_LOG` as given, with the [`QUIET`] libraries it does not name kept to errors: a
+/// `CKPTD_LOG=info` set for ckptd's lines should not bring their internal lines back.
 fn with_quiet_notify(wanted: &str) -> String {
-    if wanted.contains("notify") {
-        wanted.to_owned()
-    } else {
-        format!("{wanted},notify=error")
+    let mut filter = wanted.to_owned();
+    for library in QUIET {
+        let named = wanted
+            .split(',')
+            .any(|d| d.split('=').next().is_some_and(|t| t.trim() == library));
+        if !named {
+            filter.push(',');
+            filter.push_str(library);
+            filter.push_str("=error");
+        }
     }
+    filter
 }
 
 /// Installs the global subscriber; later calls are ignored.
@@ -34,14 +53,14 @@ pub fn init(format: LogFormat, verbosity: u8) {
     // notify's own log lines (a watch removed twice when a run directory is deleted) are
     // internal noise in Debug format without a run; its errors still show.
     let default = match verbosity {
-        0 => "info,notify=error",
-        1 => "debug,notify=error",
-        _ => "trace",
+        0 => with_quiet_notify("info"),
+        1 => with_quiet_notify("debug"),
+        _ => "trace".to_owned(),
     };
     let filter = || match std::env::var("CKPTD_LOG") {
         Ok(wanted) => EnvFilter::try_new(with_quiet_notify(&wanted))
-            .unwrap_or_else(|_| EnvFilter::new(default)),
-        Err(_) => EnvFilter::new(default),
+            .unwrap_or_else(|_| EnvFilter::new(&default)),
+        Err(_) => EnvFilter::new(&default),
     };
     let format = match format {
         LogFormat::Auto if stderr_is_journal() => LogFormat::Journald,
@@ -129,8 +148,16 @@ mod quiet_notify_tests {
 
     #[test]
     fn a_filter_that_does_not_name_notify_keeps_it_to_errors() {
-        assert_eq!(with_quiet_notify("info"), "info,notify=error");
-        assert_eq!(with_quiet_notify("ckptd=debug"), "ckptd=debug,notify=error");
-        assert_eq!(with_quiet_notify("debug,notify=warn"), "debug,notify=warn");
+        let quiet =
+            ",notify=error,object_store=error,reqwest=error,hyper=error,hyper_util=error,h2=error";
+        assert_eq!(with_quiet_notify("info"), format!("info{quiet}"));
+        assert_eq!(
+            with_quiet_notify("ckptd=debug"),
+            format!("ckptd=debug{quiet}")
+        );
+        assert_eq!(
+            with_quiet_notify("debug,notify=warn,object_store=info"),
+            "debug,notify=warn,object_store=info,reqwest=error,hyper=error,hyper_util=error,h2=error"
+        );
     }
 }

@@ -78,14 +78,19 @@ pub enum StoreTrouble {
 impl Failure {
     /// The failure an error of the store is.
     pub fn from_store(e: &object_store::Error) -> Self {
+        let text = e.to_string();
         let kind = match e {
             object_store::Error::Unauthenticated { .. }
             | object_store::Error::PermissionDenied { .. } => StoreTrouble::Credentials,
             _ if unreachable(e) => StoreTrouble::Unreachable,
+            // A listing's refusal comes as a generic error: its status says what it is.
+            _ if text.contains("401 Unauthorized") || text.contains("403 Forbidden") => {
+                StoreTrouble::Credentials
+            }
             _ => StoreTrouble::Other,
         };
         Self::Store {
-            message: one_line(&e.to_string()),
+            message: without_body(&text),
             kind,
         }
     }
@@ -109,9 +114,26 @@ fn unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Store errors can span lines (an XML body); a log line is one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+/// A store's error as one line: an XML error body (which spans lines and repeats the request)
+/// is cut down to its `<Code>`, such as `InvalidAccessKeyId`.
+fn without_body(text: &str) -> String {
+    let (head, body) = text.split_once("<?xml").unwrap_or((text, ""));
+    let mut line = head
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_end_matches(':')
+        .to_owned();
+    let code = body
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code);
+    if let Some(code) = code {
+        line.push_str(" (");
+        line.push_str(code);
+        line.push(')');
+    }
+    line
 }
 
 /// A local file of the checkpoint.

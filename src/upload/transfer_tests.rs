@@ -216,3 +216,13 @@ fn a_file_written_after_completion_makes_the_upload_a_new_save() {
     assert!(matches!(err, Failure::Changed(_)), "{err:?}");
     assert!(run_async(keys(&store)).is_empty());
 }
+
+#[test]
+fn a_store_error_is_one_line_with_the_code_of_its_xml_body() {
+    let text = "Generic S3 error: Error performing GET http://h/b in 5ms - Server returned non-2xx status code: 403 Forbidden: <?xml version=\"1.0\"?>\n<Error><Code>InvalidAccessKeyId</Code>\n<Message>The AWS Access Key Id you provided does not exist</Message></Error>";
+    assert_eq!(
+        super::without_body(text),
+        "Generic S3 error: Error performing GET http://h/b in 5ms - Server returned non-2xx status code: 403 Forbidden (InvalidAccessKeyId)"
+    );
+    assert_eq!(super::without_body("a\n  b"), "a b");
+}

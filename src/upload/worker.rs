@@ -223,7 +223,10 @@ async fn probe(
         },
         Ok(Err(e)) => transfer::Failure::from_store(&e),
     };
-    say_once(&said, &super::store::root_url(&target), &failure);
+    if say_once(&said, &super::store::root_url(&target), &failure) {
+        // An upload said it first.
+        return;
+    }
     let help = match &failure {
         Failure::Store {
             kind: transfer::StoreTrouble::Unreachable,
