@@ -405,3 +405,48 @@ fn a_store_that_cannot_be_opened_deletes_nothing() {
     assert!(exists(&f, "runs/exp/checkpoint-100"), "{err}");
     assert!(!f.path("not-mounted").exists(), "never created");
 }
+
+#[test]
+fn upload_without_a_network_is_said_at_startup_and_nothing_is_deleted() {
+    // A network namespace of its own, with no interface up: what the shipped unit's
+    // PrivateNetwork=yes gives ckptd when the upload drop-in is not installed.
+    let probe = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: unshare -n is not available here (needs root or user namespaces)");
+        return;
+    }
+    let f = Fixture::new();
+    checkpoint(&f, "runs/exp", 100, 1, 4);
+    checkpoint(&f, "runs/exp", 200, 1, 4);
+    config(&f, "to = \"s3://ckpt-bucket/{run}\"");
+    let daemon = Daemon::spawn_under(
+        &f,
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+        &["unshare", "-n"],
+    );
+    daemon.wait_log("ckptd ready");
+    wait_until(
+        "the startup ERROR about the network",
+        || {
+            daemon
+                .log()
+                .contains("the network is unreachable from ckptd")
+        },
+        || daemon.log(),
+    );
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the network is unreachable from ckptd"))
+        .unwrap();
+    assert!(line.contains(" ERROR "), "{line}");
+    assert!(line.contains("upload.conf.example"), "{line}");
+    assert!(exists(&f, "runs/exp/checkpoint-100"), "{log}");
+    daemon.stop();
+}

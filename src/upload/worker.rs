@@ -138,6 +138,9 @@ async fn serve(
     let mut running: HashMap<Key, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut stores: HashMap<String, Arc<dyn ObjectStore>> = HashMap::new();
     let said: Said = Arc::default();
+    // Each store's first look: uploads to it wait for it, so that what is wrong with the
+    // store is said once, at startup, by the look (not first by some checkpoint's upload).
+    let mut looked: HashMap<String, tokio::sync::watch::Receiver<bool>> = HashMap::new();
     while let Some(request) = inbox.recv().await {
         running.retain(|_, task| !task.is_finished());
         match request {
@@ -148,7 +151,13 @@ async fn serve(
                         stores.insert(super::store::root_url(&target), Arc::clone(s));
                     }),
                 };
-                tokio::spawn(probe(watch, to, target, store, Arc::clone(&said)));
+                let (done, waiting) = tokio::sync::watch::channel(false);
+                looked.insert(super::store::root_url(&target), waiting);
+                let said = Arc::clone(&said);
+                tokio::spawn(async move {
+                    probe(watch, to, target, store, said).await;
+                    let _ = done.send(true);
+                });
             }
             Request::Forget { run, checkpoint } => {
                 if let Some(task) = running.remove(&(run, checkpoint)) {
@@ -170,15 +179,14 @@ async fn serve(
                         stores.insert(job.store.clone(), Arc::clone(s));
                     }),
                 };
-                let task = tokio::spawn(upload_until_done(
-                    job,
-                    store,
-                    settings,
-                    Arc::clone(&slots),
-                    reports.clone(),
-                    queue.clone(),
-                    Arc::clone(&said),
-                ));
+                let look = looked.get(&job.store).cloned();
+                let shared = Shared {
+                    slots: Arc::clone(&slots),
+                    reports: reports.clone(),
+                    queue: queue.clone(),
+                    said: Arc::clone(&said),
+                };
+                let task = tokio::spawn(upload_until_done(look, job, store, settings, shared));
                 running.insert(key, task);
             }
         }
@@ -242,15 +250,32 @@ async fn probe(
 }
 
 /// Uploads `job`, retrying until it commits or is dropped.
+/// What every upload task shares.
+struct Shared {
+    /// Checkpoints uploaded at once.
+    slots: Arc<Semaphore>,
+    reports: mpsc::UnboundedSender<Report>,
+    /// Where jobs are saved.
+    queue: Option<PathBuf>,
+    said: Said,
+}
+
 async fn upload_until_done(
+    look: Option<tokio::sync::watch::Receiver<bool>>,
     mut job: Job,
     store: Result<Arc<dyn ObjectStore>, String>,
     settings: Settings,
-    slots: Arc<Semaphore>,
-    reports: mpsc::UnboundedSender<Report>,
-    queue: Option<PathBuf>,
-    said: Said,
+    shared: Shared,
 ) {
+    let Shared {
+        slots,
+        reports,
+        queue,
+        said,
+    } = shared;
+    if let Some(mut look) = look {
+        let _ = tokio::time::timeout(PROBE_WITHIN * 2, look.wait_for(|done| *done)).await;
+    }
     let mut attempt = 0u32;
     let mut wait = FIRST_WAIT;
     loop {
