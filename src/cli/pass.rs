@@ -169,6 +169,7 @@ pub fn run_plan(report: &PassReport) -> RunPlan {
             .as_ref()
             .map(|b| b.metric.clone()),
         plan: report.plan.clone(),
+        remote: report.remote.clone(),
     }
 }
 
@@ -272,6 +273,17 @@ impl Journal for OneShot {
 impl Hooks for OneShot {
     fn acting(&self) -> bool {
         self.acting
+    }
+
+    fn remote(&mut self, run: &Path, watch: &Watch) -> Option<crate::upload::remote::RemotePlan> {
+        watch.remote.as_ref()?;
+        let acting = self.acting && !watch.dry_run;
+        let state_dir = self.state_dir.clone();
+        self.uploads
+            .get_or_insert_with(|| {
+                crate::upload::oneshot::OneShotUploads::new(state_dir.as_deref())
+            })
+            .remote(run, watch, acting)
     }
 
     /// `prune` uploads what is to be uploaded before deleting; the others ask the store.

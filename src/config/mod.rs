@@ -100,6 +100,8 @@ pub struct Watch {
     pub hooks: HookCommands,
     /// `upload`: where and which checkpoints are copied before they may go locally.
     pub upload: Option<UploadSettings>,
+    /// `remote`: retention over the committed uploaded copies (settle plays no part).
+    pub remote: Option<Policy>,
     /// The merged raw table, kept so a run's overrides are validated like the watch itself.
     pub(crate) source: Arc<WatchSource>,
 }

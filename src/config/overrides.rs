@@ -146,6 +146,8 @@ fn forbidden_keys(raw: &RawWatch) -> Vec<(&'static str, std::ops::Range<usize>)>
         at("on_complete", raw.on_complete.as_ref()),
         at("before_delete", raw.before_delete.as_ref()),
         at("hook_timeout", raw.hook_timeout.as_ref()),
+        // What is deleted from the store, with the node's credentials: the daemon's choice.
+        at("remote", raw.remote.as_ref()),
         // Where checkpoints go is written with the node's credentials: the daemon's choice.
         at(
             "upload.to",

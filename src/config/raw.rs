@@ -77,6 +77,21 @@ pub struct RawWatch {
     pub before_delete: Option<Spanned<Vec<Spanned<String>>>>,
     pub hook_timeout: Option<Spanned<String>>,
     pub upload: Option<Spanned<RawUpload>>,
+    pub remote: Option<Spanned<RawRemote>>,
+}
+
+/// `remote = { keep_last = 5, keep_best = 2, … }`: retention over the uploaded copies, with
+/// the watch's own rule keys.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemote {
+    pub keep_last: Option<Spanned<i64>>,
+    pub keep_best: Option<Spanned<i64>>,
+    pub metric: Option<Spanned<String>>,
+    pub mode: Option<Spanned<String>>,
+    pub keep_every_steps: Option<Spanned<i64>>,
+    pub keep_every: Option<Spanned<RawKeepEvery>>,
+    pub keep_within: Option<Spanned<String>>,
 }
 
 /// `upload = { to = "s3://…", which = ["best"], upload_rate = "100MiB", concurrency = 4 }`.
@@ -198,6 +213,7 @@ impl RawWatch {
                 before_delete,
                 hook_timeout,
                 upload,
+                remote,
             ]
         );
         self

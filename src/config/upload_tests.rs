@@ -128,3 +128,36 @@ fn defaults_give_every_watch_its_upload() {
     let upload = config.watches[0].upload.as_ref().unwrap();
     assert_eq!(upload.target.scheme, Scheme::Gcs);
 }
+
+#[test]
+fn remote_is_the_watch_rules_over_the_uploaded_copies() {
+    let config = parse(&watch(
+        "metric = \"eval_loss\"\nmode = \"min\"\nupload = { to = \"s3://b/{run}\" }\nremote = { keep_last = 2, keep_best = 1 }\n",
+    ))
+    .unwrap();
+    let remote = config.watches[0].remote.as_ref().unwrap();
+    assert_eq!(remote.keep_last, Some(2));
+    let best = remote.keep_best.as_ref().unwrap();
+    assert_eq!(best.metric, "eval_loss", "the watch's metric by default");
+    assert_eq!(remote.settle, std::time::Duration::ZERO);
+
+    assert_one_error(
+        &watch("remote = { keep_last = 2 }\n"),
+        "6:10",
+        "it needs `upload`",
+    );
+    assert_one_error(
+        &watch("upload = { to = \"s3://b/{run}\" }\nremote = { keep_lats = 2 }\n"),
+        "7",
+        "keep_lats",
+    );
+    let config = parse(&watch(
+        "run_overrides = true\nupload = { to = \"s3://b/{run}\" }\nremote = { keep_last = 2 }\n",
+    ))
+    .unwrap();
+    one_override_error(
+        &config.watches[0],
+        "remote = { keep_last = 0 }\n",
+        "`remote` cannot be set per run",
+    );
+}

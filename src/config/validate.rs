@@ -218,6 +218,7 @@ pub(super) fn watch(
     let slim = super::slim::slimming(e, raw, layout.as_deref());
     let hooks = super::hooks::hooks(e, raw);
     let upload = super::upload::upload(e, raw);
+    let remote = remote(e, raw, upload.is_some());
     if e.list.len() > before {
         return None;
     }
@@ -242,6 +243,7 @@ pub(super) fn watch(
         max_bytes,
         hooks,
         upload,
+        remote,
         source: Arc::clone(source),
     })
 }
@@ -453,6 +455,34 @@ fn policy(e: &mut Errors<'_>, raw: &RawWatch, span: &Range<usize>) -> Option<Pol
         );
     }
     (e.list.len() == before).then_some(policy)
+}
+
+/// `remote`: the same rule keys as the watch, over the uploaded copies. Its `keep_best`
+/// ranks by the watch's `metric` and `mode` unless it names its own.
+fn remote(e: &mut Errors<'_>, raw: &RawWatch, uploads: bool) -> Option<Policy> {
+    let table = raw.remote.as_ref()?;
+    if !uploads && raw.upload.is_none() {
+        e.push(
+            table.span(),
+            "`remote` is retention over uploaded copies: it needs `upload`",
+        );
+        return None;
+    }
+    let r = table.get_ref();
+    let rules = RawWatch {
+        keep_last: r.keep_last.clone(),
+        keep_best: r.keep_best.clone(),
+        metric: r.metric.clone().or_else(|| raw.metric.clone()),
+        mode: r.mode.clone().or_else(|| raw.mode.clone()),
+        keep_every_steps: r.keep_every_steps.clone(),
+        keep_every: r.keep_every.clone(),
+        keep_within: r.keep_within.clone(),
+        ..RawWatch::default()
+    };
+    policy(e, &rules, &table.span()).map(|p| Policy {
+        settle: std::time::Duration::ZERO,
+        ..p
+    })
 }
 
 /// `keep_every = "1d"` (one entry, every window) or a list of `{ window, count }` tables.

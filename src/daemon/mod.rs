@@ -173,7 +173,7 @@ pub async fn run(
             },
             Some(done) = hook_results.recv() => daemon.hook_done(done),
             Some(report) = uploaded.recv() => {
-                if let Some(run) = daemon.uploads.reported(report) {
+                if let Some(run) = daemon.uploads.reported(report, &daemon.config) {
                     if daemon.runs.contains_key(&run) {
                         daemon.mark_due(&run, Instant::now());
                     }

@@ -196,8 +196,24 @@ impl DaemonUploads {
     }
 
     /// An outcome from the uploader; returns the run to look at again when it changes what
-    /// may be deleted there.
-    pub fn reported(&mut self, report: Report) -> Option<PathBuf> {
+    /// may be deleted there. After a commit, the run's `remote` retention is applied.
+    pub fn reported(&mut self, report: Report, config: &Config) -> Option<PathBuf> {
+        if let (Outcome::Committed { .. }, Some(uploader)) = (&report.outcome, &self.uploader) {
+            let watch = config.watches.iter().find(|w| w.name == report.job.watch);
+            if let Some((watch, upload, policy)) =
+                watch.and_then(|w| Some((w, w.upload.as_ref()?, w.remote.as_ref()?)))
+            {
+                if let Some(prefix) = upload.target.prefix(&watch.name, &watch.runs, &report.job.run) {
+                    uploader.send(Request::Retain {
+                        run: report.job.run.clone(),
+                        watch: watch.name.clone(),
+                        target: upload.target.clone(),
+                        prefix,
+                        policy: policy.clone(),
+                    });
+                }
+            }
+        }
         let Report { job, outcome } = report;
         let key = (job.run.clone(), job.checkpoint.clone());
         let current = matches!(self.states.get(&key), Some(State::Pending { completed_at }) if *completed_at == job.completed_at);

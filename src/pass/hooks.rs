@@ -108,6 +108,12 @@ pub trait Hooks: Journal {
         }
     }
 
+    /// Remote retention of the run's uploaded copies (`remote`): the one-shot commands list
+    /// and plan them (`prune` also deletes); the daemon applies it after each upload instead.
+    fn remote(&mut self, _run: &Path, _watch: &Watch) -> Option<crate::upload::remote::RemotePlan> {
+        None
+    }
+
     /// The plan is made: log it. Returns when to look again, if a decision may change
     /// without any file event.
     fn planned(

@@ -72,6 +72,8 @@ pub struct PassReport {
     /// Free bytes and inodes the filesystem gained while the plan was carried out, when it
     /// could be measured before and after: what of [`Self::freed`] showed at once.
     pub shown: Option<(u64, u64)>,
+    /// Remote retention over the run's uploaded copies (one-shot commands, with `remote`).
+    pub remote: Option<crate::upload::remote::RemotePlan>,
 }
 
 impl PassReport {
@@ -90,6 +92,7 @@ impl PassReport {
             carried_out: false,
             budget_unmet: None,
             shown: None,
+            remote: None,
         }
     }
 
@@ -340,6 +343,7 @@ fn scan_and_plan(
     report.plan = plan(&checkpoints, &watch.policy, report.clock.now);
     hooks.standing_vetoes(run, watch, &mut report.plan);
     hooks.offload(run, watch, &mut report.plan);
+    report.remote = hooks.remote(run, watch);
     under_pressure(report, hooks);
     let (run, watch) = (report.run.as_path(), &report.watch);
     settled

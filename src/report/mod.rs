@@ -16,6 +16,8 @@ pub struct RunPlan {
     /// The policy's metric (`keep_best`), if it ranks one.
     pub metric: Option<String>,
     pub plan: Plan,
+    /// Remote retention of the run's uploaded copies, when the watch has `remote`.
+    pub remote: Option<crate::upload::remote::RemotePlan>,
 }
 
 /// The DEBUG line of one decision, the same from `plan`/`prune` and the daemon.

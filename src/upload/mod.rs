@@ -5,6 +5,7 @@
 
 pub mod job;
 pub mod oneshot;
+pub mod remote;
 pub mod store;
 pub mod transfer;
 pub mod worker;

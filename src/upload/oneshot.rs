@@ -135,33 +135,63 @@ impl OneShotUploads {
         );
     }
 
-    /// Whether `job`'s copy is committed; `prune` uploads it first when it is not.
-    fn committed_or_upload(&mut self, job: &Job, upload: &UploadSettings, acting: bool) -> bool {
-        let runtime = match &self.runtime {
-            Some(r) => r,
-            None => match tokio::runtime::Builder::new_multi_thread()
+    /// Remote retention of `run`'s copies: planned, and applied when `acting` (`prune`).
+    pub fn remote(&mut self, run: &Path, watch: &Watch, acting: bool) -> Option<super::remote::RemotePlan> {
+        let (upload, policy) = (watch.upload.as_ref()?, watch.remote.as_ref()?);
+        let url = super::store::run_url(&upload.target, watch, run);
+        let prefix = upload.target.prefix(&watch.name, &watch.runs, run)?;
+        let store = match self.store(upload) {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(super::remote::RemotePlan {
+                    url,
+                    error: Some(e),
+                    ..Default::default()
+                })
+            }
+        };
+        let runtime = self.runtime()?;
+        Some(runtime.block_on(super::remote::retain(
+            &*store, run, &watch.name, &url, &prefix, policy, acting,
+        )))
+    }
+
+    fn runtime(&mut self) -> Option<&tokio::runtime::Runtime> {
+        if self.runtime.is_none() {
+            match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
             {
-                Ok(r) => self.runtime.insert(r),
+                Ok(r) => self.runtime = Some(r),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start uploads: {e}; checkpoints to upload are kept");
-                    return false;
+                    return None;
                 }
-            },
-        };
-        let store = self
-            .stores
-            .entry(job.store.clone())
+            }
+        }
+        self.runtime.as_ref()
+    }
+
+    fn store(&mut self, upload: &UploadSettings) -> Result<Arc<dyn ObjectStore>, String> {
+        self.stores
+            .entry(super::store::root_url(&upload.target))
             .or_insert_with(|| super::store::open(&upload.target))
-            .clone();
-        let store = match store {
+            .clone()
+    }
+
+    /// Whether `job`'s copy is committed; `prune` uploads it first when it is not.
+    fn committed_or_upload(&mut self, job: &Job, upload: &UploadSettings, acting: bool) -> bool {
+        let store = match self.store(upload) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, to = %job.destination(), "cannot upload {} in {} to {}: cannot open the store: {e}; kept locally", job.checkpoint, job.run.display(), job.destination());
                 return false;
             }
+        };
+        let queue = self.queue.clone();
+        let Some(runtime) = self.runtime() else {
+            return false;
         };
         if !acting {
             return match runtime.block_on(committed(&*store, job)) {
@@ -173,7 +203,6 @@ impl OneShotUploads {
             };
         }
         let mut job = job.clone();
-        let queue = self.queue.clone();
         let mut save = |j: &Job| {
             if let Some(dir) = &queue {
                 let _ = job::save(dir, j);
@@ -187,7 +216,7 @@ impl OneShotUploads {
             &mut save,
         )) {
             Ok(manifest) => {
-                if let Some(dir) = &self.queue {
+                if let Some(dir) = &queue {
                     let _ = job::remove(dir, &job.run, &job.checkpoint);
                 }
                 log_committed(&job, &manifest, started.elapsed(), None);

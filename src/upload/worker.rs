@@ -36,6 +36,14 @@ pub enum Request {
         to: String,
         target: Target,
     },
+    /// Apply remote retention to one run's copies (after an upload of it committed).
+    Retain {
+        run: PathBuf,
+        watch: String,
+        target: Target,
+        prefix: String,
+        policy: crate::policy::Policy,
+    },
     /// Stop uploading `run`'s `checkpoint` (a new save replaced it, or upload was turned off).
     Forget { run: PathBuf, checkpoint: String },
 }
@@ -157,6 +165,36 @@ async fn serve(
                 tokio::spawn(async move {
                     probe(watch, to, target, store, said).await;
                     let _ = done.send(true);
+                });
+            }
+            Request::Retain {
+                run,
+                watch,
+                target,
+                prefix,
+                policy,
+            } => {
+                let root = super::store::root_url(&target);
+                let store = match stores.get(&root) {
+                    Some(s) => Arc::clone(s),
+                    None => match super::store::open(&target) {
+                        Ok(s) => {
+                            stores.insert(root.clone(), Arc::clone(&s));
+                            s
+                        }
+                        Err(_) => continue,
+                    },
+                };
+                let url = if prefix.is_empty() { root } else { format!("{root}/{prefix}") };
+                // One retention at a time per run would be tidier; two at once delete the
+                // same copies, and a copy already gone is not an error.
+                tokio::spawn(async move {
+                    let done =
+                        super::remote::retain(&*store, &run, &watch, &url, &prefix, &policy, true)
+                            .await;
+                    if let Some(e) = done.error {
+                        tracing::warn!(run = %run.display(), watch = %watch, to = %url, error = %e, "cannot list the remote copies of {} in {url}: {e}; remote retention tried again after the next upload", run.display());
+                    }
                 });
             }
             Request::Forget { run, checkpoint } => {
