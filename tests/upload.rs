@@ -450,3 +450,67 @@ fn upload_without_a_network_is_said_at_startup_and_nothing_is_deleted() {
     assert!(exists(&f, "runs/exp/checkpoint-100"), "{log}");
     daemon.stop();
 }
+
+#[test]
+fn runs_of_two_globs_named_alike_get_prefixes_of_their_own() {
+    let f = Fixture::new();
+    f.mkdir("archive");
+    let a = checkpoint(&f, "ra/exp", 100, 1, 4);
+    checkpoint(&f, "ra/exp", 200, 1, 4);
+    let b = checkpoint(&f, "rb/exp", 100, 1, 8);
+    checkpoint(&f, "rb/exp", 200, 1, 8);
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"ra/*\", \"rb/*\"]\nlayout = \"huggingface\"\nkeep_last = 1\nsettle = \"1s\"\nupload = {{ to = \"file://{}/{{run}}\" }}\n",
+        f.path("archive").display()
+    ));
+    f.prune();
+    assert!(!exists(&f, "ra/exp/checkpoint-100") && !exists(&f, "rb/exp/checkpoint-100"));
+    // Each run's copy is its own: neither overwrote the other.
+    assert_eq!(
+        std::fs::read(f.path("archive/ra/exp/checkpoint-100").join(&a[0].0)).unwrap(),
+        a[0].1
+    );
+    assert_eq!(
+        std::fs::read(f.path("archive/rb/exp/checkpoint-100").join(&b[0].0)).unwrap(),
+        b[0].1
+    );
+}
+
+#[test]
+fn a_queued_checkpoint_written_to_during_its_upload_is_uploaded_again_not_deleted() {
+    let f = Fixture::new();
+    f.mkdir("archive");
+    checkpoint(&f, "runs/exp", 100, 2, 512);
+    // Only the newest is to be uploaded; checkpoint-100 is now, then stops being it.
+    f.config(&format!(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"runs/*\"]\nlayout = \"huggingface\"\nkeep_last = 1\nsettle = \"2s\"\nupload = {{ to = \"file://{}/{{run}}\", which = [\"last\"], upload_rate = \"128KiB\", concurrency = 1 }}\n",
+        f.path("archive").display()
+    ));
+    let daemon = Daemon::start(&f, &[]);
+    daemon.wait_log("uploading checkpoint-100");
+    // An evaluation job writes into the old checkpoint while it uploads (a minute ago, as
+    // far as its mtimes say); then the next save comes.
+    f.write(
+        "runs/exp/checkpoint-100/eval_results.json",
+        "{\"eval_loss\": 0.5}",
+    );
+    f.age("runs/exp/checkpoint-100", 1);
+    checkpoint(&f, "runs/exp", 200, 1, 1);
+    f.age("runs/exp/checkpoint-200", 0);
+    // Whether the pass sees the change first (the new save replaces the upload) or the
+    // upload does (it stops as changed, and the next pass queues the new save), the
+    // checkpoint stays held until a copy of it as it is now is committed.
+    wait_until(
+        "checkpoint-100 committed, then deleted",
+        || !exists(&f, "runs/exp/checkpoint-100"),
+        || daemon.log(),
+    );
+    let manifest = f.path("archive/exp/checkpoint-100").join(MANIFEST);
+    assert!(manifest.exists(), "{}", daemon.log());
+    let text = std::fs::read_to_string(manifest).unwrap();
+    assert!(
+        text.contains("eval_results.json"),
+        "the copy is of the checkpoint as it is now: {text}"
+    );
+    daemon.stop();
+}

@@ -129,3 +129,46 @@ fn positive(
         }
     }
 }
+
+/// Two watches uploading to one store must be kept apart by `{watch}`: otherwise a run of
+/// one can have the prefix of a run of the other, and its upload would overwrite that run's
+/// copy (perhaps its only one, once the local copy went).
+pub(super) fn apart(watches: &[super::Watch], e: &mut Errors<'_>) {
+    let uploading: Vec<(&super::Watch, &UploadSettings)> = watches
+        .iter()
+        .filter_map(|w| Some((w, w.upload.as_ref()?)))
+        .collect();
+    for (i, (watch, upload)) in uploading.iter().enumerate() {
+        let Some((other, theirs)) = uploading
+            .iter()
+            .enumerate()
+            .find(|(j, (_, u))| *j != i && u.target.store_key() == upload.target.store_key())
+            .map(|(_, pair)| *pair)
+        else {
+            continue;
+        };
+        let ok = matches!(
+            (upload.target.before_watch(), theirs.target.before_watch()),
+            (Some(a), Some(b)) if a == b
+        );
+        if ok {
+            continue;
+        }
+        let span = watch
+            .source
+            .raw
+            .upload
+            .as_ref()
+            .and_then(|u| u.get_ref().to.as_ref())
+            .map_or(0..0, Spanned::span);
+        e.push(
+            span,
+            format!(
+                "`upload.to` of watch `{}` and of watch `{}` are in one store: give both the same prefix followed by a whole {{watch}} segment (such as \"{}/ckpt/{{watch}}/{{run}}\"), so that their runs cannot share a prefix",
+                watch.name,
+                other.name,
+                crate::upload::store::root_url(&upload.target)
+            ),
+        );
+    }
+}

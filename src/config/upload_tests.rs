@@ -161,3 +161,23 @@ fn remote_is_the_watch_rules_over_the_uploaded_copies() {
         "`remote` cannot be set per run",
     );
 }
+
+#[test]
+fn two_watches_uploading_to_one_store_are_kept_apart_by_watch() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "[[watch]]\nname = \"a\"\nruns = [\"/d/a/*\"]\nlayout = \"huggingface\"\nkeep_last = 1\nupload = {{ to = \"{a}\" }}\n[[watch]]\nname = \"b\"\nruns = [\"/d/b/*\"]\nlayout = \"huggingface\"\nkeep_last = 1\nupload = {{ to = \"{b}\" }}\n"
+        )
+    };
+    assert!(parse(&two("s3://x/c/{watch}/{run}", "s3://x/c/{watch}/{run}")).is_ok());
+    assert!(
+        parse(&two("s3://x/{run}", "s3://y/{run}")).is_ok(),
+        "two stores"
+    );
+    let errors = parse(&two("s3://x/{run}", "s3://x/{run}")).unwrap_err();
+    assert_eq!(errors.0.len(), 2, "{errors:?}");
+    assert!(errors.0[0]
+        .message
+        .contains("give both the same prefix followed by a whole {watch} segment"));
+    assert!(parse(&two("s3://x/c/{watch}/{run}", "s3://x/{watch}/{run}")).is_err());
+}

@@ -93,6 +93,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigErrors> {
             watches.push(watch);
         }
     }
+    super::upload::apart(&watches, &mut errors);
     let filesystems = super::filesystem::validate(raw.filesystem, &config_dir, &mut errors);
     // What validation says only because a mistaken key was taken out is not said again.
     errors

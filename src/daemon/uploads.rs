@@ -14,14 +14,18 @@ use crate::offload::hold_uploading;
 use crate::plan::Plan;
 use crate::upload::job::{self, Job};
 use crate::upload::oneshot::{completed_secs, log_committed, log_failed, new_job, settings};
-use crate::upload::transfer::Settings;
+use crate::upload::transfer::{Failure, Settings};
 use crate::upload::{Outcome, Report, Request, Uploader};
 
 /// Where a checkpoint's upload stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
-    /// Queued or being sent, for the save completed at this time.
-    Pending { completed_at: u64 },
+    /// Queued or being sent, for the save completed at this time, by this watch.
+    Pending { completed_at: u64, watch: String },
+    /// Its upload stopped because the save changed under it (or vanished while its path is
+    /// still there): the next pass queues the checkpoint as it is now, whatever `which`
+    /// says, and it stays held until then.
+    Again,
     /// Its manifest is written.
     Committed { completed_at: u64 },
 }
@@ -64,7 +68,15 @@ impl DaemonUploads {
             settings: HashMap::new(),
             said: HashMap::new(),
         };
-        let (jobs, unreadable) = this.queue.as_deref().map(job::load_all).unwrap_or_default();
+        let (jobs, unreadable) = match this.queue.as_deref().map(job::load_all) {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => {
+                let q = this.queue.as_deref().unwrap_or(Path::new(""));
+                tracing::error!(path = %q.display(), error = %e, "cannot read the upload queue {}: {e}; uploads that were under way may not be resumed, and their checkpoints are not held for them", q.display());
+                Default::default()
+            }
+            None => Default::default(),
+        };
         for (path, e) in unreadable {
             tracing::warn!(path = %path.display(), error = %e, "cannot read queued upload {}: {e}; its checkpoint is no longer held for it", path.display());
         }
@@ -106,7 +118,7 @@ impl DaemonUploads {
         else {
             tracing::warn!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, "queued upload of {} in {} dropped: watch {} no longer uploads", job.checkpoint, job.run.display(), job.watch);
             if let Some(q) = &self.queue {
-                let _ = job::remove(q, &job.run, &job.checkpoint);
+                let _ = job::remove(q, &job);
             }
             return;
         };
@@ -117,6 +129,11 @@ impl DaemonUploads {
             job.store = store;
             job.prefix = prefix.unwrap_or_default();
             job.sent.clear();
+        }
+        if watch.dry_run {
+            // A dry-run watch writes nothing, remote copies included; its checkpoints are
+            // not deleted either.
+            return;
         }
         tracing::info!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, to = %job.destination(), "resuming upload of {} in {} to {}", job.checkpoint, job.run.display(), job.destination());
         self.submit(watch, job);
@@ -135,6 +152,7 @@ impl DaemonUploads {
             (job.run.clone(), job.checkpoint.clone()),
             State::Pending {
                 completed_at: job.completed_at,
+                watch: job.watch.clone(),
             },
         );
         uploader.send(Request::Upload {
@@ -161,12 +179,12 @@ impl DaemonUploads {
                 Some(State::Committed { completed_at }) if Some(*completed_at) == completed => {
                     continue;
                 }
-                Some(State::Pending { completed_at }) if Some(*completed_at) == completed => {
+                Some(State::Pending { completed_at, .. }) if Some(*completed_at) == completed => {
                     pending.insert(v.name.clone());
                     continue;
                 }
                 // Under way for an older save of this name: the new save replaces it.
-                Some(State::Pending { .. }) => {}
+                Some(State::Pending { .. } | State::Again) => {}
                 _ if upload.which.wants(v) => {}
                 _ => continue,
             }
@@ -203,7 +221,11 @@ impl DaemonUploads {
             if let Some((watch, upload, policy)) =
                 watch.and_then(|w| Some((w, w.upload.as_ref()?, w.remote.as_ref()?)))
             {
-                if let Some(prefix) = upload.target.prefix(&watch.name, &watch.runs, &report.job.run) {
+                if let Some(prefix) =
+                    upload
+                        .target
+                        .prefix(&watch.name, &watch.runs, &report.job.run)
+                {
                     uploader.send(Request::Retain {
                         run: report.job.run.clone(),
                         watch: watch.name.clone(),
@@ -216,7 +238,7 @@ impl DaemonUploads {
         }
         let Report { job, outcome } = report;
         let key = (job.run.clone(), job.checkpoint.clone());
-        let current = matches!(self.states.get(&key), Some(State::Pending { completed_at }) if *completed_at == job.completed_at);
+        let current = matches!(self.states.get(&key), Some(State::Pending { completed_at, .. }) if *completed_at == job.completed_at);
         match outcome {
             Outcome::Committed {
                 manifest,
@@ -254,8 +276,14 @@ impl DaemonUploads {
                 tracing::info!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, to = %job.destination(), "upload of {} in {} stopped: {failure}", job.checkpoint, job.run.display());
                 self.said.remove(&key);
                 if current {
-                    self.states.remove(&key);
-                    // A new save is found (and queued) by the next pass.
+                    if matches!(failure, Failure::Gone(_))
+                        && !job.run.join(&job.checkpoint).exists()
+                    {
+                        self.states.remove(&key);
+                    } else {
+                        // Still there: held, and queued again as it is now by the next pass.
+                        self.states.insert(key, State::Again);
+                    }
                     return Some(job.run);
                 }
                 None
@@ -265,8 +293,41 @@ impl DaemonUploads {
 
     /// A new config: settings (rates) are taken afresh, and each watch that uploads is
     /// probed again.
+    /// Uploads under way for a watch that no longer uploads are stopped, as at a restart,
+    /// and said.
     pub fn reload(&mut self, config: &Config, reports: &mpsc::UnboundedSender<Report>) {
         self.settings.clear();
+        let uploads = |name: &str| {
+            config
+                .watches
+                .iter()
+                .any(|w| w.name == name && w.upload.is_some())
+        };
+        let stopped: Vec<(Key, u64, String)> = self
+            .states
+            .iter()
+            .filter_map(|(key, state)| match state {
+                State::Pending {
+                    completed_at,
+                    watch,
+                } if !uploads(watch) => Some((key.clone(), *completed_at, watch.clone())),
+                _ => None,
+            })
+            .collect();
+        for ((run, checkpoint), completed_at, watch) in stopped {
+            tracing::warn!(run = %run.display(), watch = %watch, checkpoint = %checkpoint, "upload of {checkpoint} in {} stopped: watch {watch} no longer uploads, and the checkpoint is no longer held for it", run.display());
+            if let Some(uploader) = &self.uploader {
+                uploader.send(Request::Forget {
+                    run: run.clone(),
+                    checkpoint: checkpoint.clone(),
+                });
+            }
+            if let Some(q) = &self.queue {
+                let _ =
+                    std::fs::remove_file(q.join(Job::file_name(&run, &checkpoint, completed_at)));
+            }
+            self.states.remove(&(run, checkpoint));
+        }
         if self.uploader.is_none() && config.watches.iter().any(|w| w.upload.is_some()) {
             self.uploader = Some(Uploader::start(reports.clone(), self.queue.clone()));
         }

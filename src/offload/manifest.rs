@@ -33,6 +33,10 @@ pub struct Manifest {
     pub completed_at: u64,
     /// When the upload was committed, in Unix seconds.
     pub uploaded_at: u64,
+    /// The local run directory it was uploaded from: an upload never replaces the copy of
+    /// another run (two runs whose prefixes collide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
     /// Every metric the metric source had for its step, by name.
     pub metrics: BTreeMap<String, f64>,
     pub files: Vec<FileEntry>,
@@ -101,6 +105,7 @@ impl Manifest {
             dir,
             completed_at,
             uploaded_at: completed_at,
+            run: None,
             metrics: BTreeMap::new(),
             files,
         }

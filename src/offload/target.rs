@@ -93,6 +93,9 @@ impl Target {
             if let Some(glob) = runs.iter().find(|g| has_glob(g)) {
                 return Err(TargetError::NoRun(glob.clone()));
             }
+            if runs.len() > 1 {
+                return Err(TargetError::NoRun(runs.join(", ")));
+            }
         }
         Ok(Self {
             scheme,
@@ -111,10 +114,42 @@ impl Target {
         literal.rfind('/').map_or("", |cut| &literal[..cut])
     }
 
+    /// The template up to `{watch}` when `{watch}` is a whole segment of it: two watches
+    /// uploading to one store are kept apart only when both give the same text here (their
+    /// names then differ in the same segment).
+    pub fn before_watch(&self) -> Option<&str> {
+        let at = self.template.find("{watch}")?;
+        let whole = (at == 0 || self.template[..at].ends_with('/'))
+            && self.template[at + "{watch}".len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| c == '/');
+        whole.then(|| &self.template[..at])
+    }
+
+    /// The store's identity: scheme and bucket (or directory).
+    pub fn store_key(&self) -> (Scheme, &str) {
+        (self.scheme, self.root.as_str())
+    }
+
     /// The prefix of `run`'s checkpoints (no leading or trailing `/`): `None` when `run` is
     /// not under any of `runs`' literal parts (it is not this watch's run).
     pub fn prefix(&self, watch: &str, runs: &[String], run: &Path) -> Option<String> {
-        let key = runs.iter().find_map(|glob| run_key(glob, run))?;
+        // Below the directory all the globs share, not each glob's own: `/x/ra/*` and
+        // `/x/rb/*` must not both give `exp` for `/x/ra/exp` and `/x/rb/exp`.
+        if !runs
+            .iter()
+            .any(|glob| base_of(glob).and_then(|b| run_key(&b, run)).is_some())
+        {
+            return None;
+        }
+        let common = runs
+            .iter()
+            .map(|g| base_of(g))
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .reduce(|a, b| common_dir(&a, &b))?;
+        let key = run_key(&common, run)?;
         Some(
             self.template
                 .replace("{watch}", watch)
@@ -127,20 +162,32 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// `run` below the literal directories of `glob`, `/`-separated; `None` when it is not below
-/// them, or a part would not be a plain name.
-fn run_key(glob: &str, run: &Path) -> Option<String> {
+/// The literal directories of `glob`; for a glob without wildcards (one run), its parent.
+fn base_of(glob: &str) -> Option<std::path::PathBuf> {
     let literal: std::path::PathBuf = Path::new(glob)
         .components()
         .take_while(|c| !has_glob(&c.as_os_str().to_string_lossy()))
         .collect();
-    // A glob without wildcards is one run: its own name is its key.
-    let base = if literal.as_path() == Path::new(glob) {
-        literal.parent()?.to_path_buf()
+    if literal.as_path() == Path::new(glob) {
+        Some(literal.parent()?.to_path_buf())
     } else {
-        literal
-    };
-    let below = run.strip_prefix(&base).ok()?;
+        Some(literal)
+    }
+}
+
+/// The longest directory both `a` and `b` are in.
+fn common_dir(a: &Path, b: &Path) -> std::path::PathBuf {
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x)
+        .collect()
+}
+
+/// `run` below `base`, `/`-separated; `None` when it is not below it, or a part would not be
+/// a plain name.
+fn run_key(base: &Path, run: &Path) -> Option<String> {
+    let below = run.strip_prefix(base).ok()?;
     let parts: Vec<&str> = below
         .components()
         .map(|c| match c {

@@ -75,3 +75,31 @@ fn bad_targets_are_refused_with_the_reason() {
     assert!(err("s3://b/models")
         .contains("the prefix has no {run}, and the runs glob /data/runs/* matches many runs"));
 }
+
+#[test]
+fn runs_of_two_globs_never_share_a_prefix() {
+    let globs = runs(&["/x/ra/*", "/x/rb/*"]);
+    let t = Target::parse("s3://b/{run}", &globs).unwrap();
+    assert_eq!(
+        t.prefix("w", &globs, Path::new("/x/ra/exp")).as_deref(),
+        Some("ra/exp")
+    );
+    assert_eq!(
+        t.prefix("w", &globs, Path::new("/x/rb/exp")).as_deref(),
+        Some("rb/exp")
+    );
+    assert_eq!(t.prefix("w", &globs, Path::new("/x/rc/exp")), None);
+    // Two single runs and no {run}: they would share one prefix.
+    let globs = runs(&["/a/x", "/b/x"]);
+    assert!(Target::parse("s3://b/fixed", &globs).is_err());
+}
+
+#[test]
+fn before_watch_is_the_text_up_to_a_whole_watch_segment() {
+    let globs = runs(&["/d/*"]);
+    let t = |to: &str| Target::parse(to, &globs).unwrap();
+    assert_eq!(t("s3://b/ckpt/{watch}/{run}").before_watch(), Some("ckpt/"));
+    assert_eq!(t("s3://b/{watch}/{run}").before_watch(), Some(""));
+    assert_eq!(t("s3://b/x{watch}/{run}").before_watch(), None);
+    assert_eq!(t("s3://b/{run}").before_watch(), None);
+}

@@ -66,12 +66,15 @@ impl Job {
         format!("{}/{}", self.store.trim_end_matches('/'), self.base())
     }
 
-    /// The queue file's name: one per run and checkpoint name.
-    pub fn file_name(run: &Path, checkpoint: &str) -> String {
+    /// The queue file's name: one per run, checkpoint name and save (its completion time),
+    /// so that an old save's upload, stopped late, never rewrites or removes the new one's.
+    pub fn file_name(run: &Path, checkpoint: &str, completed_at: u64) -> String {
         let mut hash = Sha256::new();
         hash.update(run.as_os_str().as_encoded_bytes());
         hash.update([0]);
         hash.update(checkpoint.as_bytes());
+        hash.update([0]);
+        hash.update(completed_at.to_le_bytes());
         let digest = hash.finalize();
         format!("{}.json", super::transfer::hex(&digest[..12]))
     }
@@ -85,7 +88,7 @@ pub fn queue_dir(state_dir: &Path) -> PathBuf {
 /// Writes `job` into `dir`, durably: a temporary file synced, then renamed over the old one.
 pub fn save(dir: &Path, job: &Job) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let name = Job::file_name(&job.run, &job.checkpoint);
+    let name = Job::file_name(&job.run, &job.checkpoint, job.completed_at);
     let tmp = dir.join(format!("{name}.tmp"));
     let bytes = serde_json::to_vec_pretty(job).map_err(std::io::Error::other)?;
     let mut file = std::fs::File::create(&tmp)?;
@@ -96,21 +99,31 @@ pub fn save(dir: &Path, job: &Job) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Removes the queue file of `run`'s `checkpoint`, if any.
-pub fn remove(dir: &Path, run: &Path, checkpoint: &str) -> std::io::Result<()> {
-    match std::fs::remove_file(dir.join(Job::file_name(run, checkpoint))) {
+/// Removes the queue file of `job`, if any.
+pub fn remove(dir: &Path, job: &Job) -> std::io::Result<()> {
+    match std::fs::remove_file(dir.join(Job::file_name(
+        &job.run,
+        &job.checkpoint,
+        job.completed_at,
+    ))) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }
 
+/// Queue files that could not be read, and why.
+pub type Unreadable = Vec<(PathBuf, String)>;
+
 /// Every job in `dir`; a file that cannot be read is returned as its path and error (the
-/// caller says so: its checkpoint may now be deletable without its upload).
-pub fn load_all(dir: &Path) -> (Vec<Job>, Vec<(PathBuf, String)>) {
+/// caller says so: its checkpoint may now be deletable without its upload). `Err`: the
+/// directory exists but cannot be read (then nothing can be said of any checkpoint).
+pub fn load_all(dir: &Path) -> std::io::Result<(Vec<Job>, Unreadable)> {
     let mut jobs = Vec::new();
     let mut bad = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (jobs, bad);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((jobs, bad)),
+        Err(e) => return Err(e),
     };
     let mut paths: Vec<PathBuf> = entries
         .flatten()
@@ -127,7 +140,7 @@ pub fn load_all(dir: &Path) -> (Vec<Job>, Vec<(PathBuf, String)>) {
             Err(e) => bad.push((path, e)),
         }
     }
-    (jobs, bad)
+    Ok((jobs, bad))
 }
 
 #[cfg(test)]
@@ -163,13 +176,14 @@ mod tests {
         save(&queue, &job()).unwrap();
         std::fs::write(queue.join("broken.json"), "{").unwrap();
         std::fs::write(queue.join("x.json.tmp"), "{").unwrap();
-        let (jobs, bad) = load_all(&queue);
+        let (jobs, bad) = load_all(&queue).unwrap();
         assert_eq!(jobs, vec![job()]);
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert!(bad[0].0.ends_with("broken.json"));
-        remove(&queue, &job().run, &job().checkpoint).unwrap();
-        remove(&queue, &job().run, &job().checkpoint).unwrap();
-        assert!(load_all(&queue).0.is_empty());
+        remove(&queue, &job()).unwrap();
+        remove(&queue, &job()).unwrap();
+        assert!(load_all(&queue).unwrap().0.is_empty());
+        assert!(load_all(&dir.path().join("none")).unwrap().0.is_empty());
     }
 
     #[test]
@@ -179,8 +193,12 @@ mod tests {
         j.prefix.clear();
         assert_eq!(j.base(), "checkpoint-100");
         assert_ne!(
-            Job::file_name(Path::new("/a"), "b"),
-            Job::file_name(Path::new("/a/b"), "")
+            Job::file_name(Path::new("/a"), "b", 1),
+            Job::file_name(Path::new("/a/b"), "", 1)
+        );
+        assert_ne!(
+            Job::file_name(Path::new("/a"), "b", 1),
+            Job::file_name(Path::new("/a"), "b", 2)
         );
     }
 }

@@ -80,7 +80,11 @@ pub fn settings(upload: &UploadSettings) -> Settings {
 
 /// The one-shot commands' uploads.
 pub struct OneShotUploads {
+    /// Where `prune` records its own uploads' progress.
     queue: Option<PathBuf>,
+    /// Every queue a daemon may keep (its state directory is not the shell's): a checkpoint
+    /// queued in any of them is to be uploaded.
+    queues: Vec<PathBuf>,
     runtime: Option<tokio::runtime::Runtime>,
     stores: HashMap<String, Result<Arc<dyn ObjectStore>, String>>,
 }
@@ -89,6 +93,10 @@ impl OneShotUploads {
     pub fn new(state_dir: Option<&Path>) -> Self {
         Self {
             queue: crate::daemon::ledger::state_dir(state_dir).map(|d| job::queue_dir(&d)),
+            queues: crate::daemon::ledger::state_dirs_to_read(state_dir)
+                .iter()
+                .map(|d| job::queue_dir(d))
+                .collect(),
             runtime: None,
             stores: HashMap::new(),
         }
@@ -101,14 +109,21 @@ impl OneShotUploads {
             return;
         };
         // The daemon's queue: a checkpoint a rule wanted uploaded earlier is still to be.
-        let queued: Vec<Job> = self
-            .queue
-            .as_deref()
-            .map(|q| job::load_all(q).0)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|j| j.run == run)
-            .collect();
+        // A queue that cannot be read could hold any checkpoint: then every one is held.
+        let mut queued: Vec<Job> = Vec::new();
+        let mut blind = None;
+        for q in &self.queues {
+            match job::load_all(q) {
+                Ok((jobs, _)) => queued.extend(jobs.into_iter().filter(|j| j.run == run)),
+                Err(e) => blind = Some(format!("{}: {e}", q.display())),
+            }
+        }
+        if let Some(why) = blind {
+            tracing::error!(run = %run.display(), watch = %watch.name, error = %why, "cannot read an upload queue ({why}): every checkpoint of {} is kept, since any may be waiting for its upload (run as the daemon's user, or set state_dir)", run.display());
+            let url = super::store::run_url(&upload.target, watch, run);
+            hold_uploading(plan, &|_| true, &url);
+            return;
+        }
         let mut pending = Vec::new();
         for v in &plan.verdicts {
             let wanted = upload.which.wants(v)
@@ -136,7 +151,12 @@ impl OneShotUploads {
     }
 
     /// Remote retention of `run`'s copies: planned, and applied when `acting` (`prune`).
-    pub fn remote(&mut self, run: &Path, watch: &Watch, acting: bool) -> Option<super::remote::RemotePlan> {
+    pub fn remote(
+        &mut self,
+        run: &Path,
+        watch: &Watch,
+        acting: bool,
+    ) -> Option<super::remote::RemotePlan> {
         let (upload, policy) = (watch.upload.as_ref()?, watch.remote.as_ref()?);
         let url = super::store::run_url(&upload.target, watch, run);
         let prefix = upload.target.prefix(&watch.name, &watch.runs, run)?;
@@ -152,7 +172,13 @@ impl OneShotUploads {
         };
         let runtime = self.runtime()?;
         Some(runtime.block_on(super::remote::retain(
-            &*store, run, &watch.name, &url, &prefix, policy, acting,
+            &*store,
+            run,
+            &watch.name,
+            &url,
+            &prefix,
+            policy,
+            acting,
         )))
     }
 
@@ -217,7 +243,7 @@ impl OneShotUploads {
         )) {
             Ok(manifest) => {
                 if let Some(dir) = &queue {
-                    let _ = job::remove(dir, &job.run, &job.checkpoint);
+                    let _ = job::remove(dir, &job);
                 }
                 log_committed(&job, &manifest, started.elapsed(), None);
                 true

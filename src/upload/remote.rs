@@ -84,7 +84,12 @@ pub async fn retain(
     if !act {
         return out;
     }
-    for v in out.plan.verdicts.iter().filter(|v| v.decision == Decision::Delete) {
+    for v in out
+        .plan
+        .verdicts
+        .iter()
+        .filter(|v| v.decision == Decision::Delete)
+    {
         let Some(manifest) = manifests.iter().find(|m| m.checkpoint == v.name) else {
             continue;
         };
@@ -158,18 +163,39 @@ mod tests {
             );
             m.step = Some(step);
             put(&store, &format!("r/{name}/model.bin"), b"abc", &rt);
-            put(&store, &format!("r/{name}/{MANIFEST_NAME}"), &m.to_json(), &rt);
+            put(
+                &store,
+                &format!("r/{name}/{MANIFEST_NAME}"),
+                &m.to_json(),
+                &rt,
+            );
         }
         // Someone else's object beside a copy, and an upload in progress (no manifest).
         put(&store, "r/checkpoint-100/notes.txt", b"x", &rt);
         put(&store, "r/checkpoint-400/model.bin", b"abc", &rt);
 
         let policy = Policy::keep_last(1);
-        let look = rt.block_on(retain(&*store, Path::new("/runs/r"), "w", "mem://r", "r", &policy, false));
+        let look = rt.block_on(retain(
+            &*store,
+            Path::new("/runs/r"),
+            "w",
+            "mem://r",
+            "r",
+            &policy,
+            false,
+        ));
         assert_eq!(look.plan.deletions().count(), 2);
         assert!(look.deleted.is_empty(), "a look deletes nothing");
 
-        let done = rt.block_on(retain(&*store, Path::new("/runs/r"), "w", "mem://r", "r", &policy, true));
+        let done = rt.block_on(retain(
+            &*store,
+            Path::new("/runs/r"),
+            "w",
+            "mem://r",
+            "r",
+            &policy,
+            true,
+        ));
         assert_eq!(done.deleted, ["checkpoint-100", "checkpoint-200"]);
         let mut keys: Vec<String> = rt.block_on(async {
             use futures::TryStreamExt;

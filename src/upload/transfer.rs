@@ -63,6 +63,9 @@ pub enum Failure {
     /// An object was still not what was sent after every round of sending it again.
     #[error("{0}")]
     Mismatch(String),
+    /// The checkpoint's prefix holds a copy ckptd did not make for this run: never replaced.
+    #[error("{0}")]
+    Foreign(String),
 }
 
 /// What kind of trouble the store is in, for what the log says about it.
@@ -263,11 +266,26 @@ async fn already_committed(
     match store.get(manifest_key).await {
         Ok(found) => {
             let bytes = found.bytes().await.map_err(|e| Failure::from_store(&e))?;
-            if let Ok(m) = Manifest::parse(&bytes) {
-                if commits(&m, job, files) && objects_match(store, &job.base(), &m).await? {
-                    return Ok(Some(m));
+            let ours = job.run.to_string_lossy();
+            match Manifest::parse(&bytes) {
+                Ok(m) if m.run.as_deref() == Some(&*ours) => {
+                    if commits(&m, job, files) && objects_match(store, &job.base(), &m).await? {
+                        return Ok(Some(m));
+                    }
+                }
+                Ok(m) => {
+                    return Err(Failure::Foreign(format!(
+                        "{manifest_key} is the copy of another run ({}); it is not replaced",
+                        m.run.as_deref().unwrap_or("not recorded")
+                    )))
+                }
+                Err(e) => {
+                    return Err(Failure::Foreign(format!(
+                        "{manifest_key} is there but not a manifest ckptd can read ({e}); it is not replaced"
+                    )))
                 }
             }
+            // This run's older save under the same name: un-committed before it is replaced.
             store
                 .delete(manifest_key)
                 .await
@@ -301,6 +319,7 @@ async fn commit(
     let mut manifest = Manifest::new(&job.checkpoint, job.dir, job.completed_at, entries);
     manifest.step = job.step;
     manifest.epoch = job.epoch;
+    manifest.run = Some(job.run.to_string_lossy().into_owned());
     manifest.metrics.clone_from(&job.metrics);
     manifest.uploaded_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -390,6 +409,8 @@ async fn send(
             sha.update(&buf[..n]);
             whole.extend_from_slice(&buf[..n]);
             read_total += n as u64;
+            // A file growing while it is read is not read into memory without end.
+            unchanged_so_far(file, read_total)?;
         }
         unchanged(file, read_total)?;
         store
@@ -416,6 +437,7 @@ async fn send(
                 }
                 sha.update(&buf[..n]);
                 read_total += n as u64;
+                unchanged_so_far(file, read_total)?;
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
@@ -460,6 +482,13 @@ async fn read(
         .read(buf)
         .await
         .map_err(|e| Failure::Local(format!("{}: {e}", file.abs.display())))
+}
+
+fn unchanged_so_far(file: &LocalFile, read: u64) -> Result<(), Failure> {
+    if read > file.bytes {
+        return unchanged(file, read);
+    }
+    Ok(())
 }
 
 fn unchanged(file: &LocalFile, read: u64) -> Result<(), Failure> {

@@ -226,3 +226,35 @@ fn a_store_error_is_one_line_with_the_code_of_its_xml_body() {
     );
     assert_eq!(super::without_body("a\n  b"), "a b");
 }
+
+#[test]
+fn a_copy_of_another_run_at_the_prefix_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = checkpoint(dir.path(), &[("a.bin", 10)]);
+    let store = Arc::new(InMemory::new());
+    let mut theirs = Manifest::new(
+        "checkpoint-10",
+        true,
+        1,
+        vec![crate::offload::FileEntry {
+            path: "a.bin".into(),
+            bytes: 10,
+            sha256: "0".repeat(64),
+        }],
+    );
+    theirs.run = Some("/elsewhere/exp".into());
+    let key = Key::from("w/run/checkpoint-10/.ckptd-manifest.json");
+    run_async(store.put(&key, PutPayload::from(theirs.to_json()))).unwrap();
+    let err = run_async(upload(store.clone(), &mut job, &settings(), &mut |_| {})).unwrap_err();
+    assert!(
+        matches!(&err, Failure::Foreign(m) if m.contains("/elsewhere/exp")),
+        "{err:?}"
+    );
+    let still = run_async(async { store.get(&key).await.unwrap().bytes().await.unwrap() });
+    assert_eq!(Manifest::parse(&still).unwrap(), theirs);
+    assert_eq!(
+        run_async(keys(&store)).len(),
+        1,
+        "nothing of theirs overwritten"
+    );
+}

@@ -185,7 +185,11 @@ async fn serve(
                         Err(_) => continue,
                     },
                 };
-                let url = if prefix.is_empty() { root } else { format!("{root}/{prefix}") };
+                let url = if prefix.is_empty() {
+                    root
+                } else {
+                    format!("{root}/{prefix}")
+                };
                 // One retention at a time per run would be tidier; two at once delete the
                 // same copies, and a copy already gone is not an error.
                 tokio::spawn(async move {
@@ -350,7 +354,7 @@ async fn upload_until_done(
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(&job.store);
                 if let Some(dir) = &queue {
-                    if let Err(e) = job::remove(dir, &job.run, &job.checkpoint) {
+                    if let Err(e) = job::remove(dir, &job) {
                         tracing::warn!(path = %dir.display(), error = %e, "cannot remove a finished upload from {}: {e}", dir.display());
                     }
                 }
@@ -362,7 +366,7 @@ async fn upload_until_done(
             }
             Err(failure @ (Failure::Gone(_) | Failure::Changed(_))) => {
                 if let Some(dir) = &queue {
-                    let _ = job::remove(dir, &job.run, &job.checkpoint);
+                    let _ = job::remove(dir, &job);
                 }
                 Outcome::Dropped { failure }
             }
