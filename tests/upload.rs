@@ -514,3 +514,69 @@ fn a_queued_checkpoint_written_to_during_its_upload_is_uploaded_again_not_delete
     );
     daemon.stop();
 }
+
+#[test]
+fn remote_retention_keeps_the_rules_copies_and_plan_shows_it() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket("ckpt");
+    let bucket = moto.bucket("ckpt");
+    let f = Fixture::new();
+    for step in [100, 200, 300, 400] {
+        checkpoint(&f, "runs/exp", step, 1, 16);
+    }
+    f.config(
+        "[daemon]\nstate_dir = \"state\"\n\n[[watch]]\nname = \"w\"\nruns = [\"runs/*\"]\nlayout = \"huggingface\"\nkeep_last = 1\nsettle = \"1s\"\nupload = { to = \"s3://ckpt/{run}\" }\nremote = { keep_last = 2 }\n",
+    );
+    let daemon = start(&f, &moto, &[]);
+    wait_until(
+        "two remote copies left, the newest two",
+        || {
+            let manifests: Vec<String> = bucket
+                .keys()
+                .into_iter()
+                .filter(|(k, _)| k.ends_with(MANIFEST))
+                .map(|(k, _)| k)
+                .collect();
+            manifests
+                == [
+                    format!("exp/checkpoint-300/{MANIFEST}"),
+                    format!("exp/checkpoint-400/{MANIFEST}"),
+                ]
+        },
+        || format!("{:?}\n{}", bucket.keys(), daemon.log()),
+    );
+    wait_until(
+        "the old copies' objects deleted too",
+        || {
+            !bucket.keys().iter().any(|(k, _)| {
+                k.starts_with("exp/checkpoint-100/") || k.starts_with("exp/checkpoint-200/")
+            })
+        },
+        || format!("{:?}", bucket.keys()),
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("remote copy deleted: checkpoint-100 in s3://ckpt/exp"),
+        "{log}"
+    );
+    daemon.stop();
+
+    // plan shows the remote copies under the run.
+    let env = env(&moto);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ckptd"))
+        .args(["plan", "--config", "ckptd.toml"])
+        .current_dir(f.dir.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("remote copies in s3://ckpt/exp: 2 committed, 0 to delete"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("checkpoint-300") && l.contains("keep") && l.contains("last")),
+        "{text}"
+    );
+}

@@ -1,5 +1,7 @@
 //! `plan --json`: `{"runs":[{"run","watch","layout","checkpoints":[{"name","path","step",
-//! "complete","bytes","metric","metric_name","metrics","decision","reasons","detail"}]}],
+//! "complete","bytes","metric","metric_name","metrics","decision","reasons","detail"}],
+//! "remote":{"to","error","deleted","copies":[{"name","step","bytes","metrics","decision",
+//! "reasons","detail"}]} (only with `remote`)}],
 //! "filesystems":[{"path","total_bytes","free_bytes","total_inodes","free_inodes",
 //! "want_bytes","want_inodes","missing_bytes","missing_inodes","met","cannot_meet",
 //! "pressure_deletions","pressure_slims","error"}]}`. Tools rely on these names.
@@ -85,6 +87,28 @@ struct RunJson<'a> {
     watch: &'a str,
     layout: &'a str,
     checkpoints: Vec<CheckpointJson<'a>>,
+    /// With `remote`: the run's committed uploaded copies and what retention does with them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remote: Option<RemoteJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RemoteJson<'a> {
+    to: &'a str,
+    error: Option<&'a str>,
+    copies: Vec<RemoteCopyJson<'a>>,
+    deleted: &'a [String],
+}
+
+#[derive(Serialize)]
+struct RemoteCopyJson<'a> {
+    name: &'a str,
+    step: Option<u64>,
+    bytes: Option<u64>,
+    metrics: serde_json::Value,
+    decision: Decision,
+    reasons: &'a [Reason],
+    detail: &'a str,
 }
 
 #[derive(Serialize)]
@@ -133,6 +157,25 @@ pub fn render(plans: &[RunPlan], filesystems: &[crate::disk::FsOutcome]) -> Stri
                         detail: &v.detail,
                     })
                     .collect(),
+                remote: p.remote.as_ref().map(|r| RemoteJson {
+                    to: &r.url,
+                    error: r.error.as_deref(),
+                    deleted: &r.deleted,
+                    copies: r
+                        .plan
+                        .verdicts
+                        .iter()
+                        .map(|v| RemoteCopyJson {
+                            name: &v.name,
+                            step: v.step,
+                            bytes: v.bytes,
+                            metrics: v.checkpoint.metrics.to_json(),
+                            decision: v.decision,
+                            reasons: &v.reasons,
+                            detail: &v.detail,
+                        })
+                        .collect(),
+                }),
             })
             .collect(),
     };

@@ -64,9 +64,55 @@ pub fn render(plans: &[RunPlan]) -> String {
                 shown(&v.name)
             );
         }
+        if let Some(remote) = &p.remote {
+            remote_block(&mut out, remote);
+        }
         out.push('\n');
     }
     out
+}
+
+/// The run's uploaded copies under `remote` retention, below its own table.
+fn remote_block(out: &mut String, remote: &crate::upload::remote::RemotePlan) {
+    if let Some(e) = &remote.error {
+        let _ = writeln!(
+            out,
+            "  remote copies in {}: cannot be listed: {e}",
+            remote.url
+        );
+        return;
+    }
+    let deletions = remote.plan.deletions().count();
+    let _ = writeln!(
+        out,
+        "  remote copies in {}: {} committed, {} to delete{}",
+        remote.url,
+        remote.plan.verdicts.len(),
+        deletions,
+        if remote.deleted.is_empty() {
+            String::new()
+        } else {
+            format!(", {} deleted", remote.deleted.len())
+        }
+    );
+    for v in &remote.plan.verdicts {
+        let step = v.step.map_or_else(|| "-".to_owned(), |s| s.to_string());
+        let size = v.bytes.map_or_else(|| "?".to_owned(), human_bytes);
+        let decision = if v.decision == Decision::Delete {
+            "DELETE"
+        } else {
+            "keep"
+        };
+        let mut why = v.reasons_text();
+        if !v.detail.is_empty() {
+            let _ = write!(why, ": {}", v.detail);
+        }
+        let _ = writeln!(
+            out,
+            "    {:<20}  {step:>10}  {size:>10}  {decision:<8}  {why}",
+            shown(&v.name)
+        );
+    }
 }
 
 /// Names may hold newlines or control characters; show them escaped so a line stays a line.
