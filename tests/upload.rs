@@ -404,6 +404,14 @@ fn a_store_that_cannot_be_opened_deletes_nothing() {
     assert!(err.contains("is not a directory (not mounted?)"), "{err}");
     assert!(exists(&f, "runs/exp/checkpoint-100"), "{err}");
     assert!(!f.path("not-mounted").exists(), "never created");
+    // Nothing was lost, but cron hears of it: exit 1, and the summary says why.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        common::stdout(&out)
+            .contains("failed: those checkpoints are kept until their upload succeeds"),
+        "{}",
+        common::stdout(&out)
+    );
 }
 
 #[test]

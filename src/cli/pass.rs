@@ -228,6 +228,11 @@ impl OneShot {
         }
     }
 
+    /// Uploads this `prune` tried and that failed (their checkpoints were kept).
+    pub fn upload_failures(&self) -> usize {
+        self.uploads.as_ref().map_or(0, |u| u.failed)
+    }
+
     /// `prune`'s interrupt kills a `before_delete` hook still running.
     pub fn stop_hooks_on(&mut self, shutdown: Shutdown) {
         self.stop_hooks = Some(shutdown);

@@ -72,7 +72,20 @@ pub fn prune(config: &Config, selected: &[std::path::PathBuf], dry_run: bool, ye
         total.absorb(report.executed);
     }
     outln!("{}", summary(&total, &tally));
-    if tally.failed > 0 || tally.held > 0 || tally.unmet > 0 || tally.interrupted {
+    let uploads_failed = hooks.upload_failures();
+    if uploads_failed > 0 {
+        // Nothing was lost (each of those checkpoints is kept), but cron should hear of it.
+        outln!(
+            "{} failed: those checkpoints are kept until their upload succeeds (see the log)",
+            crate::report::count(uploads_failed, "upload")
+        );
+    }
+    if uploads_failed > 0
+        || tally.failed > 0
+        || tally.held > 0
+        || tally.unmet > 0
+        || tally.interrupted
+    {
         EXIT_FAILED
     } else {
         EXIT_OK

@@ -264,8 +264,9 @@ impl DaemonUploads {
                 attempt,
                 said_for_store,
             } => {
-                let text = failure.to_string();
-                if !said_for_store && self.said.insert(key, text.clone()).as_ref() != Some(&text) {
+                let cause = failure.cause();
+                if !said_for_store && self.said.insert(key, cause.clone()).as_ref() != Some(&cause)
+                {
                     log_failed(&job, &failure, Some(retry_in));
                 } else {
                     tracing::debug!(run = %job.run.display(), checkpoint = %job.checkpoint, attempt, "upload of {} in {} failed again (attempt {attempt}): {failure}; retrying in {}", job.checkpoint, job.run.display(), crate::duration::show(retry_in));

@@ -86,6 +86,8 @@ pub struct OneShotUploads {
     /// queued in any of them is to be uploaded.
     queues: Vec<PathBuf>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Uploads `prune` tried and that failed (their checkpoints kept): `prune` exits 1.
+    pub failed: usize,
     stores: HashMap<String, Result<Arc<dyn ObjectStore>, String>>,
 }
 
@@ -98,6 +100,7 @@ impl OneShotUploads {
                 .map(|d| job::queue_dir(d))
                 .collect(),
             runtime: None,
+            failed: 0,
             stores: HashMap::new(),
         }
     }
@@ -212,6 +215,9 @@ impl OneShotUploads {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(run = %job.run.display(), watch = %job.watch, checkpoint = %job.checkpoint, to = %job.destination(), "cannot upload {} in {} to {}: cannot open the store: {e}; kept locally", job.checkpoint, job.run.display(), job.destination());
+                if acting {
+                    self.failed += 1;
+                }
                 return false;
             }
         };
@@ -250,6 +256,7 @@ impl OneShotUploads {
             }
             Err(failure) => {
                 log_failed(&job, &failure, None);
+                self.failed += 1;
                 false
             }
         }

@@ -79,6 +79,25 @@ pub enum StoreTrouble {
 }
 
 impl Failure {
+    /// What kind of failure this is, without the details that change from one attempt to
+    /// the next (the file, the request's duration): a WARN is said again only when this
+    /// changes.
+    pub fn cause(&self) -> String {
+        match self {
+            Self::Gone(_) => "gone".to_owned(),
+            Self::Changed(_) => "changed".to_owned(),
+            Self::Local(m) => format!("local: {m}"),
+            Self::Store { kind, message } => {
+                let code = message
+                    .rsplit_once(" (")
+                    .map_or("", |(_, c)| c.trim_end_matches(')'));
+                format!("store: {kind:?} {code}")
+            }
+            Self::Mismatch(_) => "mismatch".to_owned(),
+            Self::Foreign(m) => format!("foreign: {m}"),
+        }
+    }
+
     /// The failure an error of the store is.
     pub fn from_store(e: &object_store::Error) -> Self {
         let text = e.to_string();
@@ -92,10 +111,11 @@ impl Failure {
             }
             _ => StoreTrouble::Other,
         };
-        Self::Store {
-            message: without_body(&text),
-            kind,
+        let mut message = without_body(&text);
+        if message.ends_with("(NoSuchBucket)") {
+            message = format!("the bucket does not exist: {message}");
         }
+        Self::Store { message, kind }
     }
 }
 

@@ -258,3 +258,19 @@ fn a_copy_of_another_run_at_the_prefix_is_never_replaced() {
         "nothing of theirs overwritten"
     );
 }
+
+#[test]
+fn the_cause_of_a_failure_leaves_out_what_changes_between_attempts() {
+    let store = |path: &str, ms: u32| Failure::Store {
+        message: format!(
+            "Error performing PUT http://h/b/{path} in {ms}ms - 404 Not Found (NoSuchBucket)"
+        ),
+        kind: super::StoreTrouble::Other,
+    };
+    assert_eq!(
+        store("a/config.json", 5).cause(),
+        store("b/model.bin", 9).cause()
+    );
+    assert!(store("a", 1).cause().contains("NoSuchBucket"));
+    assert_ne!(store("a", 1).cause(), Failure::Mismatch("x".into()).cause());
+}
