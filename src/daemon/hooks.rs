@@ -262,32 +262,24 @@ impl Hooks for DaemonHooks<'_> {
         settled
     }
 
-    /// Checkpoints whose `before_delete` veto stands are kept (`vetoed`) before pressure
-    /// looks at the plan: pressure then turns to others instead of ordering the same refused
-    /// deletion again. It may still slim them (the hook is about deletions), and a slim
-    /// decision of the rules stands.
+    /// Checkpoints to upload whose copy is not committed are kept (`uploading`) and queued;
+    /// see `uploads`.
     fn offload(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
         // A dry-run watch writes nothing, remote copies included; what it would upload is
         // still shown as held.
         if watch.dry_run {
             if let Some(upload) = &watch.upload {
-                let wanted: Vec<String> = plan
-                    .verdicts
-                    .iter()
-                    .filter(|v| upload.which.wants(v))
-                    .map(|v| v.name.clone())
-                    .collect();
-                crate::offload::hold_uploading(
-                    plan,
-                    &|n| wanted.iter().any(|w| w == n),
-                    &upload.to,
-                );
+                crate::offload::hold_wanted(plan, &upload.which, &upload.to);
             }
             return;
         }
         self.uploads.offload(run, watch, plan);
     }
 
+    /// Checkpoints whose `before_delete` veto stands are kept (`vetoed`) before pressure
+    /// looks at the plan: pressure then turns to others instead of ordering the same refused
+    /// deletion again. It may still slim them (the hook is about deletions), and a slim
+    /// decision of the rules stands.
     fn standing_vetoes(&mut self, run: &Path, watch: &Watch, plan: &mut Plan) {
         let Some(argv) = &watch.hooks.before_delete else {
             return;

@@ -11,5 +11,5 @@ pub mod target;
 
 pub use manifest::{FileEntry, Manifest, ManifestError, MANIFEST_NAME};
 pub use remote_plan::{deletion_order, plan_remote, RemoteDeletion};
-pub use select::{hold_uploading, Which};
+pub use select::{hold_uploading, hold_wanted, Which};
 pub use target::{Scheme, Target, TargetError};

@@ -60,6 +60,18 @@ impl Which {
     }
 }
 
+/// Keeps, as `uploading`, every checkpoint `which` wants: for a caller that cannot tell
+/// whether its copy is committed (a dry-run watch, a caller that does not upload).
+pub fn hold_wanted(plan: &mut Plan, which: &Which, to: &str) -> usize {
+    let wanted: Vec<String> = plan
+        .verdicts
+        .iter()
+        .filter(|v| which.wants(v))
+        .map(|v| v.name.clone())
+        .collect();
+    hold_uploading(plan, &|n| wanted.iter().any(|w| w == n), to)
+}
+
 /// Turns every deletion or slim of a checkpoint whose upload is `pending` into a keep with
 /// reason `uploading`; returns how many it held back.
 pub fn hold_uploading(plan: &mut Plan, pending: &dyn Fn(&str) -> bool, to: &str) -> usize {

@@ -98,13 +98,7 @@ pub trait Hooks: Journal {
     /// is kept: a caller that does not look at uploads never deletes ahead of one.
     fn offload(&mut self, _run: &Path, watch: &Watch, plan: &mut Plan) {
         if let Some(upload) = &watch.upload {
-            let wanted: Vec<String> = plan
-                .verdicts
-                .iter()
-                .filter(|v| upload.which.wants(v))
-                .map(|v| v.name.clone())
-                .collect();
-            crate::offload::hold_uploading(plan, &|n| wanted.iter().any(|w| w == n), &upload.to);
+            crate::offload::hold_wanted(plan, &upload.which, &upload.to);
         }
     }
 
